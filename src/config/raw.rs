@@ -1,0 +1,181 @@
+//! The command line as typed: clap types kept close to user input. Every flag can
+//! also be set as `FERROX_<FLAG>` in the environment. Values are only parsed here;
+//! `resolve` checks them against the filesystem and each other.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Ferrox: serve a folder over HTTP, fast and safely.
+#[derive(Debug, Parser)]
+#[command(name = "ferrox", version, about, max_term_width = 100)]
+pub struct Args {
+    /// Folder to serve.
+    #[arg(env = "FERROX_ROOT", default_value = ".")]
+    pub root: PathBuf,
+
+    /// Address to listen on, as ADDR:PORT (IPv6 as [ADDR]:PORT). Repeatable.
+    #[arg(short = 'l', long = "listen", value_name = "ADDR:PORT", env = "FERROX_LISTEN",
+          value_delimiter = ',', value_parser = parse_listen)]
+    pub listen: Vec<std::net::SocketAddr>,
+
+    /// Port on 127.0.0.1: a shortcut for --listen 127.0.0.1:PORT.
+    #[arg(short = 'p', long, env = "FERROX_PORT", conflicts_with = "listen")]
+    pub port: Option<u16>,
+
+    /// Connections open at once; beyond it, clients wait in the backlog.
+    #[arg(long, env = "FERROX_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Time in-flight responses get to finish after SIGINT or SIGTERM.
+    #[arg(long, env = "FERROX_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Deadline for a whole request head, from the first byte (or from accept).
+    #[arg(long, env = "FERROX_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub header_timeout: Duration,
+
+    /// Time a kept-alive connection may wait for its next request.
+    #[arg(long, env = "FERROX_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
+    pub idle_timeout: Duration,
+
+    /// Time one write may wait for a client that stops reading.
+    #[arg(long, env = "FERROX_SEND_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    pub send_timeout: Duration,
+
+    /// Largest request head (request line and header fields), e.g. 32KiB.
+    #[arg(long, env = "FERROX_MAX_HEADER_SIZE", default_value = "32KiB", value_parser = parse_head_size)]
+    pub max_header_size: usize,
+
+    /// Most header fields in a request.
+    #[arg(long, env = "FERROX_MAX_HEADERS", default_value_t = 100,
+          value_parser = clap::value_parser!(u16).range(1..=crate::proto::h1::MAX_HEADERS_CAP as i64))]
+    pub max_headers: u16,
+
+    /// Largest request body read and discarded; larger ones get 413.
+    #[arg(long, env = "FERROX_MAX_BODY_SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub max_body_size: u64,
+
+    /// Requests served on one connection before it is closed (0: no cap).
+    #[arg(long, env = "FERROX_MAX_REQUESTS_PER_CONNECTION", default_value_t = 1000)]
+    pub max_requests_per_connection: u32,
+
+    /// Do not send `Server: ferrox`.
+    #[arg(long, env = "FERROX_NO_SERVER_HEADER")]
+    pub no_server_header: bool,
+
+    /// Access-log format (on stdout).
+    #[arg(long, env = "FERROX_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Combined)]
+    pub log_format: LogFormatArg,
+
+    /// No access log.
+    #[arg(short = 'q', long, env = "FERROX_QUIET")]
+    pub quiet: bool,
+
+    /// Diagnostics on stderr: error, warn, info, debug, trace, or a tracing filter.
+    #[arg(long, env = "FERROX_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Index file names tried in a directory, in order (comma-separated).
+    #[arg(long, env = "FERROX_INDEX", value_delimiter = ',', default_value = "index.html")]
+    pub index: Vec<String>,
+
+    /// Answer 404 instead of listing directories without an index file.
+    #[arg(long, env = "FERROX_NO_LISTING")]
+    pub no_listing: bool,
+
+    /// Serve and list dotfiles (names starting with `.`).
+    #[arg(long, env = "FERROX_HIDDEN")]
+    pub hidden: bool,
+
+    /// Folder of custom error pages named by status (404.html, 500.html, ...).
+    #[arg(long, env = "FERROX_ERROR_PAGES", value_name = "DIR")]
+    pub error_pages: Option<PathBuf>,
+}
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    /// NCSA combined (common plus referer and user agent).
+    Combined,
+    /// NCSA common.
+    Common,
+    /// One JSON object a line.
+    Json,
+}
+
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("expected ADDR:PORT such as 127.0.0.1:8080 or [::1]:8080, got '{s}'"))
+}
+
+/// `10s`, `500ms`, `2m`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 10s, 500ms, 2m)"))
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be more than zero".into()),
+        d => Ok(d),
+    }
+}
+
+/// A byte count with an optional binary suffix: `1024`, `32KiB`, `32k`, `1MiB`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a size such as 1024, 32KiB or 1MiB, got '{s}'"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit '{other}' (use KiB, MiB or GiB)")),
+    };
+    n.checked_mul(scale).ok_or_else(|| "size too large".to_string())
+}
+
+fn parse_head_size(s: &str) -> Result<usize, String> {
+    const MIN: u64 = 1024;
+    const MAX: u64 = 1 << 20;
+    match parse_size(s)? {
+        n if (MIN..=MAX).contains(&n) => usize::try_from(n).map_err(|e| e.to_string()),
+        _ => Err("must be between 1KiB and 1MiB".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("32KiB"), Ok(32 * 1024));
+        assert_eq!(parse_size("32k"), Ok(32 * 1024));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert!(parse_size("1.5MiB").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999G").is_err());
+        assert!(parse_head_size("10").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_positive_duration("0s").is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! Request path → a safe relative path beneath the root.
+//!
+//! Contract: the result never starts with `/`, never contains a `..`, `.` or
+//! empty segment, a NUL or a control character; a segment starting with `.` only
+//! when hidden files are allowed. The path is percent-decoded exactly once, so
+//! `%252e` is the literal name `%2e`, never `.`.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
+
+use super::Error;
+
+/// Bytes escaped when a segment is put back into a URL: everything but
+/// unreserved characters and the sub-delimiters that are safe in a path.
+pub const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}')
+    .add(b'\'');
+
+/// A normalised request path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafePath {
+    segments: Vec<Vec<u8>>,
+    trailing_slash: bool,
+}
+
+impl SafePath {
+    /// The path relative to the root; `.` for the root itself.
+    pub fn relative(&self) -> PathBuf {
+        if self.segments.is_empty() {
+            return PathBuf::from(".");
+        }
+        let mut joined = Vec::new();
+        for (i, s) in self.segments.iter().enumerate() {
+            if i > 0 {
+                joined.push(b'/');
+            }
+            joined.extend_from_slice(s);
+        }
+        PathBuf::from(OsString::from_vec(joined))
+    }
+
+    /// Whether the request path ended in `/`.
+    pub fn has_trailing_slash(&self) -> bool {
+        self.trailing_slash
+    }
+
+    /// True for the root folder.
+    pub fn is_root(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// The decoded segments, for breadcrumbs.
+    pub fn segments(&self) -> &[Vec<u8>] {
+        &self.segments
+    }
+
+    /// The normalised path as a percent-encoded URL path, with a trailing slash
+    /// when `slash` is set. Safe to put in a header: every byte outside the
+    /// unreserved set is escaped.
+    pub fn to_url(&self, slash: bool) -> String {
+        let mut url = String::from("/");
+        for (i, s) in self.segments.iter().enumerate() {
+            if i > 0 {
+                url.push('/');
+            }
+            url.push_str(&encode_segment(s));
+        }
+        if slash && !self.segments.is_empty() {
+            url.push('/');
+        }
+        url
+    }
+}
+
+/// Percent-encodes one path segment (any bytes, UTF-8 or not).
+pub fn encode_segment(segment: &[u8]) -> String {
+    match std::str::from_utf8(segment) {
+        Ok(s) => utf8_percent_encode(s, SEGMENT).to_string(),
+        Err(_) => segment
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Decodes and normalises `path` (the path part of the request target, without
+/// the query). `hidden` allows segments starting with `.`.
+pub fn sanitize(path: &str, hidden: bool) -> Result<SafePath, Error> {
+    let decoded: Vec<u8> = percent_decode_str(path).collect();
+    if decoded.iter().any(|&b| b < 0x20 || b == 0x7f) {
+        return Err(Error::BadPath("control character in path"));
+    }
+    let mut segments: Vec<Vec<u8>> = Vec::new();
+    for segment in decoded.split(|&b| b == b'/') {
+        match segment {
+            b"" | b"." => {}
+            b".." => {
+                if segments.pop().is_none() {
+                    return Err(Error::BadPath("path leaves the root"));
+                }
+            }
+            s if s.first() == Some(&b'.') && !hidden => return Err(Error::NotFound),
+            s => segments.push(s.to_vec()),
+        }
+    }
+    Ok(SafePath {
+        segments,
+        trailing_slash: decoded.last() == Some(&b'/'),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(path: &str) -> Result<String, Error> {
+        sanitize(path, false).map(|p| p.relative().to_string_lossy().into_owned())
+    }
+
+    #[test]
+    fn traversal_table() {
+        let cases: &[(&str, Result<&str, Error>)] = &[
+            ("/", Ok(".")),
+            ("/a/b.txt", Ok("a/b.txt")),
+            ("//a//b/", Ok("a/b")),
+            ("/a/./b", Ok("a/b")),
+            ("/a/../b", Ok("b")),
+            ("/a/%2e%2e/b", Ok("b")),
+            ("/../x", Err(Error::BadPath("path leaves the root"))),
+            ("/%2e%2e/x", Err(Error::BadPath("path leaves the root"))),
+            ("/%2E%2E%2Fx", Err(Error::BadPath("path leaves the root"))),
+            ("/..%2fx", Err(Error::BadPath("path leaves the root"))),
+            ("/a/../../x", Err(Error::BadPath("path leaves the root"))),
+            ("/%252e%252e/x", Ok("%2e%2e/x")),
+            ("/..\\x", Err(Error::NotFound)),
+            ("/a%00b", Err(Error::BadPath("control character in path"))),
+            ("/a%0d%0ab", Err(Error::BadPath("control character in path"))),
+            ("/a%7f", Err(Error::BadPath("control character in path"))),
+            ("/.env", Err(Error::NotFound)),
+            ("/a/.git/config", Err(Error::NotFound)),
+            ("/a%20b+c", Ok("a b+c")),
+            ("/caf%C3%A9", Ok("café")),
+        ];
+        for (path, want) in cases {
+            match (want, rel(path)) {
+                (Ok(w), Ok(g)) => assert_eq!(*w, g, "{path}"),
+                (Err(w), Err(g)) => assert_eq!(*w, g, "{path}"),
+                (w, g) => panic!("{path}: want {w:?}, got {g:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn hidden_allowed_when_asked() {
+        assert_eq!(sanitize("/.env", true).unwrap().relative(), PathBuf::from(".env"));
+    }
+
+    #[test]
+    fn urls_are_escaped() {
+        let p = sanitize("/a%20b/%22%3Cx%3E%0A", false);
+        assert!(p.is_err());
+        let p = sanitize("/a%20b/%22%3Cx%3E'?#", false).unwrap();
+        assert_eq!(p.to_url(true), "/a%20b/%22%3Cx%3E%27%3F%23/");
+        let p = sanitize("/%FF%FE", false).unwrap();
+        assert_eq!(p.to_url(false), "/%FF%FE");
+    }
+}

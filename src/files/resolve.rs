@@ -1,0 +1,173 @@
+//! Opening files beneath the root, race-free.
+//!
+//! With `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` (Linux 5.6+) the kernel
+//! refuses any resolution that leaves the root, symlinks and `..` included, in one
+//! call with no window for a swap. Where the kernel lacks it, the path is
+//! canonicalized and checked against the root's canonical path before opening.
+
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::fs::{Dir, FileType, Mode, OFlags, ResolveFlags};
+
+use super::Error;
+
+/// How paths are confined to the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confinement {
+    /// `openat2` with `RESOLVE_BENEATH`: enforced by the kernel.
+    Openat2,
+    /// Canonicalize and compare prefixes: for kernels without `openat2`.
+    Canonicalize,
+}
+
+/// The served folder, held open.
+#[derive(Debug, Clone)]
+pub struct Root {
+    dir: Arc<OwnedFd>,
+    canonical: PathBuf,
+    confinement: Confinement,
+}
+
+/// An open regular file or directory with its metadata.
+#[derive(Debug)]
+pub struct Opened {
+    /// The open file (a directory when `meta.is_dir()`).
+    pub file: File,
+    /// Its metadata, from the open descriptor (no second lookup by name).
+    pub meta: Metadata,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The name as stored (any bytes).
+    pub name: Vec<u8>,
+    /// Whether it is a directory (after following a symlink that stays inside).
+    pub is_dir: bool,
+    /// Size in bytes (0 for directories).
+    pub size: u64,
+    /// Modification time.
+    pub modified: std::time::SystemTime,
+}
+
+impl Root {
+    /// Opens `path` as the root, using `openat2` when the kernel has it.
+    pub fn open(path: &Path) -> io::Result<Root> {
+        let root = Self::open_with(path, Confinement::Openat2)?;
+        match rustix::fs::openat2(&*root.dir, ".", OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), beneath()) {
+            Ok(_) => Ok(root),
+            Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::PERM) => {
+                tracing::info!("openat2 unavailable: confining paths by canonicalization");
+                Self::open_with(path, Confinement::Canonicalize)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens `path` as the root with a given confinement strategy.
+    pub fn open_with(path: &Path, confinement: Confinement) -> io::Result<Root> {
+        let canonical = path.canonicalize()?;
+        let dir = rustix::fs::open(&canonical, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        Ok(Root {
+            dir: Arc::new(dir),
+            canonical,
+            confinement,
+        })
+    }
+
+    /// The root's canonical path (for the start-up line and logs only).
+    pub fn path(&self) -> &Path {
+        &self.canonical
+    }
+
+    /// The strategy in use.
+    pub fn confinement(&self) -> Confinement {
+        self.confinement
+    }
+
+    /// Opens `rel` (from `path::sanitize`) for reading. Only regular files and
+    /// directories are returned; anything else is `NotFound`.
+    pub fn open_file(&self, rel: &Path) -> Result<Opened, Error> {
+        // O_NONBLOCK: opening a FIFO must not hang the server.
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        let fd = self.open_beneath(rel, flags)?;
+        let file = File::from(fd);
+        let meta = file.metadata().map_err(Error::from_io)?;
+        if meta.is_file() || meta.is_dir() {
+            Ok(Opened { file, meta })
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    fn open_beneath(&self, rel: &Path, flags: OFlags) -> Result<OwnedFd, Error> {
+        match self.confinement {
+            Confinement::Openat2 => loop {
+                match rustix::fs::openat2(&*self.dir, rel, flags, Mode::empty(), beneath()) {
+                    // The kernel asks for a retry when a rename raced the lookup.
+                    Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => continue,
+                    other => return other.map_err(errno_to_error),
+                }
+            },
+            Confinement::Canonicalize => {
+                let full = self.canonical.join(rel).canonicalize().map_err(Error::from_io)?;
+                if !full.starts_with(&self.canonical) {
+                    return Err(Error::Outside);
+                }
+                rustix::fs::open(&full, flags | OFlags::NOFOLLOW, Mode::empty()).map_err(errno_to_error)
+            }
+        }
+    }
+
+    /// Lists the directory `rel`: every entry but dotfiles (unless `hidden`), with
+    /// symlinks followed only when they stay beneath the root (others are left out).
+    pub fn read_dir(&self, rel: &Path, dir: &File, hidden: bool) -> Result<Vec<Entry>, Error> {
+        let mut entries = Vec::new();
+        let reader = Dir::read_from(dir).map_err(errno_to_error)?;
+        for item in reader {
+            let item = item.map_err(errno_to_error)?;
+            let name = item.file_name().to_bytes();
+            if name == b"." || name == b".." || (!hidden && name.first() == Some(&b'.')) {
+                continue;
+            }
+            let name = name.to_vec();
+            let path = rel.join(std::ffi::OsStr::from_bytes(&name));
+            let stat = if item.file_type() == FileType::Symlink || item.file_type() == FileType::Unknown {
+                // Follow the link only within the root; a link out is not listed.
+                match self.open_beneath(&path, OFlags::PATH | OFlags::CLOEXEC) {
+                    Ok(fd) => rustix::fs::fstat(&fd),
+                    Err(_) => continue,
+                }
+            } else {
+                rustix::fs::statat(dir, item.file_name(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            };
+            let Ok(stat) = stat else { continue };
+            let kind = FileType::from_raw_mode(stat.st_mode);
+            if kind != FileType::RegularFile && kind != FileType::Directory {
+                continue;
+            }
+            let modified = std::time::UNIX_EPOCH
+                + std::time::Duration::new(stat.st_mtime.max(0) as u64, stat.st_mtime_nsec.clamp(0, 999_999_999) as u32);
+            entries.push(Entry {
+                name,
+                is_dir: kind == FileType::Directory,
+                size: if kind == FileType::Directory { 0 } else { stat.st_size.max(0) as u64 },
+                modified,
+            });
+        }
+        Ok(entries)
+    }
+}
+
+fn beneath() -> ResolveFlags {
+    ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS
+}
+
+fn errno_to_error(e: rustix::io::Errno) -> Error {
+    Error::from_io(e.into())
+}

@@ -1,0 +1,173 @@
+//! A strict decoder for chunked request bodies (RFC 9112 §7.1). Ferrox never uses
+//! request bodies, so the decoder only finds where the body ends and counts its
+//! size; it must agree byte for byte with any front proxy about that end, so it
+//! accepts no bare LF and no sloppy chunk sizes.
+
+use super::parse::{ParseError, MAX_CHUNK_LINE};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Size { digits: u8 },
+    Ext,
+    SizeLf,
+    Data,
+    DataCr,
+    DataLf,
+    TrailerStart,
+    Trailer,
+    TrailerLf,
+    EndLf,
+    Done,
+}
+
+/// Walks a chunked body; feed it bytes with [`ChunkedDecoder::advance`].
+#[derive(Debug)]
+pub struct ChunkedDecoder {
+    state: State,
+    chunk: u64,
+    total: u64,
+    line: usize,
+    max_body: u64,
+}
+
+impl ChunkedDecoder {
+    /// A decoder that refuses bodies over `max_body` data bytes.
+    pub fn new(max_body: u64) -> Self {
+        ChunkedDecoder {
+            state: State::Size { digits: 0 },
+            chunk: 0,
+            total: 0,
+            line: 0,
+            max_body,
+        }
+    }
+
+    /// True once the last chunk and the trailer section have been read.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Consumes a prefix of `input` and returns its length. Stops at the end of the
+    /// body, so bytes after it (a pipelined request) are left alone.
+    pub fn advance(&mut self, input: &[u8]) -> Result<usize, ParseError> {
+        let mut i = 0;
+        while i < input.len() && self.state != State::Done {
+            if self.state == State::Data {
+                let take = (input.len() - i).min(usize::try_from(self.chunk).unwrap_or(usize::MAX));
+                i += take;
+                self.chunk -= take as u64;
+                if self.chunk == 0 {
+                    self.state = State::DataCr;
+                }
+                continue;
+            }
+            self.step(input[i])?;
+            i += 1;
+        }
+        Ok(i)
+    }
+
+    fn step(&mut self, b: u8) -> Result<(), ParseError> {
+        use State::*;
+        const BAD: ParseError = ParseError::Malformed("invalid chunked body");
+        self.state = match (self.state, b) {
+            (Size { digits }, _) if b.is_ascii_hexdigit() => {
+                // 16 hex digits already overflow any limit worth having.
+                if digits >= 15 {
+                    return Err(BAD);
+                }
+                let d = (b as char).to_digit(16).unwrap_or(0);
+                self.chunk = self.chunk * 16 + u64::from(d);
+                Size { digits: digits + 1 }
+            }
+            (Size { digits: 1.. }, b';' | b' ' | b'\t') => Ext,
+            (Size { digits: 1.. }, b'\r') | (Ext, b'\r') => SizeLf,
+            (Ext, _) if b != b'\n' && (b >= 0x20 || b == b'\t') => {
+                self.line += 1;
+                if self.line > MAX_CHUNK_LINE {
+                    return Err(BAD);
+                }
+                Ext
+            }
+            (SizeLf, b'\n') => {
+                self.line = 0;
+                self.total += self.chunk;
+                if self.total > self.max_body {
+                    return Err(ParseError::BodyTooLarge);
+                }
+                if self.chunk == 0 {
+                    TrailerStart
+                } else {
+                    Data
+                }
+            }
+            (DataCr, b'\r') => DataLf,
+            (DataLf, b'\n') => Size { digits: 0 },
+            (TrailerStart, b'\r') => EndLf,
+            (TrailerStart | Trailer, _) if b != b'\r' && b != b'\n' => {
+                self.line += 1;
+                if self.line > MAX_CHUNK_LINE {
+                    return Err(BAD);
+                }
+                Trailer
+            }
+            (Trailer, b'\r') => TrailerLf,
+            (TrailerLf, b'\n') => TrailerStart,
+            (EndLf, b'\n') => Done,
+            _ => return Err(BAD),
+        };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(input: &[u8], max: u64) -> Result<(usize, bool), ParseError> {
+        let mut d = ChunkedDecoder::new(max);
+        // Feed byte by byte and all at once: both must agree.
+        let mut used = 0;
+        for chunk in input.chunks(1) {
+            if d.is_done() {
+                break;
+            }
+            used += d.advance(chunk)?;
+        }
+        let mut whole = ChunkedDecoder::new(max);
+        let n = whole.advance(input)?;
+        assert_eq!((n, whole.is_done()), (used, d.is_done()), "{input:?}");
+        Ok((n, d.is_done()))
+    }
+
+    #[test]
+    fn table() {
+        let bad = Err(ParseError::Malformed("invalid chunked body"));
+        let cases: &[(&[u8], Result<(usize, bool), ParseError>)] = &[
+            (b"0\r\n\r\n", Ok((5, true))),
+            (b"5\r\nhello\r\n0\r\n\r\nGET", Ok((15, true))),
+            (b"5;ext=1\r\nhello\r\n0\r\n\r\n", Ok((21, true))),
+            (b"A\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n", Ok((28, true))),
+            (b"5\r\nhel", Ok((6, false))),
+            (b"5\nhello\r\n0\r\n\r\n", bad),
+            (b"5\r\nhello\n0\r\n\r\n", bad),
+            (b"5\r\nhelloX\r\n", bad),
+            (b"\r\n", bad),
+            (b"-5\r\n", bad),
+            (b"0x5\r\n", bad),
+            (b"ffffffffffffffff\r\n", bad),
+            (b"0\r\n\n", bad),
+            (b"b\r\nhello world\r\n0\r\n\r\n", Err(ParseError::BodyTooLarge)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(&run(input, 10), want, "{:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn extension_length_is_bounded() {
+        let mut input = b"1;".to_vec();
+        input.extend(std::iter::repeat_n(b'a', MAX_CHUNK_LINE + 1));
+        assert!(ChunkedDecoder::new(10).advance(&input).is_err());
+    }
+}

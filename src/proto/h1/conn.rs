@@ -1,0 +1,426 @@
+//! One HTTP/1.1 connection, from its first byte to its close.
+//!
+//! Each turn of the loop is one exchange:
+//! 1. wait for the first byte of a request (idle timeout, or the head deadline for
+//!    the first request; shutdown closes a waiting connection at once), holding no
+//!    buffer while waiting;
+//! 2. read and parse the head under one deadline for the whole head;
+//! 3. answer OPTIONS and refused methods, or read and discard the body (after
+//!    `100 Continue` if asked), refusing bodies over the limit;
+//! 4. ask the service, write the response under the send timeout;
+//! 5. keep the connection or close it (lingering, so the last response arrives).
+
+use std::future::poll_fn;
+use std::io;
+use std::task::Poll;
+
+use bytes::{Buf, BytesMut};
+use http::{Method, Request, Response, StatusCode, Version};
+use tokio::io::AsyncReadExt;
+use tokio::time::{sleep_until, timeout_at, Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::chunked::ChunkedDecoder;
+use super::encode::{chunk_size_line, encode_head, BodyFraming, ConnectionField};
+use super::io::{linger_close, write_all, write_file, write_two};
+use super::parse::{parse_head, Framing, Head, ParseError};
+use super::Options;
+use crate::body::{Body, Part};
+use crate::proto::{answer_method, Exchange, Service, Transport};
+
+/// First read buffer of a connection; grows (doubling) up to the head limit.
+const INITIAL_READ: usize = 4096;
+
+/// Bodies in memory up to this size are copied behind the head and leave in one
+/// write; larger ones go out as a second slice of a vectored write.
+const INLINE_BODY: usize = 16 * 1024;
+
+/// THE mapping from a request that cannot be served to its status code.
+pub fn status_for(error: &ParseError) -> StatusCode {
+    match error {
+        ParseError::Malformed(_) => StatusCode::BAD_REQUEST,
+        ParseError::HeadTooLarge | ParseError::TooManyHeaders => {
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        }
+        ParseError::UriTooLong => StatusCode::URI_TOO_LONG,
+        ParseError::VersionNotSupported => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+        ParseError::UnknownTransferCoding => StatusCode::NOT_IMPLEMENTED,
+        ParseError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ParseError::UnknownExpectation => StatusCode::EXPECTATION_FAILED,
+    }
+}
+
+/// Serves HTTP/1.x on `io` until the client leaves, a limit or timeout closes the
+/// connection, or `shutdown` is cancelled and no request is in flight.
+pub async fn serve<T: Transport, S: Service>(
+    io: T,
+    service: &S,
+    options: &Options,
+    shutdown: &CancellationToken,
+) {
+    let mut conn = Conn {
+        io,
+        read: BytesMut::new(),
+        write: Vec::new(),
+        scratch: Vec::new(),
+        service,
+        options,
+    };
+    conn.run(shutdown).await;
+}
+
+/// Why an exchange ended the connection.
+enum End {
+    /// The client went away, or the transport failed; nothing more can be sent.
+    Gone,
+    /// A response was sent that requires closing.
+    Close,
+}
+
+struct Conn<'a, T, S> {
+    io: T,
+    read: BytesMut,
+    write: Vec<u8>,
+    scratch: Vec<u8>,
+    service: &'a S,
+    options: &'a Options,
+}
+
+impl<T: Transport, S: Service> Conn<'_, T, S> {
+    async fn run(&mut self, shutdown: &CancellationToken) {
+        let accepted = Instant::now();
+        let mut served: u32 = 0;
+        loop {
+            let first = served == 0;
+            if self.read.is_empty() {
+                let wait_until = if first {
+                    accepted + self.options.head_timeout
+                } else {
+                    Instant::now() + self.options.idle_timeout
+                };
+                if !self.wait_readable(wait_until, shutdown).await {
+                    return;
+                }
+            }
+            let started = Instant::now();
+            let deadline = if first { accepted } else { started } + self.options.head_timeout;
+            let head = match self.read_head(deadline).await {
+                Ok(Some(head)) => head,
+                Ok(None) => return,
+                Err(error) => {
+                    self.refuse(error, None, started).await;
+                    return;
+                }
+            };
+            served += 1;
+            let limit = self.options.max_requests;
+            let keep_alive = head.keep_alive && (limit == 0 || served < limit);
+            match self.exchange(head, keep_alive, started, shutdown).await {
+                Ok(()) => {}
+                Err(End::Gone) => return,
+                Err(End::Close) => {
+                    linger_close(&mut self.io, &mut self.read).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits for the next request's first byte without holding buffers. False when
+    /// the connection should close instead (timeout, shutdown, error).
+    async fn wait_readable(&mut self, until: Instant, shutdown: &CancellationToken) -> bool {
+        let io = &self.io;
+        let ready_now = poll_fn(|cx| Poll::Ready(io.poll_read_ready(cx))).await;
+        match ready_now {
+            Poll::Ready(Ok(())) => return true,
+            Poll::Ready(Err(_)) => return false,
+            Poll::Pending => {}
+        }
+        // Idle: give the memory back until the client speaks again.
+        self.read = BytesMut::new();
+        self.write = Vec::new();
+        self.scratch = Vec::new();
+        tokio::select! {
+            ready = poll_fn(|cx| io.poll_read_ready(cx)) => ready.is_ok(),
+            () = sleep_until(until) => false,
+            () = shutdown.cancelled() => false,
+        }
+    }
+
+    /// Reads until a whole head is buffered. `Ok(None)`: the client closed, or the
+    /// deadline passed (a partial head is answered with 408 first).
+    async fn read_head(&mut self, deadline: Instant) -> Result<Option<Head>, ParseError> {
+        loop {
+            if let Some(head) = parse_head(&mut self.read, &self.options.head)? {
+                return Ok(Some(head));
+            }
+            self.reserve_read();
+            match timeout_at(deadline, self.io.read_buf(&mut self.read)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => return Ok(None),
+                Err(_) => {
+                    if !self.read.is_empty() {
+                        self.send_error(StatusCode::REQUEST_TIMEOUT, None, Instant::now())
+                            .await;
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn reserve_read(&mut self) {
+        let spare = self.read.capacity() - self.read.len();
+        if spare < 512 {
+            self.read.reserve(self.read.len().max(INITIAL_READ));
+        }
+    }
+
+    /// Steps 3 to 5 for one parsed request.
+    async fn exchange(
+        &mut self,
+        head: Head,
+        keep_alive: bool,
+        started: Instant,
+        shutdown: &CancellationToken,
+    ) -> Result<(), End> {
+        let Head {
+            request,
+            framing,
+            expect_continue,
+            ..
+        } = head;
+        let early = answer_method(self.service, request.method());
+
+        if framing != Framing::None {
+            if let Framing::Length(n) = framing {
+                if n > self.options.max_body_bytes {
+                    return Err(self.refuse(ParseError::BodyTooLarge, Some(&request), started).await);
+                }
+            }
+            let refused_method = early.is_some() && request.method() != Method::OPTIONS;
+            if expect_continue && refused_method {
+                // The final status without reading the body, then close: the client
+                // may still send it.
+                let response = early.unwrap_or_else(|| self.service.error_response(StatusCode::METHOD_NOT_ALLOWED));
+                self.respond(&request, response, false, started).await?;
+                return Err(End::Close);
+            }
+            if expect_continue {
+                write_all(&mut self.io, b"HTTP/1.1 100 Continue\r\n\r\n", self.options.send_timeout)
+                    .await
+                    .map_err(|_| End::Gone)?;
+            }
+            let body_deadline = Instant::now() + self.options.head_timeout;
+            match self.discard_body(framing, body_deadline).await {
+                Ok(true) => {}
+                Ok(false) => return Err(End::Gone),
+                Err(error) => return Err(self.refuse(error, Some(&request), started).await),
+            }
+        }
+
+        let response = match early {
+            Some(response) => response,
+            None => self.service.call(&request).await,
+        };
+        let keep_alive = keep_alive && !shutdown.is_cancelled();
+        self.respond(&request, response, keep_alive, started).await
+    }
+
+    /// Reads and drops a request body. `Ok(false)`: the client went away or was too
+    /// slow. Nothing of the body is left to be read as the next request.
+    async fn discard_body(&mut self, framing: Framing, deadline: Instant) -> Result<bool, ParseError> {
+        let mut left = match framing {
+            Framing::Length(n) => n,
+            _ => 0,
+        };
+        let mut chunked = (framing == Framing::Chunked).then(|| ChunkedDecoder::new(self.options.max_body_bytes));
+        loop {
+            match &mut chunked {
+                Some(decoder) => {
+                    let used = decoder.advance(&self.read)?;
+                    self.read.advance(used);
+                    if decoder.is_done() {
+                        return Ok(true);
+                    }
+                }
+                None => {
+                    let take = left.min(self.read.len() as u64);
+                    self.read.advance(take as usize);
+                    left -= take;
+                    if left == 0 {
+                        return Ok(true);
+                    }
+                }
+            }
+            self.reserve_read();
+            match timeout_at(deadline, self.io.read_buf(&mut self.read)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return Ok(false),
+            }
+        }
+    }
+
+    /// Answers a request that cannot be served and ends the connection.
+    async fn refuse(&mut self, error: ParseError, request: Option<&Request<()>>, started: Instant) -> End {
+        tracing::debug!(?error, "refusing request");
+        self.send_error(status_for(&error), request, started).await
+    }
+
+    async fn send_error(&mut self, status: StatusCode, request: Option<&Request<()>>, started: Instant) -> End {
+        let response = self.service.error_response(status);
+        let head_only = request.is_some_and(|r| r.method() == Method::HEAD);
+        let outcome = self.write_response(response, head_only, Version::HTTP_11, false).await;
+        self.log(request, &outcome, started);
+        match outcome.result {
+            Ok(_) => End::Close,
+            Err(_) => End::Gone,
+        }
+    }
+
+    /// Writes the response and logs it. `Err` when the connection must end.
+    async fn respond(
+        &mut self,
+        request: &Request<()>,
+        response: Response<Body>,
+        keep_alive: bool,
+        started: Instant,
+    ) -> Result<(), End> {
+        let head_only = request.method() == Method::HEAD;
+        let outcome = self.write_response(response, head_only, request.version(), keep_alive).await;
+        self.log(Some(request), &outcome, started);
+        match outcome.result {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(End::Close),
+            Err(error) => {
+                tracing::debug!(%error, "response abandoned");
+                Err(End::Gone)
+            }
+        }
+    }
+
+    /// Encodes the head and sends head and body. The outcome says whether the
+    /// connection may carry another request.
+    async fn write_response(
+        &mut self,
+        response: Response<Body>,
+        head_only: bool,
+        version: Version,
+        keep_alive: bool,
+    ) -> Outcome {
+        let (parts, body) = response.into_parts();
+        let status = parts.status;
+        let bodiless = status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        let framing = match body.len() {
+            _ if bodiless => BodyFraming::NoBody,
+            Some(n) => BodyFraming::Length(n),
+            None if head_only => BodyFraming::NoBody,
+            None if version == Version::HTTP_10 => BodyFraming::UntilClose,
+            None => BodyFraming::Chunked,
+        };
+        // A body delimited by the close forces one, whatever was asked.
+        let keep_alive = keep_alive && framing != BodyFraming::UntilClose;
+        let connection = match (keep_alive, version) {
+            (false, _) => ConnectionField::Close,
+            (true, Version::HTTP_10) => ConnectionField::KeepAlive,
+            (true, _) => ConnectionField::Omit,
+        };
+        self.write.clear();
+        encode_head(&mut self.write, status, &parts.headers, framing, connection, self.options.server_header);
+        let send_body = !head_only && framing != BodyFraming::NoBody;
+        let mut sent = 0;
+        let result = if send_body {
+            self.write_body(body, framing == BodyFraming::Chunked, &mut sent).await
+        } else {
+            write_all(&mut self.io, &self.write, self.options.send_timeout).await
+        };
+        Outcome {
+            status,
+            body_bytes: sent,
+            result: result.map(|()| keep_alive),
+        }
+    }
+
+    /// Sends the encoded head (in `self.write`) and the body, counting body bytes.
+    async fn write_body(&mut self, body: Body, chunked: bool, sent: &mut u64) -> io::Result<()> {
+        let limit = self.options.send_timeout;
+        match body {
+            Body::Empty => write_all(&mut self.io, &self.write, limit).await,
+            Body::Bytes(bytes) if bytes.len() <= INLINE_BODY => {
+                self.write.extend_from_slice(&bytes);
+                write_all(&mut self.io, &self.write, limit).await?;
+                *sent = bytes.len() as u64;
+                Ok(())
+            }
+            Body::Bytes(bytes) => {
+                write_two(&mut self.io, &self.write, &bytes, limit).await?;
+                *sent = bytes.len() as u64;
+                Ok(())
+            }
+            Body::File(slice) => {
+                write_all(&mut self.io, &self.write, limit).await?;
+                write_file(&mut self.io, &slice, &mut self.scratch, limit).await?;
+                *sent = slice.len;
+                Ok(())
+            }
+            Body::Parts(parts) => {
+                write_all(&mut self.io, &self.write, limit).await?;
+                for part in parts {
+                    match part {
+                        Part::Bytes(bytes) => {
+                            write_all(&mut self.io, &bytes, limit).await?;
+                            *sent += bytes.len() as u64;
+                        }
+                        Part::File(slice) => {
+                            write_file(&mut self.io, &slice, &mut self.scratch, limit).await?;
+                            *sent += slice.len;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Body::Stream(mut stream) => {
+                write_all(&mut self.io, &self.write, limit).await?;
+                while let Some(chunk) = poll_fn(|cx| stream.as_mut().poll_chunk(cx)).await {
+                    let chunk = chunk?;
+                    if chunk.is_empty() {
+                        continue;
+                    }
+                    if chunked {
+                        self.write.clear();
+                        chunk_size_line(&mut self.write, chunk.len());
+                        write_two(&mut self.io, &self.write, &chunk, limit).await?;
+                        write_all(&mut self.io, b"\r\n", limit).await?;
+                    } else {
+                        write_all(&mut self.io, &chunk, limit).await?;
+                    }
+                    *sent += chunk.len() as u64;
+                }
+                if chunked {
+                    write_all(&mut self.io, b"0\r\n\r\n", limit).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn log(&self, request: Option<&Request<()>>, outcome: &Outcome, started: Instant) {
+        self.service.on_response(&Exchange {
+            request,
+            status: outcome.status,
+            body_bytes: outcome.body_bytes,
+            duration: started.elapsed(),
+            complete: outcome.result.is_ok(),
+        });
+    }
+}
+
+/// What writing one response came to.
+struct Outcome {
+    status: StatusCode,
+    body_bytes: u64,
+    /// Whether the connection may be kept, or why it broke.
+    result: io::Result<bool>,
+}

@@ -1,0 +1,476 @@
+//! Request heads: httparse does the tokenising; this module enforces the limits and
+//! decides the framing (RFC 9112 §6). Framing is strict, because request smuggling
+//! lives in the gaps between lenient parsers.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Request, Uri, Version};
+
+/// The most header fields any configuration may allow. The parser keeps this many
+/// slots on the stack (not in the connection's future), so the bound stays modest.
+pub const MAX_HEADERS_CAP: usize = 256;
+
+/// Longest chunk-extension or trailer section accepted while discarding a body.
+pub(crate) const MAX_CHUNK_LINE: usize = 4096;
+
+/// Limits on a request head.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    /// Bytes in the request line plus header fields.
+    pub max_head_bytes: usize,
+    /// Number of header fields (at most [`MAX_HEADERS_CAP`]).
+    pub max_headers: usize,
+}
+
+impl Default for HeadLimits {
+    fn default() -> Self {
+        HeadLimits {
+            max_head_bytes: 32 * 1024,
+            max_headers: 100,
+        }
+    }
+}
+
+/// Why a request could not be accepted. `conn::status_for` maps each to a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// Syntax or framing the server will not guess about; the reason is for logs.
+    Malformed(&'static str),
+    /// The head is larger than the limit.
+    HeadTooLarge,
+    /// The request line alone does not fit in the head limit.
+    UriTooLong,
+    /// More header fields than the limit.
+    TooManyHeaders,
+    /// An HTTP major version other than 1.
+    VersionNotSupported,
+    /// A transfer coding the server does not implement.
+    UnknownTransferCoding,
+    /// The request body is larger than the limit.
+    BodyTooLarge,
+    /// An `Expect` other than `100-continue`.
+    UnknownExpectation,
+}
+
+/// How the request body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body.
+    None,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+}
+
+/// A parsed request head and what the connection needs to know about it.
+#[derive(Debug)]
+pub struct Head {
+    /// The request, with an empty body.
+    pub request: Request<()>,
+    /// How the body that follows is delimited.
+    pub framing: Framing,
+    /// Whether the client asked to keep the connection open.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` on an HTTP/1.1 request.
+    pub expect_continue: bool,
+}
+
+/// Byte ranges into the head, collected while httparse borrows the buffer so that
+/// the frozen head can be sliced without copying afterwards.
+#[derive(Clone, Copy, Default)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// Parses one request head from the front of `buf`. `Ok(None)` means more bytes
+/// are needed; on success the head's bytes are taken out of `buf`, and whatever
+/// follows (a body, a pipelined request) stays in it.
+pub fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<Head>, ParseError> {
+    let max_headers = limits.max_headers.clamp(1, MAX_HEADERS_CAP);
+    let mut slots: [MaybeUninit<httparse::Header<'_>>; MAX_HEADERS_CAP] =
+        [const { MaybeUninit::uninit() }; MAX_HEADERS_CAP];
+    let mut spans = [(Span::default(), Span::default()); MAX_HEADERS_CAP];
+    let mut req = httparse::Request::new(&mut []);
+    let base = buf.as_ptr() as usize;
+    let span = |s: &[u8]| Span {
+        start: s.as_ptr() as usize - base,
+        end: s.as_ptr() as usize - base + s.len(),
+    };
+
+    let len = match req.parse_with_uninit_headers(buf, &mut slots[..max_headers]) {
+        Ok(httparse::Status::Complete(n)) if n <= limits.max_head_bytes => n,
+        Ok(_) if buf.len() < limits.max_head_bytes => return Ok(None),
+        Ok(_) => return Err(too_large(buf, limits.max_head_bytes)),
+        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
+        Err(httparse::Error::Version) => return Err(version_error(buf)),
+        Err(e) => return Err(ParseError::Malformed(httparse_reason(e))),
+    };
+    let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(ParseError::Malformed("incomplete request line"));
+    };
+    let method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| ParseError::Malformed("invalid method"))?;
+    let path_span = span(path.as_bytes());
+    let count = req.headers.len();
+    for (slot, h) in spans.iter_mut().zip(req.headers.iter()) {
+        *slot = (span(h.name.as_bytes()), span(h.value));
+    }
+
+    let head = buf.split_to(len).freeze();
+    build(head, method, minor, path_span, &spans[..count])
+}
+
+fn build(
+    head: Bytes,
+    method: Method,
+    minor: u8,
+    path: Span,
+    fields: &[(Span, Span)],
+) -> Result<Option<Head>, ParseError> {
+    let version = if minor == 0 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let target = head.slice(path.start..path.end);
+    let uri = parse_target(&method, target)?;
+
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    let mut content_length: Option<u64> = None;
+    let mut codings = Codings::default();
+    let mut hosts = 0;
+    let (mut close, mut keep_alive_token, mut expect_continue) = (false, false, false);
+
+    for (name, value) in fields {
+        let name = HeaderName::from_bytes(&head[name.start..name.end])
+            .map_err(|_| ParseError::Malformed("invalid header name"))?;
+        let raw = &head[value.start..value.end];
+        if name == header::CONTENT_LENGTH {
+            let n = parse_content_length(raw)?;
+            if content_length.is_some_and(|m| m != n) {
+                return Err(ParseError::Malformed("conflicting Content-Length"));
+            }
+            content_length = Some(n);
+        } else if name == header::TRANSFER_ENCODING {
+            codings.add(raw)?;
+        } else if name == header::HOST {
+            hosts += 1;
+            if !valid_host(raw) {
+                return Err(ParseError::Malformed("invalid Host"));
+            }
+        } else if name == header::CONNECTION {
+            for token in list(raw) {
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name == header::EXPECT && version == Version::HTTP_11 {
+            // RFC 9110 §10.1.1; an HTTP/1.0 client cannot mean it, so it is ignored.
+            if raw.eq_ignore_ascii_case(b"100-continue") {
+                expect_continue = true;
+            } else {
+                return Err(ParseError::UnknownExpectation);
+            }
+        }
+        let value = HeaderValue::from_maybe_shared(head.slice(value.start..value.end))
+            .map_err(|_| ParseError::Malformed("invalid header value"))?;
+        headers.append(name, value);
+    }
+
+    match hosts {
+        0 if version == Version::HTTP_11 => return Err(ParseError::Malformed("missing Host")),
+        0 | 1 => {}
+        _ => return Err(ParseError::Malformed("repeated Host")),
+    }
+    if let Some(authority) = uri.authority() {
+        // RFC 9112 §3.2.2: the target's authority replaces Host.
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| ParseError::Malformed("invalid authority"))?;
+        headers.insert(header::HOST, host);
+    }
+
+    let framing = match (codings.seen, content_length) {
+        (true, Some(_)) => {
+            return Err(ParseError::Malformed(
+                "Content-Length with Transfer-Encoding",
+            ))
+        }
+        (true, None) if version == Version::HTTP_10 => {
+            return Err(ParseError::Malformed("Transfer-Encoding in HTTP/1.0"))
+        }
+        (true, None) => codings.framing()?,
+        (false, Some(0) | None) => Framing::None,
+        (false, Some(n)) => Framing::Length(n),
+    };
+
+    let keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
+    let mut request = Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    *request.headers_mut() = headers;
+    Ok(Some(Head {
+        request,
+        framing,
+        keep_alive,
+        expect_continue,
+    }))
+}
+
+/// Origin-form and absolute-form for every method; asterisk-form only for OPTIONS,
+/// authority-form only for CONNECT (RFC 9112 §3.2).
+fn parse_target(method: &Method, target: Bytes) -> Result<Uri, ParseError> {
+    let origin_form = target.first() == Some(&b'/');
+    let asterisk = &target[..] == b"*";
+    let uri = Uri::from_maybe_shared(target).map_err(|_| ParseError::Malformed("invalid target"))?;
+    let absolute = uri.scheme().is_some();
+    let ok = origin_form
+        || absolute && uri.authority().is_some()
+        || asterisk && *method == Method::OPTIONS
+        || *method == Method::CONNECT && uri.authority().is_some();
+    if ok {
+        Ok(uri)
+    } else {
+        Err(ParseError::Malformed("invalid request-target form"))
+    }
+}
+
+/// `Content-Length` is 1*DIGIT; a list of identical values is tolerated as RFC
+/// 9110 §8.6 allows. Signs, spaces inside and overflow are refused.
+fn parse_content_length(raw: &[u8]) -> Result<u64, ParseError> {
+    let mut value = None;
+    for item in raw.split(|&b| b == b',') {
+        let item = item.trim_ascii();
+        if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
+            return Err(ParseError::Malformed("invalid Content-Length"));
+        }
+        let n = item
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        if value.is_some_and(|v| v != n) {
+            return Err(ParseError::Malformed("conflicting Content-Length"));
+        }
+        value = Some(n);
+    }
+    value.ok_or(ParseError::Malformed("invalid Content-Length"))
+}
+
+/// The transfer codings of every `Transfer-Encoding` line, in order.
+#[derive(Default)]
+struct Codings {
+    seen: bool,
+    chunked_last: bool,
+    chunked_before: bool,
+    unknown: bool,
+    empty: bool,
+}
+
+impl Codings {
+    fn add(&mut self, raw: &[u8]) -> Result<(), ParseError> {
+        self.seen = true;
+        let mut any = false;
+        for coding in list(raw) {
+            any = true;
+            // Parameters (`;q=...`) are not allowed on chunked and irrelevant otherwise.
+            let name = coding.split(|&b| b == b';').next().unwrap_or(coding).trim_ascii();
+            self.chunked_before |= self.chunked_last;
+            self.chunked_last = name.eq_ignore_ascii_case(b"chunked") && name.len() == coding.len();
+            let known = [&b"gzip"[..], b"x-gzip", b"deflate", b"compress", b"x-compress"]
+                .iter()
+                .any(|k| name.eq_ignore_ascii_case(k));
+            self.unknown |= !self.chunked_last && !known;
+        }
+        self.empty |= !any;
+        Ok(())
+    }
+
+    /// RFC 9112 §6.3: chunked must be last, and applied once; unknown codings are
+    /// 501 (§6.1) once the framing itself is sound.
+    fn framing(&self) -> Result<Framing, ParseError> {
+        if self.empty || !self.chunked_last {
+            Err(ParseError::Malformed("Transfer-Encoding does not end in chunked"))
+        } else if self.chunked_before {
+            Err(ParseError::Malformed("chunked applied twice"))
+        } else if self.unknown {
+            Err(ParseError::UnknownTransferCoding)
+        } else {
+            Ok(Framing::Chunked)
+        }
+    }
+}
+
+/// The non-empty, trimmed elements of a comma-separated field value.
+fn list(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    raw.split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|s| !s.is_empty())
+}
+
+/// `Host = uri-host [ ":" port ]`, empty allowed; no whitespace, slashes or `@`.
+fn valid_host(raw: &[u8]) -> bool {
+    raw.iter().all(|&b| {
+        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b)
+    })
+}
+
+/// Over the head limit: 414 if the request line never ended, else 431.
+fn too_large(buf: &[u8], max: usize) -> ParseError {
+    let window = &buf[..buf.len().min(max)];
+    let start = window.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(0);
+    if window[start..].contains(&b'\n') {
+        ParseError::HeadTooLarge
+    } else {
+        ParseError::UriTooLong
+    }
+}
+
+/// httparse knows only 1.0 and 1.1: a well-formed `HTTP/2.0` is a version we do
+/// not speak (505); anything else is a malformed request line (400).
+fn version_error(buf: &[u8]) -> ParseError {
+    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len());
+    let line = &buf[..line_end];
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() && *major != b'1' && *major != b'0' =>
+        {
+            ParseError::VersionNotSupported
+        }
+        [b'H', b'T', b'T', b'P', b'/', major]
+            if major.is_ascii_digit() && *major != b'1' && *major != b'0' =>
+        {
+            ParseError::VersionNotSupported
+        }
+        _ => ParseError::Malformed("invalid HTTP version"),
+    }
+}
+
+fn httparse_reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status",
+        httparse::Error::Token => "invalid method or target",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Version => "invalid HTTP version",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str) -> Result<Option<Head>, ParseError> {
+        let mut buf = BytesMut::from(raw);
+        parse_head(&mut buf, &HeadLimits::default())
+    }
+
+    fn framing(raw: &str) -> Result<Framing, ParseError> {
+        parse(raw).map(|h| h.expect("complete head").framing)
+    }
+
+    #[test]
+    fn framing_table() {
+        use Framing::*;
+        use ParseError::*;
+        let cases: &[(&str, Result<Framing, ParseError>)] = &[
+            ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", Ok(None)),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", Ok(Length(5))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", Ok(Length(5))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", Ok(Length(5))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", Err(Malformed("conflicting Content-Length"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n", Err(Malformed("conflicting Content-Length"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", Err(Malformed("invalid Content-Length"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n", Err(Malformed("invalid Content-Length"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", Err(Malformed("invalid Content-Length"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", Err(Malformed("invalid Content-Length"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", Ok(Chunked)),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n", Ok(Chunked)),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Ok(Chunked)),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", Ok(Chunked)),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", Err(Malformed("Content-Length with Transfer-Encoding"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", Err(Malformed("Transfer-Encoding does not end in chunked"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", Err(Malformed("chunked applied twice"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n", Err(Malformed("Transfer-Encoding does not end in chunked"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", Err(Malformed("Transfer-Encoding does not end in chunked"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo, chunked\r\n\r\n", Err(UnknownTransferCoding)),
+            ("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", Err(Malformed("Transfer-Encoding in HTTP/1.0"))),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(&framing(raw), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn host_rules() {
+        assert!(parse("GET / HTTP/1.0\r\n\r\n").is_ok());
+        assert_eq!(parse("GET / HTTP/1.1\r\n\r\n").unwrap_err(), ParseError::Malformed("missing Host"));
+        assert_eq!(
+            parse("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").unwrap_err(),
+            ParseError::Malformed("repeated Host")
+        );
+        assert_eq!(
+            parse("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n").unwrap_err(),
+            ParseError::Malformed("invalid Host")
+        );
+        let head = parse("GET http://example.com:81/x?y HTTP/1.1\r\nHost: other\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.request.headers()["host"], "example.com:81");
+        assert_eq!(head.request.uri().path(), "/x");
+    }
+
+    #[test]
+    fn request_line_table() {
+        use ParseError::*;
+        let cases: &[(&str, Result<(), ParseError>)] = &[
+            ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", Ok(())),
+            ("GET * HTTP/1.1\r\nHost: a\r\n\r\n", Err(Malformed("invalid request-target form"))),
+            ("GET example.com:80 HTTP/1.1\r\nHost: a\r\n\r\n", Err(Malformed("invalid request-target form"))),
+            ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", Err(VersionNotSupported)),
+            ("GET / HTTP/3.0\r\nHost: a\r\n\r\n", Err(VersionNotSupported)),
+            ("GET / HTTP/1.x\r\nHost: a\r\n\r\n", Err(Malformed("invalid HTTP version"))),
+            ("GET / FOO/1.1\r\nHost: a\r\n\r\n", Err(Malformed("invalid HTTP version"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", Err(Malformed("invalid header name"))),
+            ("GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", Ok(())),
+            ("GET / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n", Err(UnknownExpectation)),
+            ("GET / HTTP/1.0\r\nExpect: teapot\r\n\r\n", Ok(())),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(&parse(raw).map(|_| ()), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn keep_alive_by_version_and_connection() {
+        let ka = |raw: &str| parse(raw).unwrap().unwrap().keep_alive;
+        assert!(ka("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(!ka("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+        assert!(!ka("GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, Close\r\n\r\n"));
+        assert!(!ka("GET / HTTP/1.0\r\n\r\n"));
+        assert!(ka("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn partial_and_limits() {
+        let limits = HeadLimits { max_head_bytes: 64, max_headers: 2 };
+        let mut buf = BytesMut::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        assert!(parse_head(&mut buf, &limits).unwrap().is_none());
+        let mut buf = BytesMut::from(format!("GET /{} HTTP/1.1\r\n", "a".repeat(80)).as_str());
+        assert_eq!(parse_head(&mut buf, &limits).unwrap_err(), ParseError::UriTooLong);
+        let mut buf = BytesMut::from(format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(80)).as_str());
+        assert_eq!(parse_head(&mut buf, &limits).unwrap_err(), ParseError::HeadTooLarge);
+        let mut buf = BytesMut::from("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
+        assert_eq!(parse_head(&mut buf, &limits).unwrap_err(), ParseError::TooManyHeaders);
+    }
+
+    #[test]
+    fn leaves_pipelined_bytes_in_the_buffer() {
+        let mut buf = BytesMut::from("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\n");
+        let head = parse_head(&mut buf, &HeadLimits::default()).unwrap().unwrap();
+        assert_eq!(head.request.uri().path(), "/a");
+        assert_eq!(&buf[..], b"GET /b HTTP/1.1\r\n");
+    }
+}

@@ -1,0 +1,161 @@
+//! Wire protocols, generic over any byte stream. This layer knows no files and no
+//! configuration: it turns bytes into `http::Request`s, asks a [`Service`] for a
+//! `Response<Body>`, and writes it back.
+//!
+//! The method policy lives here so that every protocol applies the same one: the
+//! server answers GET, HEAD and OPTIONS; any other method is 405 with `Allow`.
+
+pub mod date;
+pub mod h1;
+
+use std::fs::File;
+use std::future::Future;
+use std::io;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::body::Body;
+
+/// The methods every protocol engine serves, as sent in `Allow`.
+pub const ALLOW: &str = "GET, HEAD, OPTIONS";
+
+/// What the protocol engines call to answer a request.
+///
+/// The request is lent, not given, so that the engine still has it to log once the
+/// response has gone out. Only GET and HEAD requests reach [`Service::call`]; the
+/// engine answers OPTIONS and refuses other methods itself.
+pub trait Service: Send + Sync {
+    /// Answers one request. HEAD is passed through: the engine drops the body.
+    fn call<'a>(
+        &'a self,
+        req: &'a Request<()>,
+    ) -> impl Future<Output = Response<Body>> + Send + 'a;
+
+    /// The response for an error the engine found before or instead of calling
+    /// [`Service::call`] (malformed request, refused method, limits).
+    fn error_response(&self, status: StatusCode) -> Response<Body> {
+        plain_error(status)
+    }
+
+    /// Called once per response after it has been written (or abandoned).
+    fn on_response(&self, exchange: &Exchange<'_>) {
+        let _ = exchange;
+    }
+}
+
+/// What happened in one request/response exchange, for access logs.
+#[derive(Debug)]
+pub struct Exchange<'a> {
+    /// The request, when its head could be parsed.
+    pub request: Option<&'a Request<()>>,
+    /// The status sent.
+    pub status: StatusCode,
+    /// Body bytes written to the client.
+    pub body_bytes: u64,
+    /// From the first byte of the request to the last byte of the response.
+    pub duration: Duration,
+    /// False when the response could not be sent in full (client gone, timeout).
+    pub complete: bool,
+}
+
+/// A byte stream a protocol engine can serve, with the two capabilities that
+/// make plain TCP fast. Both have safe fallbacks, so any `AsyncRead + AsyncWrite`
+/// (TLS, an in-memory pipe) works.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Resolves when a read would not block, without reading: an idle connection
+    /// then holds no read buffer. The default is "ready now".
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let _ = cx;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Whether [`Transport::poll_sendfile`] moves bytes without copying them.
+    fn can_sendfile(&self) -> bool {
+        false
+    }
+
+    /// Writes up to `len` bytes of `file` from `offset` straight to the stream.
+    /// Only called when [`Transport::can_sendfile`] is true.
+    fn poll_sendfile(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &File,
+        offset: u64,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        let _ = (cx, file, offset, len);
+        Poll::Ready(Err(io::ErrorKind::Unsupported.into()))
+    }
+}
+
+impl Transport for tokio::io::DuplexStream {}
+
+/// Answers a request whose method the engine handles itself, or `None` when the
+/// request should go to the service. Shared by every protocol engine.
+pub fn answer_method<S: Service>(service: &S, method: &Method) -> Option<Response<Body>> {
+    if *method == Method::GET || *method == Method::HEAD {
+        return None;
+    }
+    let mut response = if *method == Method::OPTIONS {
+        let mut r = Response::new(Body::Empty);
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        r
+    } else {
+        service.error_response(StatusCode::METHOD_NOT_ALLOWED)
+    };
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(ALLOW));
+    Some(response)
+}
+
+/// The host a request is for: the authority of an absolute-form target, else the
+/// Host header (RFC 9112 §3.2.2). Without a port.
+pub fn request_host<B>(req: &Request<B>) -> Option<&str> {
+    let raw = match req.uri().authority() {
+        Some(a) => a.as_str(),
+        None => req.headers().get(header::HOST)?.to_str().ok()?,
+    };
+    Some(strip_port(raw))
+}
+
+fn strip_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        // IP literal: keep the brackets' content.
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+/// A minimal text error response, for services that render no pages of their own.
+pub fn plain_error(status: StatusCode) -> Response<Body> {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let body = format!("{} {}\n", status.as_u16(), reason);
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_without_port() {
+        for (given, want) in [
+            ("example.com", "example.com"),
+            ("example.com:8080", "example.com"),
+            ("[::1]:8080", "::1"),
+            ("[::1]", "::1"),
+        ] {
+            assert_eq!(strip_port(given), want, "{given}");
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! One accept loop for every listener: take a connection permit, accept, spawn.
+//! At the connection limit the loop simply stops accepting (clients wait in the
+//! kernel's backlog); accept errors such as EMFILE are logged and retried after a
+//! pause, never spun on.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::conn::{serve_tcp, ConnContext};
+
+/// Pause after an accept error that is about the server (out of descriptors or
+/// memory) rather than about one client: long enough to let connections close,
+/// short enough that clients barely notice.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Binds a listening socket with a deep backlog (clients wait there while the
+/// server is at its connection limit).
+pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(4096)?;
+    listener.into_std()
+}
+
+pub(crate) async fn accept_loop<S: crate::proto::Service + 'static>(
+    listener: TcpListener,
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+    ctx: Arc<ConnContext<S>>,
+    stop: CancellationToken,
+) {
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            () = stop.cancelled() => return,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let ctx = ctx.clone();
+                tracker.spawn(async move {
+                    serve_tcp(stream, peer, &ctx).await;
+                    drop(permit);
+                });
+            }
+            Err(error) if is_per_connection(&error) => {
+                tracing::debug!(%error, "accept: connection failed before it was accepted");
+            }
+            Err(error) => {
+                tracing::error!(%error, "accept failed; pausing before retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    () = stop.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Errors that concern one client only; the next accept can proceed at once.
+fn is_per_connection(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
+    )
+}

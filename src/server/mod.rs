@@ -1,0 +1,96 @@
+//! The only home of sockets: listeners, the accept loop, connections, shutdown.
+//!
+//! [`run`] serves a [`Service`] on listeners the caller bound (tests bind port 0 and
+//! pass the listener in, so there is no free-port race) until the [`Shutdown`]
+//! handle is triggered, then drains.
+
+mod accept;
+mod conn;
+mod shutdown;
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use accept::bind;
+pub use shutdown::{on_signals, Shutdown};
+
+use crate::log::AccessLog;
+use crate::proto::{self, Service};
+use conn::ConnContext;
+
+/// Server-wide limits and the options of the protocol engines.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// HTTP/1.1 limits and timeouts.
+    pub h1: proto::h1::Options,
+    /// Connections open at once; at the limit the server stops accepting.
+    pub max_connections: usize,
+    /// How long in-flight responses may run after shutdown is triggered.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            h1: proto::h1::Options::default(),
+            max_connections: 10_000,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `service` on every listener until `shutdown` is triggered; then stops
+/// accepting, closes idle connections, lets in-flight responses finish for up to
+/// the shutdown timeout, and closes whatever is left.
+pub async fn run<S: Service + 'static>(
+    listeners: Vec<std::net::TcpListener>,
+    service: Arc<S>,
+    options: ServerOptions,
+    log: AccessLog,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    let abort = CancellationToken::new();
+    let ctx = Arc::new(ConnContext {
+        service,
+        h1: options.h1.clone(),
+        log,
+        shutdown: shutdown.token().clone(),
+        abort: abort.clone(),
+    });
+    let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let connections = TaskTracker::new();
+    let accepting = TaskTracker::new();
+    for listener in listeners {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        accepting.spawn(accept::accept_loop(
+            listener,
+            permits.clone(),
+            connections.clone(),
+            ctx.clone(),
+            shutdown.token().clone(),
+        ));
+    }
+    accepting.close();
+    shutdown.triggered().await;
+    accepting.wait().await;
+    connections.close();
+    let open = connections.len();
+    if open > 0 {
+        tracing::info!(open, "waiting for in-flight responses");
+    }
+    if tokio::time::timeout(options.shutdown_timeout, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(open = connections.len(), "shutdown timeout: closing remaining connections");
+        abort.cancel();
+        connections.wait().await;
+    }
+    Ok(())
+}

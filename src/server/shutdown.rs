@@ -1,0 +1,52 @@
+//! The shutdown handle: one trigger that every accept loop and idle connection
+//! watches.
+
+use tokio_util::sync::CancellationToken;
+
+/// Starts a graceful shutdown when triggered. Clones share one trigger.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    token: CancellationToken,
+}
+
+impl Shutdown {
+    /// A handle not yet triggered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stops accepting, closes idle connections, and lets in-flight responses
+    /// finish within the shutdown timeout.
+    pub fn trigger(&self) {
+        self.token.cancel();
+    }
+
+    /// Whether [`Shutdown::trigger`] has been called.
+    pub fn is_triggered(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Resolves once triggered.
+    pub async fn triggered(&self) {
+        self.token.cancelled().await;
+    }
+
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+}
+
+/// Triggers `shutdown` on the first SIGINT or SIGTERM.
+pub fn on_signals(shutdown: Shutdown) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        }
+        shutdown.trigger();
+    });
+    Ok(())
+}

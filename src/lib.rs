@@ -12,7 +12,9 @@
 #![deny(missing_docs)]
 
 pub mod body;
+pub mod config;
 pub mod files;
+pub mod handler;
 pub mod log;
 pub mod proto;
 pub mod server;

@@ -234,6 +234,7 @@ pub fn init_tracing(level: &str) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .try_init()
         .map_err(|e| e.to_string())
 }

@@ -20,18 +20,25 @@ use super::conn::{serve_tcp, ConnContext};
 /// short enough that clients barely notice.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Binds a listening socket with a deep backlog (clients wait there while the
-/// server is at its connection limit).
+/// Pending connections the kernel may queue for us (capped by somaxconn): clients
+/// wait here while the server is at its connection limit.
+const BACKLOG: i32 = 4096;
+
+/// Binds a listening socket with `SO_REUSEADDR` (restarts do not wait for
+/// TIME_WAIT) and a deep backlog. Needs no runtime, so a taken port is reported
+/// before anything starts.
 pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    let listener = socket.listen(4096)?;
-    listener.into_std()
+    use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+    let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+    let socket = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    sockopt::set_socket_reuseaddr(&socket, true)?;
+    if addr.is_ipv6() {
+        // [::] means IPv6 only; listen on 0.0.0.0 too for IPv4.
+        sockopt::set_ipv6_v6only(&socket, true)?;
+    }
+    rustix::net::bind(&socket, &addr)?;
+    rustix::net::listen(&socket, BACKLOG)?;
+    Ok(std::net::TcpListener::from(socket))
 }
 
 pub(crate) async fn accept_loop<S: crate::proto::Service + 'static>(

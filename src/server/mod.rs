@@ -19,6 +19,8 @@ use tokio_util::task::TaskTracker;
 pub use accept::bind;
 pub use shutdown::{on_signals, Shutdown};
 
+use crate::body::Body;
+use crate::handler::Handler;
 use crate::log::AccessLog;
 use crate::proto::{self, Service};
 use conn::ConnContext;
@@ -41,6 +43,23 @@ impl Default for ServerOptions {
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(10),
         }
+    }
+}
+
+/// The static-file handler as a protocol service: where `proto` and `handler` meet.
+#[derive(Debug, Clone)]
+pub struct FileService(pub Handler);
+
+impl Service for FileService {
+    fn call<'a>(
+        &'a self,
+        req: &'a http::Request<()>,
+    ) -> impl std::future::Future<Output = http::Response<Body>> + Send + 'a {
+        self.0.respond(req)
+    }
+
+    fn error_response(&self, status: http::StatusCode) -> http::Response<Body> {
+        self.0.error_response(status)
     }
 }
 

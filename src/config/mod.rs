@@ -1,0 +1,33 @@
+//! Configuration flows once, downwards: the command line as typed ([`raw`]) is
+//! checked and resolved ([`resolve`]) into a [`Config`], which fills each
+//! module's own options struct.
+
+pub mod raw;
+pub mod resolve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::handler;
+use crate::log::LogFormat;
+use crate::server::ServerOptions;
+
+pub use raw::Args;
+pub use resolve::{resolve, ConfigError};
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The folder to serve, as given.
+    pub root: PathBuf,
+    /// Addresses to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// Connection limits, timeouts, protocol options.
+    pub server: ServerOptions,
+    /// How files are served.
+    pub handler: handler::Options,
+    /// Access-log format; `None` when quiet.
+    pub access_log: Option<LogFormat>,
+    /// Diagnostics filter for stderr.
+    pub log_level: String,
+}

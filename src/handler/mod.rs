@@ -1,0 +1,234 @@
+//! The application: a GET or HEAD request becomes a response. It knows no sockets
+//! and no protocol version. The pipeline, in order:
+//!
+//! 1. sanitise the path: control characters and escapes above the root are 400,
+//!    dotfiles 404 unless hidden files are enabled (`files::path`);
+//! 2. open it beneath the root: missing or outside is 404, unreadable 403, any
+//!    other failure 500 (`files::resolve`, `status`);
+//! 3. a directory: without a trailing slash, 301 to the slash form (query kept);
+//!    else the first index file that exists; else the listing (HTML, or JSON on
+//!    `Accept: application/json`), built off the runtime's threads;
+//! 4. a file: Content-Type, `nosniff`, validators, and the file itself as the body,
+//!    streamed by the protocol engine.
+
+pub mod headers;
+pub mod listing;
+pub mod status;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+
+use crate::body::{Body, FileSlice};
+use crate::files::{self, Opened, Root, SafePath};
+use listing::Sort;
+pub use status::{status_for, ErrorPages, PageError};
+
+/// Entries read for one listing at most: the page and the entry list are built
+/// in memory, so a folder of millions of files must not become a gigabyte.
+pub const MAX_LISTING_ENTRIES: usize = 100_000;
+
+/// How files are served.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Index file names, tried in order in a directory.
+    pub index: Vec<String>,
+    /// Whether directories without an index are listed (else 404).
+    pub listing: bool,
+    /// Whether dotfiles are served and listed.
+    pub hidden: bool,
+    /// Folder of custom error pages.
+    pub error_pages: Option<PathBuf>,
+    /// Entries shown in one listing at most.
+    pub max_listing_entries: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            index: vec!["index.html".to_string()],
+            listing: true,
+            hidden: false,
+            error_pages: None,
+            max_listing_entries: MAX_LISTING_ENTRIES,
+        }
+    }
+}
+
+/// Why a handler could not be built.
+#[derive(Debug)]
+pub enum StartError {
+    /// The root folder cannot be opened.
+    Root(PathBuf, std::io::Error),
+    /// A custom error page cannot be loaded.
+    ErrorPage(PageError),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Root(path, e) => write!(f, "root {}: {e}", path.display()),
+            StartError::ErrorPage(e) => write!(f, "error page {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Root(_, e) => Some(e),
+            StartError::ErrorPage(e) => Some(e),
+        }
+    }
+}
+
+/// Serves a folder.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    root: Root,
+    options: Arc<Options>,
+    pages: Arc<ErrorPages>,
+}
+
+impl Handler {
+    /// Opens the root and loads the error pages.
+    pub fn new(root: &Path, options: Options) -> Result<Handler, StartError> {
+        let root = Root::open(root).map_err(|e| StartError::Root(root.to_path_buf(), e))?;
+        Self::with_root(root, options)
+    }
+
+    /// A handler over an already opened root (to choose its confinement).
+    pub fn with_root(root: Root, options: Options) -> Result<Handler, StartError> {
+        let pages = ErrorPages::load(options.error_pages.as_deref()).map_err(StartError::ErrorPage)?;
+        Ok(Handler {
+            root,
+            options: Arc::new(options),
+            pages: Arc::new(pages),
+        })
+    }
+
+    /// The served folder's canonical path.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Answers a GET or HEAD request.
+    pub async fn respond(&self, req: &Request<()>) -> Response<Body> {
+        match self.try_respond(req).await {
+            Ok(response) => response,
+            Err(error) => {
+                match &error {
+                    files::Error::Forbidden => tracing::warn!(path = req.uri().path(), "permission denied"),
+                    files::Error::Outside => tracing::info!(path = req.uri().path(), "refused: resolves outside the root"),
+                    files::Error::Io(e) => tracing::error!(path = req.uri().path(), error = %e, "cannot serve"),
+                    files::Error::NotFound | files::Error::BadPath(_) => {}
+                }
+                self.error_response(status_for(&error))
+            }
+        }
+    }
+
+    /// The page for an error status.
+    pub fn error_response(&self, status: StatusCode) -> Response<Body> {
+        self.pages.response(status)
+    }
+
+    async fn try_respond(&self, req: &Request<()>) -> Result<Response<Body>, files::Error> {
+        let path = files::sanitize(req.uri().path(), self.options.hidden)?;
+        let rel = path.relative();
+        let opened = self.root.open_file(&rel)?;
+        if !opened.meta.is_dir() {
+            if path.has_trailing_slash() {
+                return Err(files::Error::NotFound);
+            }
+            return Ok(file_response(&rel, opened));
+        }
+        if !path.has_trailing_slash() && !path.is_root() {
+            return Ok(redirect_to_slash(&path, req.uri().query()));
+        }
+        for index in &self.options.index {
+            match self.root.open_file(&rel.join(index)) {
+                Ok(found) if found.meta.is_file() => return Ok(file_response(&rel.join(index), found)),
+                Ok(_) | Err(files::Error::NotFound) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if !self.options.listing {
+            return Err(files::Error::NotFound);
+        }
+        self.listing(req, path, rel, opened).await
+    }
+
+    async fn listing(&self, req: &Request<()>, path: SafePath, rel: PathBuf, dir: Opened) -> Result<Response<Body>, files::Error> {
+        let wants_json = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"));
+        let sort = Sort::from_query(req.uri().query());
+        let root = self.root.clone();
+        let options = self.options.clone();
+        // Reading and rendering a large folder takes milliseconds: off the runtime.
+        let page = tokio::task::spawn_blocking(move || -> Result<String, files::Error> {
+            let mut entries = root.read_dir(&rel, &dir.file, options.hidden)?;
+            let truncated = entries.len() > options.max_listing_entries;
+            sort.apply(&mut entries);
+            entries.truncate(options.max_listing_entries);
+            Ok(if wants_json {
+                listing::json(&entries)
+            } else {
+                listing::html(&path, &entries, sort, truncated)
+            })
+        })
+        .await
+        .map_err(|e| files::Error::Io(std::io::Error::other(e)))??;
+        let mut response = Response::new(Body::Bytes(Bytes::from(page)));
+        let headers = response.headers_mut();
+        let content_type = if wants_json { "application/json; charset=utf-8" } else { "text/html; charset=utf-8" };
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+        headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        Ok(response)
+    }
+}
+
+fn file_response(rel: &Path, opened: Opened) -> Response<Body> {
+    let Opened { file, meta } = opened;
+    let mut response = Response::new(Body::File(FileSlice {
+        file: Arc::new(file),
+        offset: 0,
+        len: meta.len(),
+    }));
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&files::mime::content_type(rel)) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if let Some(value) = headers::last_modified(&meta) {
+        headers.insert(header::LAST_MODIFIED, value);
+    }
+    headers.insert(header::ETAG, headers::etag(&meta));
+    response
+}
+
+/// 301 to the slash form. The location is rebuilt from the normalised path and
+/// percent-encoded, so no byte of the request reaches the header raw.
+fn redirect_to_slash(path: &SafePath, query: Option<&str>) -> Response<Body> {
+    let mut location = path.to_url(true);
+    if let Some(query) = query {
+        location.push('?');
+        location.push_str(query);
+    }
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
+    // A query that is not a valid field value (it cannot be: the URI parser
+    // refuses such bytes) would be dropped rather than sent raw.
+    let value = HeaderValue::from_str(&location).or_else(|_| HeaderValue::from_str(&path.to_url(true)));
+    if let Ok(value) = value {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}

@@ -1,0 +1,135 @@
+//! THE mapping from a filesystem error to a status, and every error page the
+//! server sends: built in, or from `--error-pages DIR` (`DIR/404.html`, ...).
+//! Pages never echo the request or reveal a path.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::body::Body;
+use crate::files;
+
+/// Every status the server can send with a page.
+pub const PAGE_STATUSES: [u16; 15] = [400, 403, 404, 405, 406, 408, 412, 413, 414, 416, 417, 431, 500, 501, 505];
+
+/// A custom page larger than this is refused at start-up: error pages are held in
+/// memory.
+pub const MAX_PAGE_BYTES: u64 = 1024 * 1024;
+
+/// The status for a filesystem error.
+pub fn status_for(error: &files::Error) -> StatusCode {
+    match error {
+        files::Error::NotFound | files::Error::Outside => StatusCode::NOT_FOUND,
+        files::Error::Forbidden => StatusCode::FORBIDDEN,
+        files::Error::BadPath(_) => StatusCode::BAD_REQUEST,
+        files::Error::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A custom error page that could not be loaded.
+#[derive(Debug)]
+pub struct PageError {
+    /// The file or folder at fault.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.error)
+    }
+}
+
+impl std::error::Error for PageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// Rendered error pages, all in memory.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorPages {
+    pages: HashMap<u16, Bytes>,
+}
+
+impl ErrorPages {
+    /// Built-in pages, overridden by `DIR/<status>.html` where such a file exists.
+    pub fn load(dir: Option<&Path>) -> Result<ErrorPages, PageError> {
+        let mut pages: HashMap<u16, Bytes> = PAGE_STATUSES
+            .iter()
+            .filter_map(|&code| StatusCode::from_u16(code).ok())
+            .map(|s| (s.as_u16(), Bytes::from(builtin_page(s))))
+            .collect();
+        if let Some(dir) = dir {
+            let fail = |path: &Path, error| PageError { path: path.to_path_buf(), error };
+            if !dir.is_dir() {
+                return Err(fail(dir, io::Error::new(io::ErrorKind::NotFound, "not a directory")));
+            }
+            for code in PAGE_STATUSES {
+                let path = dir.join(format!("{code}.html"));
+                match std::fs::metadata(&path) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(fail(&path, e)),
+                    Ok(meta) if meta.len() > MAX_PAGE_BYTES => {
+                        return Err(fail(&path, io::Error::other("larger than 1 MiB")));
+                    }
+                    Ok(_) => {}
+                }
+                let page = std::fs::read(&path).map_err(|e| fail(&path, e))?;
+                pages.insert(code, Bytes::from(page));
+            }
+        }
+        Ok(ErrorPages { pages })
+    }
+
+    /// The response for `status`, with its page.
+    pub fn response(&self, status: StatusCode) -> Response<Body> {
+        let page = match self.pages.get(&status.as_u16()) {
+            Some(page) => page.clone(),
+            None => Bytes::from(builtin_page(status)),
+        };
+        let mut response = Response::new(Body::Bytes(page));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        response
+    }
+}
+
+fn builtin_page(status: StatusCode) -> String {
+    let code = status.as_u16();
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let hint = match code {
+        400 => "The request could not be understood.",
+        403 => "You do not have permission to view this page.",
+        404 => "The page you asked for does not exist.",
+        405 => "This method is not allowed here.",
+        406 => "No acceptable representation of this page exists.",
+        408 => "The request took too long to arrive.",
+        412 => "A precondition of the request failed.",
+        413 => "The request body is too large.",
+        414 => "The request address is too long.",
+        416 => "The requested range cannot be served.",
+        417 => "The expectation in the request cannot be met.",
+        431 => "The request headers are too large.",
+        500 => "The server failed to answer this request.",
+        501 => "The server does not support this request.",
+        503 => "The server cannot answer right now.",
+        505 => "This HTTP version is not supported.",
+        _ => "",
+    };
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{code} {reason}</title>\
+         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}}\
+         h1{{font-weight:600}}p{{color:#555}}</style></head>\
+         <body><h1>{code} {reason}</h1><p>{hint}</p><hr><small>ferrox</small></body></html>\n"
+    )
+}

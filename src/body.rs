@@ -14,8 +14,10 @@ use bytes::Bytes;
 /// (for example on-the-fly compression). Sent chunked on HTTP/1.1.
 pub trait ChunkStream: Send {
     /// The next chunk; `None` at the end, `Some(Err(_))` aborts the response.
-    fn poll_chunk(self: Pin<&mut Self>, cx: &mut Context<'_>)
-        -> Poll<Option<std::io::Result<Bytes>>>;
+    fn poll_chunk(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::io::Result<Bytes>>>;
 }
 
 /// One piece of a body made of several parts (multipart ranges).

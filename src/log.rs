@@ -81,7 +81,11 @@ impl AccessLog {
 
     /// A log written to any sink by a background thread, queueing at most
     /// `capacity` lines.
-    pub fn to_writer<W: Write + Send + 'static>(sink: W, format: LogFormat, capacity: usize) -> io::Result<Self> {
+    pub fn to_writer<W: Write + Send + 'static>(
+        sink: W,
+        format: LogFormat,
+        capacity: usize,
+    ) -> io::Result<Self> {
         let (queue, lines) = sync_channel::<String>(capacity);
         std::thread::Builder::new()
             .name("ferrox-access-log".into())
@@ -116,7 +120,9 @@ impl AccessLog {
 
     /// Lines dropped so far because the sink was too slow.
     pub fn dropped(&self) -> u64 {
-        self.inner.as_ref().map_or(0, |i| i.dropped.load(Ordering::Relaxed))
+        self.inner
+            .as_ref()
+            .map_or(0, |i| i.dropped.load(Ordering::Relaxed))
     }
 
     /// Queues one record; never blocks.
@@ -127,7 +133,10 @@ impl AccessLog {
             Ok(()) => {
                 let dropped = inner.dropped.load(Ordering::Relaxed);
                 if dropped > inner.reported.swap(dropped, Ordering::Relaxed) {
-                    tracing::warn!(dropped, "access log: stdout is too slow; lines were dropped");
+                    tracing::warn!(
+                        dropped,
+                        "access log: stdout is too slow; lines were dropped"
+                    );
                 }
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -171,7 +180,10 @@ pub fn format_line(format: LogFormat, r: &Record<'_>) -> String {
         }
         LogFormat::Json => {
             let text = |v: Option<&[u8]>| v.map(|b| String::from_utf8_lossy(b).into_owned());
-            let secs = r.time.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+            let secs = r
+                .time
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
             let object = serde_json::json!({
                 "time": secs,
                 "remote": r.peer.ip().to_string(),
@@ -204,12 +216,20 @@ fn escape(out: &mut String, bytes: &[u8]) {
 
 /// `10/Oct/2000:13:55:36 +0000`, in UTC.
 fn clf_time(out: &mut String, time: SystemTime) {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let month = MONTHS.get(month as usize - 1).unwrap_or(&"Jan");
     let rem = secs % 86_400;
-    let _ = write!(out, "{day:02}/{month}/{year}:{:02}:{:02}:{:02} +0000", rem / 3600, rem / 60 % 60, rem % 60);
+    let _ = write!(
+        out,
+        "{day:02}/{month}/{year}:{:02}:{:02}:{:02} +0000",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    );
 }
 
 /// Days since 1970-01-01 to (year, month 1-12, day 1-31), after Howard Hinnant's

@@ -24,7 +24,10 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let rendered = e.render().to_string();
-            let line = rendered.lines().next().unwrap_or("error: invalid arguments");
+            let line = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
             eprintln!("ferrox: {}", line.trim_start_matches("error: "));
             return ExitCode::from(2);
         }
@@ -62,7 +65,10 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
     };
     for listener in &listeners {
         let addr = listener.local_addr()?;
-        eprintln!("ferrox: serving {} on http://{addr}/", handler.root().display());
+        eprintln!(
+            "ferrox: serving {} on http://{addr}/",
+            handler.root().display()
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,9 +78,15 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
     runtime.block_on(async {
         let shutdown = Shutdown::new();
         server::on_signals(shutdown.clone()).context("cannot install signal handlers")?;
-        server::run(listeners, Arc::new(FileService(handler)), config.server, log, shutdown)
-            .await
-            .context("server failed")
+        server::run(
+            listeners,
+            Arc::new(FileService(handler)),
+            config.server,
+            log,
+            shutdown,
+        )
+        .await
+        .context("server failed")
     })?;
     eprintln!("ferrox: stopped");
     Ok(())

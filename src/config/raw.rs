@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Parser, ValueEnum};
 
 /// Ferrox: serve a folder over HTTP, fast and safely.
@@ -59,11 +60,15 @@ pub struct Args {
     pub max_body_size: u64,
 
     /// Requests served on one connection before it is closed (0: no cap).
-    #[arg(long, env = "FERROX_MAX_REQUESTS_PER_CONNECTION", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "FERROX_MAX_REQUESTS_PER_CONNECTION",
+        default_value_t = 1000
+    )]
     pub max_requests_per_connection: u32,
 
     /// Do not send `Server: ferrox`.
-    #[arg(long, env = "FERROX_NO_SERVER_HEADER")]
+    #[arg(long, env = "FERROX_NO_SERVER_HEADER", value_parser = BoolishValueParser::new())]
     pub no_server_header: bool,
 
     /// Access-log format (on stdout).
@@ -71,7 +76,7 @@ pub struct Args {
     pub log_format: LogFormatArg,
 
     /// No access log.
-    #[arg(short = 'q', long, env = "FERROX_QUIET")]
+    #[arg(short = 'q', long, env = "FERROX_QUIET", value_parser = BoolishValueParser::new())]
     pub quiet: bool,
 
     /// Diagnostics on stderr: error, warn, info, debug, trace, or a tracing filter.
@@ -79,15 +84,20 @@ pub struct Args {
     pub log_level: String,
 
     /// Index file names tried in a directory, in order (comma-separated).
-    #[arg(long, env = "FERROX_INDEX", value_delimiter = ',', default_value = "index.html")]
+    #[arg(
+        long,
+        env = "FERROX_INDEX",
+        value_delimiter = ',',
+        default_value = "index.html"
+    )]
     pub index: Vec<String>,
 
     /// Answer 404 instead of listing directories without an index file.
-    #[arg(long, env = "FERROX_NO_LISTING")]
+    #[arg(long, env = "FERROX_NO_LISTING", value_parser = BoolishValueParser::new())]
     pub no_listing: bool,
 
     /// Serve and list dotfiles (names starting with `.`).
-    #[arg(long, env = "FERROX_HIDDEN")]
+    #[arg(long, env = "FERROX_HIDDEN", value_parser = BoolishValueParser::new())]
     pub hidden: bool,
 
     /// Folder of custom error pages named by status (404.html, 500.html, ...).
@@ -142,7 +152,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "g" | "gb" | "gib" => 1 << 30,
         other => return Err(format!("unknown size unit '{other}' (use KiB, MiB or GiB)")),
     };
-    n.checked_mul(scale).ok_or_else(|| "size too large".to_string())
+    n.checked_mul(scale)
+        .ok_or_else(|| "size too large".to_string())
 }
 
 fn parse_head_size(s: &str) -> Result<usize, String> {

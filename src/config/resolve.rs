@@ -13,7 +13,8 @@ use crate::server::ServerOptions;
 
 /// The default address: loopback only, so a laptop never serves its folder to
 /// the network by surprise.
-pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 
 /// A configuration value that is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,20 +34,33 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn err(key: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError { key: key, message: message.into() }
+    ConfigError {
+        key,
+        message: message.into(),
+    }
 }
 
 /// Checks the arguments against each other and the filesystem.
 pub fn resolve(args: Args) -> Result<Config, ConfigError> {
     if !args.root.is_dir() {
-        return Err(err("ROOT", format!("'{}' is not a folder", args.root.display())));
+        return Err(err(
+            "ROOT",
+            format!("'{}' is not a folder", args.root.display()),
+        ));
     }
     if let Some(dir) = &args.error_pages {
         if !dir.is_dir() {
-            return Err(err("--error-pages", format!("'{}' is not a folder", dir.display())));
+            return Err(err(
+                "--error-pages",
+                format!("'{}' is not a folder", dir.display()),
+            ));
         }
     }
-    if let Some(bad) = args.index.iter().find(|i| i.is_empty() || i.contains('/') || i.starts_with('.')) {
+    if let Some(bad) = args
+        .index
+        .iter()
+        .find(|i| i.is_empty() || i.contains('/') || i.starts_with('.'))
+    {
         return Err(err("--index", format!("'{bad}' must be a plain file name")));
     }
     let listen = match (args.port, args.listen.is_empty()) {

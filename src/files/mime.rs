@@ -28,7 +28,10 @@ fn is_text(mime: &mime_guess::Mime) -> bool {
     let sub = mime.subtype().as_str();
     let suffix = mime.suffix().map(|s| s.as_str());
     mime.type_() == mime_guess::mime::TEXT
-        || matches!(sub, "javascript" | "json" | "xml" | "manifest+json" | "ld+json")
+        || matches!(
+            sub,
+            "javascript" | "json" | "xml" | "manifest+json" | "ld+json"
+        )
         || matches!(suffix, Some("xml") | Some("json"))
 }
 

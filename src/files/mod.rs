@@ -33,7 +33,9 @@ impl Error {
     pub fn from_io(e: io::Error) -> Error {
         use rustix::io::Errno;
         match e.raw_os_error().map(Errno::from_raw_os_error) {
-            Some(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::NAMETOOLONG) => Error::NotFound,
+            Some(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::NAMETOOLONG) => {
+                Error::NotFound
+            }
             Some(Errno::ACCESS | Errno::PERM) => Error::Forbidden,
             Some(Errno::XDEV) => Error::Outside,
             _ => match e.kind() {

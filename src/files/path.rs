@@ -158,7 +158,10 @@ mod tests {
             ("/%252e%252e/x", Ok("%2e%2e/x")),
             ("/..\\x", Err(Error::NotFound)),
             ("/a%00b", Err(Error::BadPath("control character in path"))),
-            ("/a%0d%0ab", Err(Error::BadPath("control character in path"))),
+            (
+                "/a%0d%0ab",
+                Err(Error::BadPath("control character in path")),
+            ),
             ("/a%7f", Err(Error::BadPath("control character in path"))),
             ("/.env", Err(Error::NotFound)),
             ("/a/.git/config", Err(Error::NotFound)),
@@ -176,7 +179,10 @@ mod tests {
 
     #[test]
     fn hidden_allowed_when_asked() {
-        assert_eq!(sanitize("/.env", true).unwrap().relative(), PathBuf::from(".env"));
+        assert_eq!(
+            sanitize("/.env", true).unwrap().relative(),
+            PathBuf::from(".env")
+        );
     }
 
     #[test]

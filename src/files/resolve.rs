@@ -59,7 +59,13 @@ impl Root {
     /// Opens `path` as the root, using `openat2` when the kernel has it.
     pub fn open(path: &Path) -> io::Result<Root> {
         let root = Self::open_with(path, Confinement::Openat2)?;
-        match rustix::fs::openat2(&*root.dir, ".", OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), beneath()) {
+        match rustix::fs::openat2(
+            &*root.dir,
+            ".",
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            beneath(),
+        ) {
             Ok(_) => Ok(root),
             Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::PERM) => {
                 tracing::info!("openat2 unavailable: confining paths by canonicalization");
@@ -72,7 +78,11 @@ impl Root {
     /// Opens `path` as the root with a given confinement strategy.
     pub fn open_with(path: &Path, confinement: Confinement) -> io::Result<Root> {
         let canonical = path.canonicalize()?;
-        let dir = rustix::fs::open(&canonical, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let dir = rustix::fs::open(
+            &canonical,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         Ok(Root {
             dir: Arc::new(dir),
             canonical,
@@ -115,11 +125,16 @@ impl Root {
                 }
             },
             Confinement::Canonicalize => {
-                let full = self.canonical.join(rel).canonicalize().map_err(Error::from_io)?;
+                let full = self
+                    .canonical
+                    .join(rel)
+                    .canonicalize()
+                    .map_err(Error::from_io)?;
                 if !full.starts_with(&self.canonical) {
                     return Err(Error::Outside);
                 }
-                rustix::fs::open(&full, flags | OFlags::NOFOLLOW, Mode::empty()).map_err(errno_to_error)
+                rustix::fs::open(&full, flags | OFlags::NOFOLLOW, Mode::empty())
+                    .map_err(errno_to_error)
             }
         }
     }
@@ -137,26 +152,34 @@ impl Root {
             }
             let name = name.to_vec();
             let path = rel.join(std::ffi::OsStr::from_bytes(&name));
-            let stat = if item.file_type() == FileType::Symlink || item.file_type() == FileType::Unknown {
-                // Follow the link only within the root; a link out is not listed.
-                match self.open_beneath(&path, OFlags::PATH | OFlags::CLOEXEC) {
-                    Ok(fd) => rustix::fs::fstat(&fd),
-                    Err(_) => continue,
-                }
-            } else {
-                rustix::fs::statat(dir, item.file_name(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
-            };
+            let stat =
+                if item.file_type() == FileType::Symlink || item.file_type() == FileType::Unknown {
+                    // Follow the link only within the root; a link out is not listed.
+                    match self.open_beneath(&path, OFlags::PATH | OFlags::CLOEXEC) {
+                        Ok(fd) => rustix::fs::fstat(&fd),
+                        Err(_) => continue,
+                    }
+                } else {
+                    rustix::fs::statat(dir, item.file_name(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                };
             let Ok(stat) = stat else { continue };
             let kind = FileType::from_raw_mode(stat.st_mode);
             if kind != FileType::RegularFile && kind != FileType::Directory {
                 continue;
             }
             let modified = std::time::UNIX_EPOCH
-                + std::time::Duration::new(stat.st_mtime.max(0) as u64, stat.st_mtime_nsec.clamp(0, 999_999_999) as u32);
+                + std::time::Duration::new(
+                    stat.st_mtime.max(0) as u64,
+                    stat.st_mtime_nsec.clamp(0, 999_999_999) as u32,
+                );
             entries.push(Entry {
                 name,
                 is_dir: kind == FileType::Directory,
-                size: if kind == FileType::Directory { 0 } else { stat.st_size.max(0) as u64 },
+                size: if kind == FileType::Directory {
+                    0
+                } else {
+                    stat.st_size.max(0) as u64
+                },
                 modified,
             });
         }

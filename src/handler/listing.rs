@@ -32,7 +32,10 @@ impl Sort {
     /// Reads `sort=name|size|time` and `order=asc|desc` from a query string;
     /// anything else falls back to name, ascending.
     pub fn from_query(query: Option<&str>) -> Sort {
-        let mut sort = Sort { key: SortKey::Name, descending: false };
+        let mut sort = Sort {
+            key: SortKey::Name,
+            descending: false,
+        };
         for pair in query.unwrap_or("").split('&') {
             match pair.split_once('=') {
                 Some(("sort", "name")) => sort.key = SortKey::Name,
@@ -54,7 +57,11 @@ impl Sort {
                 SortKey::Size => a.size.cmp(&b.size).then_with(|| by_name(a, b)),
                 SortKey::Time => a.modified.cmp(&b.modified).then_with(|| by_name(a, b)),
             };
-            let by_key = if self.descending { by_key.reverse() } else { by_key };
+            let by_key = if self.descending {
+                by_key.reverse()
+            } else {
+                by_key
+            };
             b.is_dir.cmp(&a.is_dir).then(by_key)
         });
     }
@@ -123,7 +130,11 @@ pub fn html(path: &SafePath, entries: &[Entry], sort: Sort, truncated: bool) -> 
         out.push_str("</a>/");
     }
     out.push_str("</h1>\n<table>\n<thead><tr>");
-    for (key, label, class) in [(SortKey::Name, "Name", ""), (SortKey::Size, "Size", " class=\"n\""), (SortKey::Time, "Modified", " class=\"t\"")] {
+    for (key, label, class) in [
+        (SortKey::Name, "Name", ""),
+        (SortKey::Size, "Size", " class=\"n\""),
+        (SortKey::Time, "Modified", " class=\"t\""),
+    ] {
         let descending = sort.key == key && !sort.descending;
         let arrow = match (sort.key == key, sort.descending) {
             (false, _) => "",
@@ -136,11 +147,16 @@ pub fn html(path: &SafePath, entries: &[Entry], sort: Sort, truncated: bool) -> 
             SortKey::Time => "time",
         };
         let order = if descending { "desc" } else { "asc" };
-        let _ = write!(out, "<th{class}><a href=\"?sort={name}&amp;order={order}\">{label}{arrow}</a></th>");
+        let _ = write!(
+            out,
+            "<th{class}><a href=\"?sort={name}&amp;order={order}\">{label}{arrow}</a></th>"
+        );
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     if !path.is_root() {
-        out.push_str("<tr><td><a href=\"../\">../</a></td><td class=\"n\"></td><td class=\"t\"></td></tr>\n");
+        out.push_str(
+            "<tr><td><a href=\"../\">../</a></td><td class=\"n\"></td><td class=\"t\"></td></tr>\n",
+        );
     }
     for entry in entries {
         let name = String::from_utf8_lossy(&entry.name);
@@ -156,11 +172,19 @@ pub fn html(path: &SafePath, entries: &[Entry], sort: Sort, truncated: bool) -> 
         if !entry.is_dir {
             out.push_str(&human_size(entry.size));
         }
-        let _ = writeln!(out, "</td><td class=\"t\">{}</td></tr>", display_time(entry.modified));
+        let _ = writeln!(
+            out,
+            "</td><td class=\"t\">{}</td></tr>",
+            display_time(entry.modified)
+        );
     }
     out.push_str("</tbody></table>\n");
     if truncated {
-        let _ = write!(out, "<p class=\"note\">Listing truncated to the first {} entries.</p>\n", entries.len());
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">Listing truncated to the first {} entries.</p>",
+            entries.len()
+        );
     }
     out.push_str("</body></html>\n");
     out
@@ -207,13 +231,27 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     fn entry(name: &str, is_dir: bool, size: u64, secs: u64) -> Entry {
-        Entry { name: name.as_bytes().to_vec(), is_dir, size, modified: UNIX_EPOCH + Duration::from_secs(secs) }
+        Entry {
+            name: name.as_bytes().to_vec(),
+            is_dir,
+            size,
+            modified: UNIX_EPOCH + Duration::from_secs(secs),
+        }
     }
 
     #[test]
     fn sorting_keeps_directories_first() {
-        let mut entries = vec![entry("b.txt", false, 5, 3), entry("z", true, 0, 1), entry("A.txt", false, 9, 2), entry("a", true, 0, 2)];
-        let names = |e: &[Entry]| e.iter().map(|e| String::from_utf8_lossy(&e.name).into_owned()).collect::<Vec<_>>();
+        let mut entries = vec![
+            entry("b.txt", false, 5, 3),
+            entry("z", true, 0, 1),
+            entry("A.txt", false, 9, 2),
+            entry("a", true, 0, 2),
+        ];
+        let names = |e: &[Entry]| {
+            e.iter()
+                .map(|e| String::from_utf8_lossy(&e.name).into_owned())
+                .collect::<Vec<_>>()
+        };
         Sort::from_query(None).apply(&mut entries);
         assert_eq!(names(&entries), ["a", "z", "A.txt", "b.txt"]);
         Sort::from_query(Some("sort=size&order=desc")).apply(&mut entries);
@@ -233,8 +271,18 @@ mod tests {
     #[test]
     fn names_are_escaped_in_text_and_links() {
         let path = crate::files::sanitize("/", false).unwrap();
-        let page = html(&path, &[entry("<b>\"x\"&'.txt", false, 1, 0)], Sort::from_query(None), false);
-        assert!(page.contains("<a href=\"./%3Cb%3E%22x%22&amp;%27.txt\">&lt;b&gt;&quot;x&quot;&amp;&#39;.txt</a>"), "{page}");
+        let page = html(
+            &path,
+            &[entry("<b>\"x\"&'.txt", false, 1, 0)],
+            Sort::from_query(None),
+            false,
+        );
+        assert!(
+            page.contains(
+                "<a href=\"./%3Cb%3E%22x%22&amp;%27.txt\">&lt;b&gt;&quot;x&quot;&amp;&#39;.txt</a>"
+            ),
+            "{page}"
+        );
         assert!(!page.contains("<b>"));
     }
 }

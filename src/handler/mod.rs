@@ -101,7 +101,8 @@ impl Handler {
 
     /// A handler over an already opened root (to choose its confinement).
     pub fn with_root(root: Root, options: Options) -> Result<Handler, StartError> {
-        let pages = ErrorPages::load(options.error_pages.as_deref()).map_err(StartError::ErrorPage)?;
+        let pages =
+            ErrorPages::load(options.error_pages.as_deref()).map_err(StartError::ErrorPage)?;
         Ok(Handler {
             root,
             options: Arc::new(options),
@@ -120,9 +121,16 @@ impl Handler {
             Ok(response) => response,
             Err(error) => {
                 match &error {
-                    files::Error::Forbidden => tracing::warn!(path = req.uri().path(), "permission denied"),
-                    files::Error::Outside => tracing::info!(path = req.uri().path(), "refused: resolves outside the root"),
-                    files::Error::Io(e) => tracing::error!(path = req.uri().path(), error = %e, "cannot serve"),
+                    files::Error::Forbidden => {
+                        tracing::warn!(path = req.uri().path(), "permission denied")
+                    }
+                    files::Error::Outside => tracing::info!(
+                        path = req.uri().path(),
+                        "refused: resolves outside the root"
+                    ),
+                    files::Error::Io(e) => {
+                        tracing::error!(path = req.uri().path(), error = %e, "cannot serve")
+                    }
                     files::Error::NotFound | files::Error::BadPath(_) => {}
                 }
                 self.error_response(status_for(&error))
@@ -150,7 +158,9 @@ impl Handler {
         }
         for index in &self.options.index {
             match self.root.open_file(&rel.join(index)) {
-                Ok(found) if found.meta.is_file() => return Ok(file_response(&rel.join(index), found)),
+                Ok(found) if found.meta.is_file() => {
+                    return Ok(file_response(&rel.join(index), found))
+                }
                 Ok(_) | Err(files::Error::NotFound) => continue,
                 Err(e) => return Err(e),
             }
@@ -161,7 +171,13 @@ impl Handler {
         self.listing(req, path, rel, opened).await
     }
 
-    async fn listing(&self, req: &Request<()>, path: SafePath, rel: PathBuf, dir: Opened) -> Result<Response<Body>, files::Error> {
+    async fn listing(
+        &self,
+        req: &Request<()>,
+        path: SafePath,
+        rel: PathBuf,
+        dir: Opened,
+    ) -> Result<Response<Body>, files::Error> {
         let wants_json = req
             .headers()
             .get(header::ACCEPT)
@@ -186,11 +202,18 @@ impl Handler {
         .map_err(|e| files::Error::Io(std::io::Error::other(e)))??;
         let mut response = Response::new(Body::Bytes(Bytes::from(page)));
         let headers = response.headers_mut();
-        let content_type = if wants_json { "application/json; charset=utf-8" } else { "text/html; charset=utf-8" };
+        let content_type = if wants_json {
+            "application/json; charset=utf-8"
+        } else {
+            "text/html; charset=utf-8"
+        };
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert(header::VARY, HeaderValue::from_static("Accept"));
-        headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        headers.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
         Ok(response)
     }
 }
@@ -206,7 +229,10 @@ fn file_response(rel: &Path, opened: Opened) -> Response<Body> {
     if let Ok(value) = HeaderValue::from_str(&files::mime::content_type(rel)) {
         headers.insert(header::CONTENT_TYPE, value);
     }
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     if let Some(value) = headers::last_modified(&meta) {
         headers.insert(header::LAST_MODIFIED, value);
     }
@@ -226,7 +252,8 @@ fn redirect_to_slash(path: &SafePath, query: Option<&str>) -> Response<Body> {
     *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
     // A query that is not a valid field value (it cannot be: the URI parser
     // refuses such bytes) would be dropped rather than sent raw.
-    let value = HeaderValue::from_str(&location).or_else(|_| HeaderValue::from_str(&path.to_url(true)));
+    let value =
+        HeaderValue::from_str(&location).or_else(|_| HeaderValue::from_str(&path.to_url(true)));
     if let Ok(value) = value {
         response.headers_mut().insert(header::LOCATION, value);
     }

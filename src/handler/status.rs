@@ -13,7 +13,9 @@ use crate::body::Body;
 use crate::files;
 
 /// Every status the server can send with a page.
-pub const PAGE_STATUSES: [u16; 15] = [400, 403, 404, 405, 406, 408, 412, 413, 414, 416, 417, 431, 500, 501, 505];
+pub const PAGE_STATUSES: [u16; 15] = [
+    400, 403, 404, 405, 406, 408, 412, 413, 414, 416, 417, 431, 500, 501, 505,
+];
 
 /// A custom page larger than this is refused at start-up: error pages are held in
 /// memory.
@@ -65,9 +67,15 @@ impl ErrorPages {
             .map(|s| (s.as_u16(), Bytes::from(builtin_page(s))))
             .collect();
         if let Some(dir) = dir {
-            let fail = |path: &Path, error| PageError { path: path.to_path_buf(), error };
+            let fail = |path: &Path, error| PageError {
+                path: path.to_path_buf(),
+                error,
+            };
             if !dir.is_dir() {
-                return Err(fail(dir, io::Error::new(io::ErrorKind::NotFound, "not a directory")));
+                return Err(fail(
+                    dir,
+                    io::Error::new(io::ErrorKind::NotFound, "not a directory"),
+                ));
             }
             for code in PAGE_STATUSES {
                 let path = dir.join(format!("{code}.html"));
@@ -95,9 +103,15 @@ impl ErrorPages {
         let mut response = Response::new(Body::Bytes(page));
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        headers.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
         response
     }
 }

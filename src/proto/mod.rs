@@ -29,10 +29,8 @@ pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 /// engine answers OPTIONS and refuses other methods itself.
 pub trait Service: Send + Sync {
     /// Answers one request. HEAD is passed through: the engine drops the body.
-    fn call<'a>(
-        &'a self,
-        req: &'a Request<()>,
-    ) -> impl Future<Output = Response<Body>> + Send + 'a;
+    fn call<'a>(&'a self, req: &'a Request<()>)
+        -> impl Future<Output = Response<Body>> + Send + 'a;
 
     /// The response for an error the engine found before or instead of calling
     /// [`Service::call`] (malformed request, refused method, limits).

@@ -38,7 +38,13 @@ impl Transport for TcpStream {
         true
     }
 
-    fn poll_sendfile(&mut self, cx: &mut Context<'_>, file: &File, offset: u64, len: usize) -> Poll<io::Result<usize>> {
+    fn poll_sendfile(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &File,
+        offset: u64,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
         loop {
             ready!(self.poll_write_ready(cx))?;
             let sent = self.try_io(Interest::WRITABLE, || {
@@ -53,7 +59,11 @@ impl Transport for TcpStream {
     }
 }
 
-pub(crate) async fn serve_tcp<S: Service>(stream: TcpStream, peer: SocketAddr, ctx: &ConnContext<S>) {
+pub(crate) async fn serve_tcp<S: Service>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: &ConnContext<S>,
+) {
     // Heads and small bodies are written whole; Nagle would only delay them.
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "set_nodelay");
@@ -78,7 +88,10 @@ struct Logged<'a, S> {
 }
 
 impl<S: Service> Service for Logged<'_, S> {
-    fn call<'a>(&'a self, req: &'a Request<()>) -> impl std::future::Future<Output = Response<Body>> + Send + 'a {
+    fn call<'a>(
+        &'a self,
+        req: &'a Request<()>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'a {
         self.inner.call(req)
     }
 
@@ -96,7 +109,10 @@ impl<S: Service> Service for Logged<'_, S> {
 
 fn record<'a>(peer: SocketAddr, exchange: &'a Exchange<'a>) -> Record<'a> {
     let req = exchange.request;
-    let field = |name: header::HeaderName| req.and_then(|r| r.headers().get(name)).map(|v| v.as_bytes());
+    let field = |name: header::HeaderName| {
+        req.and_then(|r| r.headers().get(name))
+            .map(|v| v.as_bytes())
+    };
     Record {
         peer,
         method: req.map_or("", |r| r.method().as_str()),

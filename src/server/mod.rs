@@ -107,7 +107,10 @@ pub async fn run<S: Service + 'static>(
         .await
         .is_err()
     {
-        tracing::warn!(open = connections.len(), "shutdown timeout: closing remaining connections");
+        tracing::warn!(
+            open = connections.len(),
+            "shutdown timeout: closing remaining connections"
+        );
         abort.cancel();
         connections.wait().await;
     }

@@ -1,1 +1,7 @@
+//! The one integration-test binary: real servers on 127.0.0.1:0, real sockets.
 
+mod support;
+
+mod cli;
+mod h1;
+mod lifecycle;

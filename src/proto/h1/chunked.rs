@@ -124,7 +124,9 @@ impl ChunkedDecoder {
 mod tests {
     use super::*;
 
-    fn run(input: &[u8], max: u64) -> Result<(usize, bool), ParseError> {
+    type Outcome = Result<(usize, bool), ParseError>;
+
+    fn run(input: &[u8], max: u64) -> Outcome {
         let mut d = ChunkedDecoder::new(max);
         // Feed byte by byte and all at once: both must agree.
         let mut used = 0;
@@ -143,7 +145,7 @@ mod tests {
     #[test]
     fn table() {
         let bad = Err(ParseError::Malformed("invalid chunked body"));
-        let cases: &[(&[u8], Result<(usize, bool), ParseError>)] = &[
+        let cases: &[(&[u8], Outcome)] = &[
             (b"0\r\n\r\n", Ok((5, true))),
             (b"5\r\nhello\r\n0\r\n\r\nGET", Ok((15, true))),
             (b"5;ext=1\r\nhello\r\n0\r\n\r\n", Ok((21, true))),
@@ -157,10 +159,18 @@ mod tests {
             (b"0x5\r\n", bad),
             (b"ffffffffffffffff\r\n", bad),
             (b"0\r\n\n", bad),
-            (b"b\r\nhello world\r\n0\r\n\r\n", Err(ParseError::BodyTooLarge)),
+            (
+                b"b\r\nhello world\r\n0\r\n\r\n",
+                Err(ParseError::BodyTooLarge),
+            ),
         ];
         for (input, want) in cases {
-            assert_eq!(&run(input, 10), want, "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                &run(input, 10),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 

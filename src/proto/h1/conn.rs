@@ -104,7 +104,7 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
             }
             let started = Instant::now();
             let deadline = if first { accepted } else { started } + self.options.head_timeout;
-            let head = match self.read_head(deadline).await {
+            let head = match self.read_head(deadline, shutdown).await {
                 Ok(Some(head)) => head,
                 Ok(None) => return,
                 Err(error) => {
@@ -149,13 +149,30 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
 
     /// Reads until a whole head is buffered. `Ok(None)`: the client closed, or the
     /// deadline passed (a partial head is answered with 408 first).
-    async fn read_head(&mut self, deadline: Instant) -> Result<Option<Head>, ParseError> {
+    async fn read_head(
+        &mut self,
+        deadline: Instant,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Head>, ParseError> {
         loop {
             if let Some(head) = parse_head(&mut self.read, &self.options.head)? {
                 return Ok(Some(head));
             }
             self.reserve_read();
-            match timeout_at(deadline, self.io.read_buf(&mut self.read)).await {
+            // Until a request's first byte arrives the connection is idle, and a
+            // shutdown closes it (readiness can be spurious, so this is not only
+            // `wait_readable`'s job).
+            let idle = self.read.is_empty();
+            let read = timeout_at(deadline, self.io.read_buf(&mut self.read));
+            let read = if idle {
+                tokio::select! {
+                    read = read => read,
+                    () = shutdown.cancelled() => return Ok(None),
+                }
+            } else {
+                read.await
+            };
+            match read {
                 Ok(Ok(n)) if n > 0 => {}
                 Ok(_) => return Ok(None),
                 Err(_) => {
@@ -195,21 +212,28 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
         if framing != Framing::None {
             if let Framing::Length(n) = framing {
                 if n > self.options.max_body_bytes {
-                    return Err(self.refuse(ParseError::BodyTooLarge, Some(&request), started).await);
+                    return Err(self
+                        .refuse(ParseError::BodyTooLarge, Some(&request), started)
+                        .await);
                 }
             }
             let refused_method = early.is_some() && request.method() != Method::OPTIONS;
             if expect_continue && refused_method {
                 // The final status without reading the body, then close: the client
                 // may still send it.
-                let response = early.unwrap_or_else(|| self.service.error_response(StatusCode::METHOD_NOT_ALLOWED));
+                let response = early
+                    .unwrap_or_else(|| self.service.error_response(StatusCode::METHOD_NOT_ALLOWED));
                 self.respond(&request, response, false, started).await?;
                 return Err(End::Close);
             }
             if expect_continue {
-                write_all(&mut self.io, b"HTTP/1.1 100 Continue\r\n\r\n", self.options.send_timeout)
-                    .await
-                    .map_err(|_| End::Gone)?;
+                write_all(
+                    &mut self.io,
+                    b"HTTP/1.1 100 Continue\r\n\r\n",
+                    self.options.send_timeout,
+                )
+                .await
+                .map_err(|_| End::Gone)?;
             }
             let body_deadline = Instant::now() + self.options.head_timeout;
             match self.discard_body(framing, body_deadline).await {
@@ -229,12 +253,17 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
 
     /// Reads and drops a request body. `Ok(false)`: the client went away or was too
     /// slow. Nothing of the body is left to be read as the next request.
-    async fn discard_body(&mut self, framing: Framing, deadline: Instant) -> Result<bool, ParseError> {
+    async fn discard_body(
+        &mut self,
+        framing: Framing,
+        deadline: Instant,
+    ) -> Result<bool, ParseError> {
         let mut left = match framing {
             Framing::Length(n) => n,
             _ => 0,
         };
-        let mut chunked = (framing == Framing::Chunked).then(|| ChunkedDecoder::new(self.options.max_body_bytes));
+        let mut chunked =
+            (framing == Framing::Chunked).then(|| ChunkedDecoder::new(self.options.max_body_bytes));
         loop {
             match &mut chunked {
                 Some(decoder) => {
@@ -262,15 +291,27 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
     }
 
     /// Answers a request that cannot be served and ends the connection.
-    async fn refuse(&mut self, error: ParseError, request: Option<&Request<()>>, started: Instant) -> End {
+    async fn refuse(
+        &mut self,
+        error: ParseError,
+        request: Option<&Request<()>>,
+        started: Instant,
+    ) -> End {
         tracing::debug!(?error, "refusing request");
         self.send_error(status_for(&error), request, started).await
     }
 
-    async fn send_error(&mut self, status: StatusCode, request: Option<&Request<()>>, started: Instant) -> End {
+    async fn send_error(
+        &mut self,
+        status: StatusCode,
+        request: Option<&Request<()>>,
+        started: Instant,
+    ) -> End {
         let response = self.service.error_response(status);
         let head_only = request.is_some_and(|r| r.method() == Method::HEAD);
-        let outcome = self.write_response(response, head_only, Version::HTTP_11, false).await;
+        let outcome = self
+            .write_response(response, head_only, Version::HTTP_11, false)
+            .await;
         self.log(request, &outcome, started);
         match outcome.result {
             Ok(_) => End::Close,
@@ -287,7 +328,9 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
         started: Instant,
     ) -> Result<(), End> {
         let head_only = request.method() == Method::HEAD;
-        let outcome = self.write_response(response, head_only, request.version(), keep_alive).await;
+        let outcome = self
+            .write_response(response, head_only, request.version(), keep_alive)
+            .await;
         self.log(Some(request), &outcome, started);
         match outcome.result {
             Ok(true) => Ok(()),
@@ -328,11 +371,19 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
             (true, _) => ConnectionField::Omit,
         };
         self.write.clear();
-        encode_head(&mut self.write, status, &parts.headers, framing, connection, self.options.server_header);
+        encode_head(
+            &mut self.write,
+            status,
+            &parts.headers,
+            framing,
+            connection,
+            self.options.server_header,
+        );
         let send_body = !head_only && framing != BodyFraming::NoBody;
         let mut sent = 0;
         let result = if send_body {
-            self.write_body(body, framing == BodyFraming::Chunked, &mut sent).await
+            self.write_body(body, framing == BodyFraming::Chunked, &mut sent)
+                .await
         } else {
             write_all(&mut self.io, &self.write, self.options.send_timeout).await
         };

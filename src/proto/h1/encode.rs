@@ -108,7 +108,11 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         // Blank out the date, which changes every second.
         let start = text.find("Date: ").unwrap() + 6;
-        format!("{}<date>{}", &text[..start], &text[start + date::DATE_LEN..])
+        format!(
+            "{}<date>{}",
+            &text[..start],
+            &text[start + date::DATE_LEN..]
+        )
     }
 
     #[test]

@@ -225,7 +225,8 @@ fn build(
 fn parse_target(method: &Method, target: Bytes) -> Result<Uri, ParseError> {
     let origin_form = target.first() == Some(&b'/');
     let asterisk = &target[..] == b"*";
-    let uri = Uri::from_maybe_shared(target).map_err(|_| ParseError::Malformed("invalid target"))?;
+    let uri =
+        Uri::from_maybe_shared(target).map_err(|_| ParseError::Malformed("invalid target"))?;
     let absolute = uri.scheme().is_some();
     let ok = origin_form
         || absolute && uri.authority().is_some()
@@ -247,9 +248,7 @@ fn parse_content_length(raw: &[u8]) -> Result<u64, ParseError> {
         if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
             return Err(ParseError::Malformed("invalid Content-Length"));
         }
-        let n = item
-            .iter()
-            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        let n = item.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
         if value.is_some_and(|v| v != n) {
             return Err(ParseError::Malformed("conflicting Content-Length"));
         }
@@ -275,12 +274,22 @@ impl Codings {
         for coding in list(raw) {
             any = true;
             // Parameters (`;q=...`) are not allowed on chunked and irrelevant otherwise.
-            let name = coding.split(|&b| b == b';').next().unwrap_or(coding).trim_ascii();
+            let name = coding
+                .split(|&b| b == b';')
+                .next()
+                .unwrap_or(coding)
+                .trim_ascii();
             self.chunked_before |= self.chunked_last;
             self.chunked_last = name.eq_ignore_ascii_case(b"chunked") && name.len() == coding.len();
-            let known = [&b"gzip"[..], b"x-gzip", b"deflate", b"compress", b"x-compress"]
-                .iter()
-                .any(|k| name.eq_ignore_ascii_case(k));
+            let known = [
+                &b"gzip"[..],
+                b"x-gzip",
+                b"deflate",
+                b"compress",
+                b"x-compress",
+            ]
+            .iter()
+            .any(|k| name.eq_ignore_ascii_case(k));
             self.unknown |= !self.chunked_last && !known;
         }
         self.empty |= !any;
@@ -291,7 +300,9 @@ impl Codings {
     /// 501 (§6.1) once the framing itself is sound.
     fn framing(&self) -> Result<Framing, ParseError> {
         if self.empty || !self.chunked_last {
-            Err(ParseError::Malformed("Transfer-Encoding does not end in chunked"))
+            Err(ParseError::Malformed(
+                "Transfer-Encoding does not end in chunked",
+            ))
         } else if self.chunked_before {
             Err(ParseError::Malformed("chunked applied twice"))
         } else if self.unknown {
@@ -311,15 +322,17 @@ fn list(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// `Host = uri-host [ ":" port ]`, empty allowed; no whitespace, slashes or `@`.
 fn valid_host(raw: &[u8]) -> bool {
-    raw.iter().all(|&b| {
-        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b)
-    })
+    raw.iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b))
 }
 
 /// Over the head limit: 414 if the request line never ended, else 431.
 fn too_large(buf: &[u8], max: usize) -> ParseError {
     let window = &buf[..buf.len().min(max)];
-    let start = window.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(0);
+    let start = window
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(0);
     if window[start..].contains(&b'\n') {
         ParseError::HeadTooLarge
     } else {
@@ -330,12 +343,18 @@ fn too_large(buf: &[u8], max: usize) -> ParseError {
 /// httparse knows only 1.0 and 1.1: a well-formed `HTTP/2.0` is a version we do
 /// not speak (505); anything else is a malformed request line (400).
 fn version_error(buf: &[u8]) -> ParseError {
-    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len());
+    let line_end = buf
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(buf.len());
     let line = &buf[..line_end];
     let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
     match version {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-            if major.is_ascii_digit() && minor.is_ascii_digit() && *major != b'1' && *major != b'0' =>
+            if major.is_ascii_digit()
+                && minor.is_ascii_digit()
+                && *major != b'1'
+                && *major != b'0' =>
         {
             ParseError::VersionNotSupported
         }
@@ -408,7 +427,10 @@ mod tests {
     #[test]
     fn host_rules() {
         assert!(parse("GET / HTTP/1.0\r\n\r\n").is_ok());
-        assert_eq!(parse("GET / HTTP/1.1\r\n\r\n").unwrap_err(), ParseError::Malformed("missing Host"));
+        assert_eq!(
+            parse("GET / HTTP/1.1\r\n\r\n").unwrap_err(),
+            ParseError::Malformed("missing Host")
+        );
         assert_eq!(
             parse("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").unwrap_err(),
             ParseError::Malformed("repeated Host")
@@ -417,7 +439,9 @@ mod tests {
             parse("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n").unwrap_err(),
             ParseError::Malformed("invalid Host")
         );
-        let head = parse("GET http://example.com:81/x?y HTTP/1.1\r\nHost: other\r\n\r\n").unwrap().unwrap();
+        let head = parse("GET http://example.com:81/x?y HTTP/1.1\r\nHost: other\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(head.request.headers()["host"], "example.com:81");
         assert_eq!(head.request.uri().path(), "/x");
     }
@@ -427,15 +451,42 @@ mod tests {
         use ParseError::*;
         let cases: &[(&str, Result<(), ParseError>)] = &[
             ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", Ok(())),
-            ("GET * HTTP/1.1\r\nHost: a\r\n\r\n", Err(Malformed("invalid request-target form"))),
-            ("GET example.com:80 HTTP/1.1\r\nHost: a\r\n\r\n", Err(Malformed("invalid request-target form"))),
-            ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", Err(VersionNotSupported)),
-            ("GET / HTTP/3.0\r\nHost: a\r\n\r\n", Err(VersionNotSupported)),
-            ("GET / HTTP/1.x\r\nHost: a\r\n\r\n", Err(Malformed("invalid HTTP version"))),
-            ("GET / FOO/1.1\r\nHost: a\r\n\r\n", Err(Malformed("invalid HTTP version"))),
-            ("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", Err(Malformed("invalid header name"))),
-            ("GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", Ok(())),
-            ("GET / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n", Err(UnknownExpectation)),
+            (
+                "GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+                Err(Malformed("invalid request-target form")),
+            ),
+            (
+                "GET example.com:80 HTTP/1.1\r\nHost: a\r\n\r\n",
+                Err(Malformed("invalid request-target form")),
+            ),
+            (
+                "GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+                Err(VersionNotSupported),
+            ),
+            (
+                "GET / HTTP/3.0\r\nHost: a\r\n\r\n",
+                Err(VersionNotSupported),
+            ),
+            (
+                "GET / HTTP/1.x\r\nHost: a\r\n\r\n",
+                Err(Malformed("invalid HTTP version")),
+            ),
+            (
+                "GET / FOO/1.1\r\nHost: a\r\n\r\n",
+                Err(Malformed("invalid HTTP version")),
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+                Err(Malformed("invalid header name")),
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
+                Ok(()),
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n",
+                Err(UnknownExpectation),
+            ),
             ("GET / HTTP/1.0\r\nExpect: teapot\r\n\r\n", Ok(())),
         ];
         for (raw, want) in cases {
@@ -447,29 +498,48 @@ mod tests {
     fn keep_alive_by_version_and_connection() {
         let ka = |raw: &str| parse(raw).unwrap().unwrap().keep_alive;
         assert!(ka("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
-        assert!(!ka("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
-        assert!(!ka("GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, Close\r\n\r\n"));
+        assert!(!ka(
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(!ka(
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, Close\r\n\r\n"
+        ));
         assert!(!ka("GET / HTTP/1.0\r\n\r\n"));
         assert!(ka("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
     }
 
     #[test]
     fn partial_and_limits() {
-        let limits = HeadLimits { max_head_bytes: 64, max_headers: 2 };
+        let limits = HeadLimits {
+            max_head_bytes: 64,
+            max_headers: 2,
+        };
         let mut buf = BytesMut::from("GET / HTTP/1.1\r\nHost: a\r\n");
         assert!(parse_head(&mut buf, &limits).unwrap().is_none());
         let mut buf = BytesMut::from(format!("GET /{} HTTP/1.1\r\n", "a".repeat(80)).as_str());
-        assert_eq!(parse_head(&mut buf, &limits).unwrap_err(), ParseError::UriTooLong);
-        let mut buf = BytesMut::from(format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(80)).as_str());
-        assert_eq!(parse_head(&mut buf, &limits).unwrap_err(), ParseError::HeadTooLarge);
+        assert_eq!(
+            parse_head(&mut buf, &limits).unwrap_err(),
+            ParseError::UriTooLong
+        );
+        let mut buf =
+            BytesMut::from(format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(80)).as_str());
+        assert_eq!(
+            parse_head(&mut buf, &limits).unwrap_err(),
+            ParseError::HeadTooLarge
+        );
         let mut buf = BytesMut::from("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
-        assert_eq!(parse_head(&mut buf, &limits).unwrap_err(), ParseError::TooManyHeaders);
+        assert_eq!(
+            parse_head(&mut buf, &limits).unwrap_err(),
+            ParseError::TooManyHeaders
+        );
     }
 
     #[test]
     fn leaves_pipelined_bytes_in_the_buffer() {
         let mut buf = BytesMut::from("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\n");
-        let head = parse_head(&mut buf, &HeadLimits::default()).unwrap().unwrap();
+        let head = parse_head(&mut buf, &HeadLimits::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(head.request.uri().path(), "/a");
         assert_eq!(&buf[..], b"GET /b HTTP/1.1\r\n");
     }

@@ -1,0 +1,215 @@
+//! The `ferrox` binary: exit statuses, one-line errors, environment variables,
+//! the start-up line, signals.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::TempRoot;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferrox");
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "ferrox {args:?} did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[track_caller]
+fn one_line_error(out: &Output, code: i32, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "not one line: {stderr}"
+    );
+    for needle in needles {
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
+    }
+}
+
+#[test]
+fn a_taken_port_exits_1_with_one_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let root = TempRoot::new();
+    let out = run(&[root.path().to_str().unwrap(), "-l", &addr], &[]);
+    one_line_error(&out, 1, &[&addr, "in use"]);
+}
+
+#[test]
+fn bad_values_exit_2_naming_the_flag() {
+    let root = TempRoot::new();
+    let r = root.path().to_str().unwrap();
+    one_line_error(&run(&[r, "--port", "abc"], &[]), 2, &["--port"]);
+    one_line_error(
+        &run(&[r, "--listen", "nowhere"], &[]),
+        2,
+        &["--listen", "ADDR:PORT"],
+    );
+    one_line_error(&run(&[r, "--max-headers", "0"], &[]), 2, &["--max-headers"]);
+    one_line_error(
+        &run(&[r, "--header-timeout", "soon"], &[]),
+        2,
+        &["--header-timeout"],
+    );
+    one_line_error(
+        &run(&[r, "--max-body-size", "1.5MiB"], &[]),
+        2,
+        &["--max-body-size"],
+    );
+    one_line_error(&run(&[r, "--log-format", "xml"], &[]), 2, &["--log-format"]);
+    one_line_error(&run(&[r, "--no-such-flag"], &[]), 2, &["--no-such-flag"]);
+    one_line_error(&run(&[r], &[("FERROX_PORT", "abc")]), 2, &["--port"]);
+    one_line_error(
+        &run(&["/definitely/not/here"], &[]),
+        2,
+        &["ROOT", "/definitely/not/here"],
+    );
+    one_line_error(
+        &run(&[r, "--error-pages", "/nope"], &[]),
+        2,
+        &["--error-pages"],
+    );
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let out = run(&["--help"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("--listen") && help.contains("FERROX_LISTEN"),
+        "{help}"
+    );
+    let out = run(&["--version"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ferrox "));
+}
+
+/// A running binary, killed if the test fails.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// Starts the binary on port 0 and returns it with the URL from its start-up line.
+fn start(
+    root: &TempRoot,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Running, String, BufReader<std::process::ChildStderr>) {
+    let mut cmd = Command::new(BIN);
+    cmd.arg(root.path())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in start-up line {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    let canonical = root.path().canonicalize().unwrap();
+    assert!(
+        line.contains(canonical.to_str().unwrap()),
+        "root not named: {line}"
+    );
+    (Running(child), url, stderr)
+}
+
+#[test]
+fn serves_logs_and_exits_0_on_sigterm() {
+    let root = TempRoot::new().file("a.txt", "hello\n");
+    let (mut running, url, _stderr) = start(&root, &["-l", "127.0.0.1:0"], &[]);
+    let body = ureq::get(&format!("{url}/a.txt"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert_eq!(body, "hello\n");
+    signal(&running.0, "-TERM");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut stdout = String::new();
+    running
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(
+        stdout.contains("\"GET /a.txt HTTP/1.1\" 200 6 \"-\" \"ureq/"),
+        "access log: {stdout:?}"
+    );
+}
+
+#[test]
+fn flags_can_come_from_the_environment() {
+    let root = TempRoot::new().file("a.txt", "x");
+    let (mut running, url, _stderr) = start(
+        &root,
+        &[],
+        &[
+            ("FERROX_LISTEN", "127.0.0.1:0"),
+            ("FERROX_NO_SERVER_HEADER", "true"),
+            ("FERROX_QUIET", "1"),
+        ],
+    );
+    let resp = ureq::get(&format!("{url}/a.txt")).call().unwrap();
+    assert_eq!(resp.header("server"), None);
+    signal(&running.0, "-INT");
+    let status = running.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut stdout = String::new();
+    running
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert_eq!(stdout, "", "quiet still logged");
+}

@@ -213,3 +213,87 @@ fn flags_can_come_from_the_environment() {
         .unwrap();
     assert_eq!(stdout, "", "quiet still logged");
 }
+
+/// The server's own CPU time (user + system), in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn running_out_of_descriptors_is_logged_and_retried_without_spinning() {
+    let root = TempRoot::new().file("a.txt", "x");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 24 && exec {BIN} {} -l 127.0.0.1:0 --quiet",
+            root.path().display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let running = Running(child);
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .trim_end_matches('/')
+        .to_string();
+
+    // Far more clients than descriptors: the kernel queues them, accept fails.
+    let clients: Vec<_> = (0..40)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = running.0.id();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = cpu_ticks(pid) - before;
+    // A busy loop would burn ~100 ticks a second; a 100 ms back-off burns ~0.
+    assert!(spent < 20, "server spun at EMFILE: {spent} ticks in 1 s");
+
+    drop(clients);
+    let url = format!("http://{addr}/a.txt");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        match ureq::get(&url).timeout(Duration::from_secs(2)).call() {
+            Ok(resp) => break resp.into_string().unwrap(),
+            Err(e) => assert!(Instant::now() < deadline, "never recovered: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(body, "x");
+    signal(&running.0, "-TERM");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("accept failed"), "EMFILE not logged: {rest}");
+}
+
+#[test]
+fn listens_on_ipv4_and_ipv6_at_once() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    }
+    let root = TempRoot::new().file("a.txt", "v6");
+    let (running, url4, mut stderr) = start(&root, &["-l", "127.0.0.1:0", "-l", "[::1]:0"], &[]);
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let url6 = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://[::1]:"))
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(url4.starts_with("http://127.0.0.1:"), "{url4}");
+    for url in [format!("{url4}/a.txt"), format!("{}a.txt", url6)] {
+        assert_eq!(ureq::get(&url).call().unwrap().into_string().unwrap(), "v6");
+    }
+    drop(running);
+}

@@ -14,6 +14,8 @@ pub fn content_type(path: &Path) -> String {
     // RFC 9239: text/javascript is the one JavaScript type.
     let essence = match mime.essence_str() {
         "application/javascript" | "application/x-javascript" => "text/javascript",
+        // RFC 8081: the font types; mime_guess still names WOFF by its old type.
+        "application/font-woff" | "application/x-font-woff" => "font/woff",
         other => other,
     };
     if is_text(&mime) {
@@ -55,6 +57,7 @@ mod tests {
             ("a.webp", "image/webp"),
             ("a.wasm", "application/wasm"),
             ("a.woff2", "font/woff2"),
+            ("a.woff", "font/woff"),
             ("a.pdf", "application/pdf"),
             ("a.mp4", "video/mp4"),
             ("noext", UNKNOWN),

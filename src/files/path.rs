@@ -127,9 +127,12 @@ pub fn sanitize(path: &str, hidden: bool) -> Result<SafePath, Error> {
             s => segments.push(s.to_vec()),
         }
     }
+    // RFC 3986 §5.2.4: a final `.` or `..` leaves the path ending in `/`, so
+    // `/a.txt/.` names a directory (and is 404 on a file), not `/a.txt`.
+    let last = decoded.rsplit(|&b| b == b'/').next().unwrap_or_default();
     Ok(SafePath {
         segments,
-        trailing_slash: decoded.last() == Some(&b'/'),
+        trailing_slash: matches!(last, b"" | b"." | b".."),
     })
 }
 
@@ -174,6 +177,26 @@ mod tests {
                 (Err(w), Err(g)) => assert_eq!(*w, g, "{path}"),
                 (w, g) => panic!("{path}: want {w:?}, got {g:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn trailing_slash_after_dot_segments() {
+        for (path, slash) in [
+            ("/a", false),
+            ("/a/", true),
+            ("/a/.", true),
+            ("/a/%2e", true),
+            ("/a/b/..", true),
+            ("/a/b/%2E%2E", true),
+            ("/a/..b", false),
+            ("/a/.b", false),
+        ] {
+            assert_eq!(
+                sanitize(path, true).unwrap().has_trailing_slash(),
+                slash,
+                "{path}"
+            );
         }
     }
 

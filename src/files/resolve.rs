@@ -141,7 +141,17 @@ impl Root {
 
     /// Lists the directory `rel`: every entry but dotfiles (unless `hidden`), with
     /// symlinks followed only when they stay beneath the root (others are left out).
-    pub fn read_dir(&self, rel: &Path, dir: &File, hidden: bool) -> Result<Vec<Entry>, Error> {
+    ///
+    /// Reading stops after `limit` entries, so a folder of millions of files costs
+    /// no more memory than `limit` entries; the flag says whether some were left
+    /// unread (which ones are shown is then the directory's own order).
+    pub fn read_dir(
+        &self,
+        rel: &Path,
+        dir: &File,
+        hidden: bool,
+        limit: usize,
+    ) -> Result<(Vec<Entry>, bool), Error> {
         let mut entries = Vec::new();
         let reader = Dir::read_from(dir).map_err(errno_to_error)?;
         for item in reader {
@@ -167,6 +177,9 @@ impl Root {
             if kind != FileType::RegularFile && kind != FileType::Directory {
                 continue;
             }
+            if entries.len() == limit {
+                return Ok((entries, true));
+            }
             let modified = std::time::UNIX_EPOCH
                 + std::time::Duration::new(
                     stat.st_mtime.max(0) as u64,
@@ -183,7 +196,7 @@ impl Root {
                 modified,
             });
         }
-        Ok(entries)
+        Ok((entries, false))
     }
 }
 

@@ -188,10 +188,10 @@ impl Handler {
         let options = self.options.clone();
         // Reading and rendering a large folder takes milliseconds: off the runtime.
         let page = tokio::task::spawn_blocking(move || -> Result<String, files::Error> {
-            let mut entries = root.read_dir(&rel, &dir.file, options.hidden)?;
-            let truncated = entries.len() > options.max_listing_entries;
+            // Reading stops at the cap: the memory bound holds however big the folder.
+            let (mut entries, truncated) =
+                root.read_dir(&rel, &dir.file, options.hidden, options.max_listing_entries)?;
             sort.apply(&mut entries);
-            entries.truncate(options.max_listing_entries);
             Ok(if wants_json {
                 listing::json(&entries)
             } else {

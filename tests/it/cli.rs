@@ -5,9 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::TempRoot;
-
-const BIN: &str = env!("CARGO_BIN_EXE_ferrox");
+use crate::support::{Binary, TempRoot, BIN};
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
@@ -101,71 +99,21 @@ fn help_and_version_exit_0() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("ferrox "));
 }
 
-/// A running binary, killed if the test fails.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
-/// Starts the binary on port 0 and returns it with the URL from its start-up line.
-fn start(
-    root: &TempRoot,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> (Running, String, BufReader<std::process::ChildStderr>) {
-    let mut cmd = Command::new(BIN);
-    cmd.arg(root.path())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in start-up line {line:?}"))
-        .trim_end_matches('/')
-        .to_string();
-    let canonical = root.path().canonicalize().unwrap();
-    assert!(
-        line.contains(canonical.to_str().unwrap()),
-        "root not named: {line}"
-    );
-    (Running(child), url, stderr)
-}
-
 #[test]
 fn serves_logs_and_exits_0_on_sigterm() {
     let root = TempRoot::new().file("a.txt", "hello\n");
-    let (mut running, url, _stderr) = start(&root, &["-l", "127.0.0.1:0"], &[]);
+    let mut running = Binary::start(root.path(), &["-l", "127.0.0.1:0"], &[]);
+    let url = running.url.clone();
     let body = ureq::get(&format!("{url}/a.txt"))
         .call()
         .unwrap()
         .into_string()
         .unwrap();
     assert_eq!(body, "hello\n");
-    signal(&running.0, "-TERM");
+    running.signal("-TERM");
     let deadline = Instant::now() + Duration::from_secs(5);
     let status = loop {
-        if let Some(status) = running.0.try_wait().unwrap() {
+        if let Some(status) = running.child.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "no exit after SIGTERM");
@@ -174,7 +122,7 @@ fn serves_logs_and_exits_0_on_sigterm() {
     assert_eq!(status.code(), Some(0));
     let mut stdout = String::new();
     running
-        .0
+        .child
         .stdout
         .take()
         .unwrap()
@@ -189,8 +137,8 @@ fn serves_logs_and_exits_0_on_sigterm() {
 #[test]
 fn flags_can_come_from_the_environment() {
     let root = TempRoot::new().file("a.txt", "x");
-    let (mut running, url, _stderr) = start(
-        &root,
+    let mut running = Binary::start(
+        root.path(),
         &[],
         &[
             ("FERROX_LISTEN", "127.0.0.1:0"),
@@ -198,20 +146,30 @@ fn flags_can_come_from_the_environment() {
             ("FERROX_QUIET", "1"),
         ],
     );
-    let resp = ureq::get(&format!("{url}/a.txt")).call().unwrap();
+    let resp = ureq::get(&format!("{}/a.txt", running.url)).call().unwrap();
     assert_eq!(resp.header("server"), None);
-    signal(&running.0, "-INT");
-    let status = running.0.wait().unwrap();
+    running.signal("-INT");
+    let status = running.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     let mut stdout = String::new();
     running
-        .0
+        .child
         .stdout
         .take()
         .unwrap()
         .read_to_string(&mut stdout)
         .unwrap();
     assert_eq!(stdout, "", "quiet still logged");
+}
+
+/// A child process killed if the test fails.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The server's own CPU time (user + system), in clock ticks.
@@ -237,7 +195,7 @@ fn running_out_of_descriptors_is_logged_and_retried_without_spinning() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let running = Running(child);
+    let running = Killed(child);
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     let addr = line
@@ -271,7 +229,11 @@ fn running_out_of_descriptors_is_logged_and_retried_without_spinning() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(body, "x");
-    signal(&running.0, "-TERM");
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("accept failed"), "EMFILE not logged: {rest}");
@@ -284,9 +246,10 @@ fn listens_on_ipv4_and_ipv6_at_once() {
         return;
     }
     let root = TempRoot::new().file("a.txt", "v6");
-    let (running, url4, mut stderr) = start(&root, &["-l", "127.0.0.1:0", "-l", "[::1]:0"], &[]);
+    let mut running = Binary::start(root.path(), &["-l", "127.0.0.1:0", "-l", "[::1]:0"], &[]);
+    let url4 = running.url.clone();
     let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    running.stderr.read_line(&mut line).unwrap();
     let url6 = line
         .split_whitespace()
         .find(|w| w.starts_with("http://[::1]:"))

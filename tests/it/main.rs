@@ -3,5 +3,6 @@
 mod support;
 
 mod cli;
+mod files;
 mod h1;
 mod lifecycle;

@@ -412,9 +412,7 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
             }
             Body::File(slice) => {
                 write_all(&mut self.io, &self.write, limit).await?;
-                write_file(&mut self.io, &slice, &mut self.scratch, limit).await?;
-                *sent = slice.len;
-                Ok(())
+                write_file(&mut self.io, &slice, &mut self.scratch, limit, sent).await
             }
             Body::Parts(parts) => {
                 write_all(&mut self.io, &self.write, limit).await?;
@@ -425,8 +423,8 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
                             *sent += bytes.len() as u64;
                         }
                         Part::File(slice) => {
-                            write_file(&mut self.io, &slice, &mut self.scratch, limit).await?;
-                            *sent += slice.len;
+                            write_file(&mut self.io, &slice, &mut self.scratch, limit, sent)
+                                .await?;
                         }
                     }
                 }

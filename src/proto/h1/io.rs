@@ -74,12 +74,14 @@ pub async fn write_two<T: Transport>(
 
 /// Sends a file slice: `sendfile` where the transport can, else a bounded copy
 /// through `scratch`. A file that ends early (it shrank while being sent) is an
-/// error: the caller must close rather than break the promised length.
+/// error: the caller must close rather than break the promised length. `sent`
+/// counts the bytes that left, also when the transfer breaks off.
 pub async fn write_file<T: Transport>(
     io: &mut T,
     slice: &FileSlice,
     scratch: &mut Vec<u8>,
     limit: Duration,
+    sent: &mut u64,
 ) -> io::Result<()> {
     let end = slice.offset.saturating_add(slice.len);
     let mut offset = slice.offset;
@@ -97,6 +99,7 @@ pub async fn write_file<T: Transport>(
                 return Err(shrank());
             }
             offset += n as u64;
+            *sent += n as u64;
             // A fast reader never makes sendfile block; let other tasks run.
             tokio::task::coop::consume_budget().await;
         }
@@ -112,6 +115,7 @@ pub async fn write_file<T: Transport>(
         }
         write_all(io, buf.get(..n).unwrap_or_default(), limit).await?;
         offset += n as u64;
+        *sent += n as u64;
     }
     Ok(())
 }

@@ -3,10 +3,12 @@
 
 #![allow(dead_code)]
 
+mod binary;
 mod raw;
 mod root;
 mod service;
 
+pub use binary::{Binary, BIN};
 pub use raw::{Raw, Resp};
 pub use root::TempRoot;
 pub use service::TestService;

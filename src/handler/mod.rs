@@ -11,8 +11,12 @@
 //! 4. a file: Content-Type, `nosniff`, validators, and the file itself as the body,
 //!    streamed by the protocol engine.
 
+pub mod cache_control;
+pub mod conditional;
+pub mod content_tag;
 pub mod headers;
 pub mod listing;
+pub mod range;
 pub mod status;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,284 @@
+//! Conditional requests (RFC 9110 §13): If-Match, If-Unmodified-Since,
+//! If-None-Match, If-Modified-Since, evaluated in the order of §13.2.2, and the
+//! If-Range check of §13.1.5. Pure functions over header values.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{header, HeaderMap, Method};
+
+/// What the preconditions decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// Serve the representation (ranges may still apply).
+    Proceed,
+    /// 304: the client's copy is current.
+    NotModified,
+    /// 412: a precondition failed.
+    Failed,
+}
+
+/// The current representation's validators.
+#[derive(Debug, Clone, Copy)]
+pub struct Validators<'a> {
+    /// The strong entity tag, quotes included (`"abc"`).
+    pub etag: &'a str,
+    /// Last modification time.
+    pub modified: SystemTime,
+}
+
+/// Evaluates the preconditions of a GET or HEAD request in RFC 9110 §13.2.2's order.
+pub fn evaluate(headers: &HeaderMap, method: &Method, current: Validators<'_>) -> Precondition {
+    // 1. If-Match, else 2. If-Unmodified-Since.
+    if let Some(value) = text(headers, header::IF_MATCH) {
+        if !matches_any(value, current.etag, Comparison::Strong) {
+            return Precondition::Failed;
+        }
+    } else if let Some(date) = single_date(headers, header::IF_UNMODIFIED_SINCE) {
+        if seconds_of(current.modified) > date {
+            return Precondition::Failed;
+        }
+    }
+    let safe = *method == Method::GET || *method == Method::HEAD;
+    // 3. If-None-Match, else 4. If-Modified-Since (GET and HEAD only).
+    if let Some(value) = text(headers, header::IF_NONE_MATCH) {
+        if matches_any(value, current.etag, Comparison::Weak) {
+            return if safe {
+                Precondition::NotModified
+            } else {
+                Precondition::Failed
+            };
+        }
+    } else if safe {
+        if let Some(date) = single_date(headers, header::IF_MODIFIED_SINCE) {
+            if seconds_of(current.modified) <= date {
+                return Precondition::NotModified;
+            }
+        }
+    }
+    Precondition::Proceed
+}
+
+/// Whether a Range may be honoured under `If-Range` (RFC 9110 §13.1.5): absent,
+/// or a strong tag equal to the current one, or exactly the Last-Modified date.
+pub fn if_range_allows(headers: &HeaderMap, current: Validators<'_>) -> bool {
+    let Some(value) = text(headers, header::IF_RANGE) else {
+        return true;
+    };
+    let value = value.trim();
+    if value.starts_with('"') || value.starts_with("W/") {
+        // A weak tag never matches here: If-Range needs strong comparison.
+        return tags(value).any(|t| t == Tag::strong(current.etag));
+    }
+    match httpdate::parse_http_date(value) {
+        Ok(date) => seconds_of(date) == seconds_of(current.modified),
+        Err(_) => false,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Comparison {
+    Strong,
+    Weak,
+}
+
+/// One entity tag of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tag<'a> {
+    weak: bool,
+    opaque: &'a str,
+}
+
+impl<'a> Tag<'a> {
+    fn strong(quoted: &'a str) -> Tag<'a> {
+        Tag {
+            weak: false,
+            opaque: quoted,
+        }
+    }
+}
+
+/// `*` matches any current representation; otherwise any tag of the list that
+/// compares equal.
+fn matches_any(list: &str, current: &str, how: Comparison) -> bool {
+    if list.trim() == "*" {
+        return true;
+    }
+    let current = Tag::strong(current);
+    tags(list).any(|t| match how {
+        Comparison::Strong => !t.weak && t.opaque == current.opaque,
+        Comparison::Weak => t.opaque == current.opaque,
+    })
+}
+
+/// The entity tags of a comma-separated list; malformed members are skipped.
+fn tags(list: &str) -> impl Iterator<Item = Tag<'_>> {
+    let mut rest = list;
+    std::iter::from_fn(move || loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            return None;
+        }
+        let (weak, body) = match rest.strip_prefix("W/") {
+            Some(b) => (true, b),
+            None => (false, rest),
+        };
+        // An opaque tag is quoted and contains no quote, so the next quote ends it.
+        let Some(after_open) = body.strip_prefix('"') else {
+            // Skip a malformed member up to the next comma.
+            rest = rest.find(',').map_or("", |i| &rest[i + 1..]);
+            continue;
+        };
+        let Some(close) = after_open.find('"') else {
+            rest = "";
+            return None;
+        };
+        let opaque = &body[..close + 2];
+        rest = &after_open[close + 1..];
+        return Some(Tag { weak, opaque });
+    })
+}
+
+fn text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name)?.to_str().ok()
+}
+
+/// A date header with exactly one valid member; anything else is ignored (RFC
+/// 9110 §13.1.3, §13.1.4).
+fn single_date(headers: &HeaderMap, name: header::HeaderName) -> Option<u64> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let date = httpdate::parse_http_date(value.to_str().ok()?).ok()?;
+    Some(seconds_of(date))
+}
+
+/// Whole seconds: Last-Modified has one-second precision, so every comparison
+/// is made at that precision.
+fn seconds_of(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use std::time::Duration;
+
+    const ETAG: &str = "\"abc\"";
+    const LM: u64 = 1_700_000_000;
+
+    fn date(secs: u64) -> String {
+        httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
+    }
+
+    fn eval(pairs: &[(&str, &str)], method: Method) -> Precondition {
+        let mut headers = HeaderMap::new();
+        for (k, v) in pairs {
+            headers.append(
+                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let current = Validators {
+            etag: ETAG,
+            modified: UNIX_EPOCH + Duration::new(LM, 500_000_000),
+        };
+        evaluate(&headers, &method, current)
+    }
+
+    #[test]
+    fn order_and_comparisons() {
+        use Precondition::*;
+        let get = Method::GET;
+        let cases: Vec<(Vec<(&str, String)>, Precondition)> = vec![
+            (vec![], Proceed),
+            (vec![("if-match", ETAG.into())], Proceed),
+            (vec![("if-match", "*".into())], Proceed),
+            (vec![("if-match", "\"x\", \"abc\"".into())], Proceed),
+            (vec![("if-match", "W/\"abc\"".into())], Failed),
+            (vec![("if-match", "\"x\"".into())], Failed),
+            (vec![("if-unmodified-since", date(LM))], Proceed),
+            (vec![("if-unmodified-since", date(LM - 1))], Failed),
+            (vec![("if-unmodified-since", "yesterday".into())], Proceed),
+            // If-Match wins over If-Unmodified-Since.
+            (
+                vec![
+                    ("if-match", ETAG.into()),
+                    ("if-unmodified-since", date(LM - 1)),
+                ],
+                Proceed,
+            ),
+            (vec![("if-none-match", ETAG.into())], NotModified),
+            (vec![("if-none-match", "W/\"abc\"".into())], NotModified),
+            (vec![("if-none-match", "*".into())], NotModified),
+            (
+                vec![("if-none-match", "\"x\", W/\"abc\"".into())],
+                NotModified,
+            ),
+            (vec![("if-none-match", "\"x\"".into())], Proceed),
+            (vec![("if-modified-since", date(LM))], NotModified),
+            (vec![("if-modified-since", date(LM + 10))], NotModified),
+            (vec![("if-modified-since", date(LM - 1))], Proceed),
+            (vec![("if-modified-since", "not a date".into())], Proceed),
+            // If-None-Match wins over If-Modified-Since.
+            (
+                vec![
+                    ("if-none-match", "\"x\"".into()),
+                    ("if-modified-since", date(LM)),
+                ],
+                Proceed,
+            ),
+            // A failed If-Match beats a matching If-None-Match.
+            (
+                vec![("if-match", "\"x\"".into()), ("if-none-match", ETAG.into())],
+                Failed,
+            ),
+        ];
+        for (pairs, want) in cases {
+            let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            assert_eq!(eval(&refs, get.clone()), want, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn two_if_modified_since_values_are_ignored() {
+        let d = date(LM);
+        assert_eq!(
+            eval(
+                &[("if-modified-since", &d), ("if-modified-since", &d)],
+                Method::GET
+            ),
+            Precondition::Proceed
+        );
+    }
+
+    #[test]
+    fn if_range() {
+        let current = Validators {
+            etag: ETAG,
+            modified: UNIX_EPOCH + Duration::from_secs(LM),
+        };
+        let check = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::IF_RANGE, HeaderValue::from_str(v).unwrap());
+            if_range_allows(&h, current)
+        };
+        assert!(if_range_allows(&HeaderMap::new(), current));
+        assert!(check(ETAG));
+        assert!(!check("W/\"abc\""));
+        assert!(!check("\"other\""));
+        assert!(check(&date(LM)));
+        assert!(!check(&date(LM + 1)));
+        assert!(!check("garbage"));
+    }
+
+    #[test]
+    fn tag_lists_tolerate_junk() {
+        let all: Vec<_> = tags("junk, \"a\" ,W/\"b\",,\"c")
+            .map(|t| (t.weak, t.opaque))
+            .collect();
+        assert_eq!(all, [(false, "\"a\""), (true, "\"b\"")]);
+    }
+}

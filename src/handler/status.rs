@@ -13,8 +13,8 @@ use crate::body::Body;
 use crate::files;
 
 /// Every status the server can send with a page.
-pub const PAGE_STATUSES: [u16; 15] = [
-    400, 403, 404, 405, 406, 408, 412, 413, 414, 416, 417, 431, 500, 501, 505,
+pub const PAGE_STATUSES: [u16; 16] = [
+    400, 403, 404, 405, 406, 408, 412, 413, 414, 416, 417, 431, 500, 501, 503, 505,
 ];
 
 /// A custom page larger than this is refused at start-up: error pages are held in

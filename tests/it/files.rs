@@ -1501,3 +1501,97 @@ fn fifos_and_other_special_files_are_404() {
     let (_, json) = get_json(&server, "/");
     assert_eq!(json_names(&json), ["a.txt"]);
 }
+
+#[test]
+fn unreadable_file_is_403_for_an_unprivileged_server() {
+    // Root bypasses permission checks, so run the server as `nobody`.
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !is_root || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("not root or no setpriv: covered by unreadable_file_is_403");
+        return;
+    }
+    let t = TempRoot::new()
+        .file("noperm.txt", "NOPE")
+        .file("locked/x.txt", "NOPE")
+        .file("ok.txt", "ok");
+    let mode = |rel: &str, m: u32| {
+        std::fs::set_permissions(t.join(rel), std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode("", 0o755);
+    mode("ok.txt", 0o644);
+    mode("noperm.txt", 0o000);
+    mode("locked", 0o000);
+    let mut cmd = std::process::Command::new("/usr/bin/setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        crate::support::BIN,
+    ])
+    .arg(t.path())
+    .args(["-l", "127.0.0.1:0", "--quiet"]);
+    let mut server = Binary::start_command(cmd, t.path());
+    let addr = server.addr().parse().unwrap();
+    for target in ["/noperm.txt", "/locked/", "/locked/x.txt"] {
+        let mut c = Raw::connect(addr);
+        c.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n"));
+        let resp = c.response();
+        assert_eq!(resp.status, 403, "{target}: {resp:?}");
+        assert!(!resp.text().contains("NOPE"));
+    }
+    let mut c = Raw::connect(addr);
+    c.send("GET /ok.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.response().expect(200).body, b"ok");
+    server.signal("-TERM");
+    let mut log = String::new();
+    server.stderr.read_to_string(&mut log).unwrap();
+    assert!(log.contains("permission denied"), "403 not logged: {log}");
+    mode("locked", 0o755);
+}
+
+#[test]
+fn a_file_that_shrinks_while_sent_ends_the_connection() {
+    const LEN: u64 = 64 << 20;
+    let t = TempRoot::new();
+    File::create(t.join("grow.bin"))
+        .unwrap()
+        .set_len(LEN)
+        .unwrap();
+    let server = serve(t.path());
+    let mut c = server.raw();
+    c.send("GET /grow.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    let (head, first) = read_head(&mut c.stream);
+    assert!(head.contains(&format!("{LEN}")), "{head}");
+    let mut received = first.len() as u64;
+    let mut buf = vec![0u8; 1 << 16];
+    while received < (1 << 20) {
+        received += c.stream.read(&mut buf).unwrap() as u64;
+    }
+    File::options()
+        .write(true)
+        .open(t.join("grow.bin"))
+        .unwrap()
+        .set_len(2 << 20)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received += n as u64,
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connection kept open after the file shrank"
+        );
+    }
+    // The promise of LEN bytes was broken by the file, not by the server: it
+    // closed instead of sending anything that contradicts the length.
+    assert!(
+        received < LEN,
+        "received all {received} bytes of a shrunk file"
+    );
+    server.get("/grow.bin").expect(200);
+}

@@ -21,14 +21,18 @@ impl Binary {
     /// line and checks it names the root.
     pub fn start(root: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Binary {
         let mut cmd = Command::new(BIN);
-        cmd.arg(root)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.arg(root).args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Self::start_command(cmd, root)
+    }
+
+    /// Starts a prepared command that runs the binary (under `setpriv`, say).
+    pub fn start_command(mut cmd: Command, root: &std::path::Path) -> Binary {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();

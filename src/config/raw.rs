@@ -103,6 +103,43 @@ pub struct Args {
     /// Folder of custom error pages named by status (404.html, 500.html, ...).
     #[arg(long, env = "FERROX_ERROR_PAGES", value_name = "DIR")]
     pub error_pages: Option<PathBuf>,
+
+    /// Cache-Control for files that no rule or default covers, e.g. "public, max-age=3600".
+    #[arg(long, env = "FERROX_CACHE_CONTROL", value_name = "VALUE")]
+    pub cache_control: Option<String>,
+
+    /// Cache-Control by pattern, as PATTERN=VALUE; first match wins. A pattern
+    /// without "/" matches the file name ("*.woff2", ".js"), one with "/" the path
+    /// ("/assets/**"). Repeatable; in the environment, separate rules with ";".
+    #[arg(
+        long = "cache-rule",
+        env = "FERROX_CACHE_RULE",
+        value_name = "PATTERN=VALUE",
+        value_delimiter = ';'
+    )]
+    pub cache_rules: Vec<String>,
+
+    /// Turn off the defaults: "immutable" for fingerprinted names, "no-cache" for HTML.
+    #[arg(long, env = "FERROX_NO_CACHE_DEFAULTS", value_parser = BoolishValueParser::new())]
+    pub no_cache_defaults: bool,
+
+    /// How ETags are made: from file metadata, or from a hash of the contents.
+    #[arg(long, env = "FERROX_ETAG", value_enum, default_value_t = EtagArg::Metadata)]
+    pub etag: EtagArg,
+
+    /// Ranges honoured in one request; more get the whole file (200).
+    #[arg(long, env = "FERROX_MAX_RANGES", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_ranges: u16,
+}
+
+/// `--etag` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EtagArg {
+    /// Inode, size and modification time (nanoseconds): free to compute.
+    Metadata,
+    /// A hash of the bytes, computed in the background: the same on every host.
+    Content,
 }
 
 /// `--log-format` values.

@@ -4,9 +4,13 @@
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use super::raw::{Args, LogFormatArg};
+use super::raw::{Args, EtagArg, LogFormatArg};
 use super::Config;
-use crate::handler;
+use crate::handler::{
+    self,
+    cache_control::{CachePolicy, Rule},
+    EtagMode,
+};
 use crate::log::LogFormat;
 use crate::proto::h1::{self, HeadLimits};
 use crate::server::ServerOptions;
@@ -63,6 +67,16 @@ pub fn resolve(args: Args) -> Result<Config, ConfigError> {
     {
         return Err(err("--index", format!("'{bad}' must be a plain file name")));
     }
+    let mut rules = Vec::with_capacity(args.cache_rules.len());
+    for text in &args.cache_rules {
+        rules.push(Rule::parse(text).map_err(|e| err("--cache-rule", e.to_string()))?);
+    }
+    let default_cache = match &args.cache_control {
+        Some(value) => Some(
+            CachePolicy::default_value(value).map_err(|e| err("--cache-control", e.to_string()))?,
+        ),
+        None => None,
+    };
     let listen = match (args.port, args.listen.is_empty()) {
         (Some(port), _) => vec![SocketAddr::new(DEFAULT_LISTEN.ip(), port)],
         (None, true) => vec![DEFAULT_LISTEN],
@@ -93,6 +107,16 @@ pub fn resolve(args: Args) -> Result<Config, ConfigError> {
             listing: !args.no_listing,
             hidden: args.hidden,
             error_pages: args.error_pages,
+            cache: CachePolicy {
+                rules,
+                default: default_cache,
+                fingerprint_defaults: !args.no_cache_defaults,
+            },
+            etag: match args.etag {
+                EtagArg::Metadata => EtagMode::Metadata,
+                EtagArg::Content => EtagMode::Content,
+            },
+            max_ranges: usize::from(args.max_ranges),
             ..handler::Options::default()
         },
         access_log: (!args.quiet).then_some(match args.log_format {

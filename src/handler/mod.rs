@@ -8,12 +8,14 @@
 //! 3. a directory: without a trailing slash, 301 to the slash form (query kept);
 //!    else the first index file that exists; else the listing (HTML, or JSON on
 //!    `Accept: application/json`), built off the runtime's threads;
-//! 4. a file: Content-Type, `nosniff`, validators, and the file itself as the body,
-//!    streamed by the protocol engine.
+//! 4. a file (`file`): validators, then preconditions (304, 412), then Range on
+//!    GET (206, multipart 206, 416), else the whole file, streamed by the
+//!    protocol engine; Content-Type, `nosniff`, Cache-Control throughout.
 
 pub mod cache_control;
 pub mod conditional;
 pub mod content_tag;
+mod file;
 pub mod headers;
 pub mod listing;
 pub mod range;
@@ -25,8 +27,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 
-use crate::body::{Body, FileSlice};
+use crate::body::Body;
 use crate::files::{self, Opened, Root, SafePath};
+use cache_control::CachePolicy;
+use content_tag::ContentTags;
 use listing::Sort;
 pub use status::{status_for, ErrorPages, PageError};
 
@@ -47,6 +51,23 @@ pub struct Options {
     pub error_pages: Option<PathBuf>,
     /// Entries shown in one listing at most.
     pub max_listing_entries: usize,
+    /// Which Cache-Control files get.
+    pub cache: CachePolicy,
+    /// How ETags are made.
+    pub etag: EtagMode,
+    /// Ranges honoured in one request; more get the whole file.
+    pub max_ranges: usize,
+}
+
+/// How ETags are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EtagMode {
+    /// From inode, size and modification time: free, and changes with the file.
+    #[default]
+    Metadata,
+    /// From a hash of the bytes, computed in the background: identical files get
+    /// identical tags on every host.
+    Content,
 }
 
 impl Default for Options {
@@ -57,6 +78,12 @@ impl Default for Options {
             hidden: false,
             error_pages: None,
             max_listing_entries: MAX_LISTING_ENTRIES,
+            cache: CachePolicy {
+                fingerprint_defaults: true,
+                ..CachePolicy::default()
+            },
+            etag: EtagMode::Metadata,
+            max_ranges: range::MAX_RANGES,
         }
     }
 }
@@ -94,6 +121,7 @@ pub struct Handler {
     root: Root,
     options: Arc<Options>,
     pages: Arc<ErrorPages>,
+    content_tags: Arc<ContentTags>,
 }
 
 impl Handler {
@@ -111,6 +139,7 @@ impl Handler {
             root,
             options: Arc::new(options),
             pages: Arc::new(pages),
+            content_tags: ContentTags::new(content_tag::MAX_TAGS),
         })
     }
 
@@ -155,7 +184,7 @@ impl Handler {
             if path.has_trailing_slash() {
                 return Err(files::Error::NotFound);
             }
-            return Ok(file_response(&rel, opened));
+            return Ok(self.file_response(req, &rel, opened));
         }
         if !path.has_trailing_slash() && !path.is_root() {
             return Ok(redirect_to_slash(&path, req.uri().query()));
@@ -163,7 +192,7 @@ impl Handler {
         for index in &self.options.index {
             match self.root.open_file(&rel.join(index)) {
                 Ok(found) if found.meta.is_file() => {
-                    return Ok(file_response(&rel.join(index), found))
+                    return Ok(self.file_response(req, &rel.join(index), found))
                 }
                 Ok(_) | Err(files::Error::NotFound) => continue,
                 Err(e) => return Err(e),
@@ -220,28 +249,6 @@ impl Handler {
         );
         Ok(response)
     }
-}
-
-fn file_response(rel: &Path, opened: Opened) -> Response<Body> {
-    let Opened { file, meta } = opened;
-    let mut response = Response::new(Body::File(FileSlice {
-        file: Arc::new(file),
-        offset: 0,
-        len: meta.len(),
-    }));
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&files::mime::content_type(rel)) {
-        headers.insert(header::CONTENT_TYPE, value);
-    }
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Some(value) = headers::last_modified(&meta) {
-        headers.insert(header::LAST_MODIFIED, value);
-    }
-    headers.insert(header::ETAG, headers::etag(&meta));
-    response
 }
 
 /// 301 to the slash form. The location is rebuilt from the normalised path and

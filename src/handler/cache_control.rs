@@ -69,7 +69,7 @@ fn header_value(value: &str) -> Result<HeaderValue, RuleError> {
         return Err(RuleError("empty Cache-Control value".into()));
     }
     HeaderValue::from_str(value)
-        .map_err(|_| RuleError(format!("'{value}' is not a valid header value")))
+        .map_err(|_| RuleError(format!("{value:?} is not a valid header value")))
 }
 
 /// The whole policy.

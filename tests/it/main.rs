@@ -2,6 +2,7 @@
 
 mod support;
 
+mod caching;
 mod cli;
 mod files;
 mod h1;

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use ferrox::config::{self, Args};
+use ferrox::config::{self, Args, TlsChoice};
 use ferrox::handler::Handler;
 use ferrox::log::AccessLog;
-use ferrox::server::{self, FileService, Shutdown};
+use ferrox::server::{self, FileService, Listener, Protocol, Shutdown, Tls};
 
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
@@ -54,22 +54,49 @@ fn main() -> ExitCode {
 
 fn serve(config: config::Config) -> anyhow::Result<()> {
     let handler = Handler::new(&config.root, config.handler.clone())?;
+    let tls = match &config.tls {
+        None => None,
+        Some(TlsChoice::Files(files)) => Some(Tls::from_files(files.clone())?),
+        Some(TlsChoice::SelfSigned) => {
+            let (tls, fingerprint) = Tls::self_signed().map_err(anyhow::Error::msg)?;
+            eprintln!("ferrox: self-signed certificate for localhost, 127.0.0.1 and ::1, SHA-256 {fingerprint}");
+            Some(tls)
+        }
+    };
+    let protocol = tls.clone().map_or(Protocol::Plain, Protocol::Tls);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut listeners = Vec::new();
     for addr in &config.listen {
-        let listener = server::bind(*addr).with_context(|| format!("cannot listen on {addr}"))?;
-        listeners.push(listener);
+        let socket = server::bind(*addr).with_context(|| format!("cannot listen on {addr}"))?;
+        eprintln!(
+            "ferrox: serving {} on {scheme}://{}/",
+            handler.root().display(),
+            socket.local_addr()?
+        );
+        listeners.push(Listener {
+            socket,
+            protocol: protocol.clone(),
+        });
+    }
+    if let Some(addr) = config.redirect_http {
+        let https_port = listeners
+            .first()
+            .and_then(|l| l.socket.local_addr().ok())
+            .map_or(443, |a| a.port());
+        let socket = server::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        eprintln!(
+            "ferrox: redirecting http://{}/ to https",
+            socket.local_addr()?
+        );
+        listeners.push(Listener {
+            socket,
+            protocol: Protocol::RedirectToHttps { https_port },
+        });
     }
     let log = match config.access_log {
         Some(format) => AccessLog::stdout(format).context("cannot start the access log")?,
         None => AccessLog::disabled(),
     };
-    for listener in &listeners {
-        let addr = listener.local_addr()?;
-        eprintln!(
-            "ferrox: serving {} on http://{addr}/",
-            handler.root().display()
-        );
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ferrox-worker")
@@ -77,7 +104,8 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
         .context("cannot start the runtime")?;
     runtime.block_on(async {
         let shutdown = Shutdown::new();
-        server::on_signals(shutdown.clone()).context("cannot install signal handlers")?;
+        server::on_signals(shutdown.clone(), move || reload(tls.as_ref()))
+            .context("cannot install signal handlers")?;
         server::run(
             listeners,
             Arc::new(FileService(handler)),
@@ -90,4 +118,15 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
     })?;
     eprintln!("ferrox: stopped");
     Ok(())
+}
+
+/// SIGHUP: reload certificate files; a bad file keeps the old certificates.
+fn reload(tls: Option<&Tls>) {
+    let Some(tls) = tls else { return };
+    match tls.reload() {
+        Ok(count) => tracing::info!(count, "TLS certificates reloaded"),
+        Err(error) => {
+            tracing::error!(%error, "TLS reload failed; keeping the previous certificates")
+        }
+    }
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use crate::handler;
 use crate::log::LogFormat;
+use crate::server::tls::CertFiles;
 use crate::server::ServerOptions;
 
 pub use raw::Args;
@@ -22,6 +23,10 @@ pub struct Config {
     pub root: PathBuf,
     /// Addresses to listen on.
     pub listen: Vec<SocketAddr>,
+    /// TLS on every listen address, if any.
+    pub tls: Option<TlsChoice>,
+    /// A plain listener that redirects to https.
+    pub redirect_http: Option<SocketAddr>,
     /// Connection limits, timeouts, protocol options.
     pub server: ServerOptions,
     /// How files are served.
@@ -30,4 +35,13 @@ pub struct Config {
     pub access_log: Option<LogFormat>,
     /// Diagnostics filter for stderr.
     pub log_level: String,
+}
+
+/// Where the TLS certificates come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsChoice {
+    /// Certificate and key files, chosen by SNI.
+    Files(Vec<CertFiles>),
+    /// Generated at start-up for local development.
+    SelfSigned,
 }

@@ -131,6 +131,50 @@ pub struct Args {
     #[arg(long, env = "FERROX_MAX_RANGES", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub max_ranges: u16,
+
+    /// TLS certificate chain (PEM, leaf first). Repeatable, paired in order with
+    /// --tls-key; chosen by SNI, the first is the default. Every --listen address
+    /// then serves HTTPS (default 127.0.0.1:8443).
+    #[arg(
+        long = "tls-cert",
+        env = "FERROX_TLS_CERT",
+        value_name = "FILE",
+        value_delimiter = ','
+    )]
+    pub tls_cert: Vec<PathBuf>,
+
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1), one per --tls-cert.
+    #[arg(
+        long = "tls-key",
+        env = "FERROX_TLS_KEY",
+        value_name = "FILE",
+        value_delimiter = ','
+    )]
+    pub tls_key: Vec<PathBuf>,
+
+    /// Serve HTTPS with a certificate generated at start-up for localhost,
+    /// 127.0.0.1 and ::1 (development only); prints its SHA-256 fingerprint.
+    #[arg(long, env = "FERROX_TLS_SELF_SIGNED", value_parser = BoolishValueParser::new(),
+          conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+
+    /// Deadline for a TLS handshake.
+    #[arg(long, env = "FERROX_TLS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub tls_handshake_timeout: Duration,
+
+    /// Also listen on ADDR:PORT for plain HTTP and answer every request with
+    /// 308 to the https URL.
+    #[arg(long, env = "FERROX_REDIRECT_HTTP", value_name = "ADDR:PORT", value_parser = parse_listen)]
+    pub redirect_http: Option<std::net::SocketAddr>,
+
+    /// Send Strict-Transport-Security: max-age=SECONDS on HTTPS responses.
+    #[arg(long, env = "FERROX_HSTS", value_name = "SECONDS")]
+    pub hsts: Option<u64>,
+
+    /// HTTP/2 streams a client may open at once on one connection.
+    #[arg(long, env = "FERROX_H2_MAX_STREAMS", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub h2_max_streams: u32,
 }
 
 /// `--etag` values.

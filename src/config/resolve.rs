@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use super::raw::{Args, EtagArg, LogFormatArg};
-use super::Config;
+use super::{Config, TlsChoice};
 use crate::handler::{
     self,
     cache_control::{CachePolicy, Rule},
@@ -13,12 +13,17 @@ use crate::handler::{
 };
 use crate::log::LogFormat;
 use crate::proto::h1::{self, HeadLimits};
+use crate::server::tls::CertFiles;
 use crate::server::ServerOptions;
 
 /// The default address: loopback only, so a laptop never serves its folder to
 /// the network by surprise.
 pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
+/// The default address when serving HTTPS.
+pub const DEFAULT_LISTEN_TLS: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8443);
 
 /// A configuration value that is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,9 +82,58 @@ pub fn resolve(args: Args) -> Result<Config, ConfigError> {
         ),
         None => None,
     };
+    if args.tls_cert.len() != args.tls_key.len() {
+        let key = if args.tls_cert.len() > args.tls_key.len() {
+            "--tls-key"
+        } else {
+            "--tls-cert"
+        };
+        return Err(err(
+            key,
+            format!(
+                "{} --tls-cert and {} --tls-key given: each certificate needs its key",
+                args.tls_cert.len(),
+                args.tls_key.len()
+            ),
+        ));
+    }
+    let tls = if args.tls_self_signed {
+        Some(TlsChoice::SelfSigned)
+    } else if args.tls_cert.is_empty() {
+        None
+    } else {
+        let pairs = args.tls_cert.iter().zip(&args.tls_key);
+        Some(TlsChoice::Files(
+            pairs
+                .map(|(cert, key)| CertFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })
+                .collect(),
+        ))
+    };
+    if tls.is_none() {
+        if args.redirect_http.is_some() {
+            return Err(err(
+                "--redirect-http",
+                "needs TLS (--tls-cert and --tls-key, or --tls-self-signed)",
+            ));
+        }
+        if args.hsts.is_some() {
+            return Err(err(
+                "--hsts",
+                "needs TLS (--tls-cert and --tls-key, or --tls-self-signed)",
+            ));
+        }
+    }
+    let default_listen = if tls.is_some() {
+        DEFAULT_LISTEN_TLS
+    } else {
+        DEFAULT_LISTEN
+    };
     let listen = match (args.port, args.listen.is_empty()) {
-        (Some(port), _) => vec![SocketAddr::new(DEFAULT_LISTEN.ip(), port)],
-        (None, true) => vec![DEFAULT_LISTEN],
+        (Some(port), _) => vec![SocketAddr::new(default_listen.ip(), port)],
+        (None, true) => vec![default_listen],
         (None, false) => args.listen.clone(),
     };
     let h1 = h1::Options {
@@ -94,11 +148,25 @@ pub fn resolve(args: Args) -> Result<Config, ConfigError> {
         max_requests: args.max_requests_per_connection,
         server_header: !args.no_server_header,
     };
+    let h2 = crate::proto::h2::Options {
+        max_concurrent_streams: args.h2_max_streams,
+        max_header_list_size: u32::try_from(args.max_header_size).unwrap_or(u32::MAX),
+        handshake_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        send_timeout: args.send_timeout,
+        max_body_bytes: args.max_body_size,
+        server_header: !args.no_server_header,
+    };
     Ok(Config {
         root: args.root,
         listen,
+        tls,
+        redirect_http: args.redirect_http,
         server: ServerOptions {
             h1,
+            h2,
+            tls_handshake_timeout: args.tls_handshake_timeout,
+            hsts_seconds: args.hsts,
             max_connections: args.max_connections as usize,
             shutdown_timeout: args.shutdown_timeout,
         },

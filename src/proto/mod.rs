@@ -7,6 +7,7 @@
 
 pub mod date;
 pub mod h1;
+pub mod h2;
 
 use std::fs::File;
 use std::future::Future;

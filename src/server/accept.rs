@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::conn::{serve_tcp, ConnContext};
+use super::Protocol;
 
 /// Pause after an accept error that is about the server (out of descriptors or
 /// memory) rather than about one client: long enough to let connections close,
@@ -47,6 +48,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 pub(crate) async fn accept_loop<S: crate::proto::Service + 'static>(
     listener: TcpListener,
+    protocol: Arc<Protocol>,
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
     ctx: Arc<ConnContext<S>>,
@@ -67,8 +69,9 @@ pub(crate) async fn accept_loop<S: crate::proto::Service + 'static>(
         match accepted {
             Ok((stream, peer)) => {
                 let ctx = ctx.clone();
+                let protocol = protocol.clone();
                 tracker.spawn(async move {
-                    serve_tcp(stream, peer, &ctx).await;
+                    serve_tcp(stream, peer, &protocol, &ctx).await;
                     drop(permit);
                 });
             }

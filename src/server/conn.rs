@@ -9,19 +9,33 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::SystemTime;
 
-use http::{header, Request, Response, StatusCode, Version};
+use std::time::Duration;
+
+use http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+use tokio::time::{timeout, timeout_at, Instant};
+use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
+use super::redirect::RedirectToHttps;
+use super::Protocol;
 use crate::body::Body;
 use crate::log::{AccessLog, Record};
 use crate::proto::{self, Exchange, Service, Transport};
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4): how h2c with prior knowledge
+/// announces itself on a plain port.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// What every connection of a server shares.
 pub(crate) struct ConnContext<S> {
     pub service: Arc<S>,
     pub h1: proto::h1::Options,
+    pub h2: proto::h2::Options,
+    pub tls_handshake_timeout: Duration,
+    /// `Strict-Transport-Security`, sent on TLS responses.
+    pub hsts: Option<HeaderValue>,
     pub log: AccessLog,
     /// Triggered shutdown: idle connections close, busy ones finish.
     pub shutdown: CancellationToken,
@@ -59,44 +73,140 @@ impl Transport for TcpStream {
     }
 }
 
+/// TLS connections have no readiness shortcut (rustls may hold decrypted bytes
+/// the socket no longer shows) and no sendfile: the engines copy through a buffer.
+impl Transport for TlsStream<TcpStream> {}
+
 pub(crate) async fn serve_tcp<S: Service>(
     stream: TcpStream,
     peer: SocketAddr,
+    protocol: &Protocol,
     ctx: &ConnContext<S>,
 ) {
     // Heads and small bodies are written whole; Nagle would only delay them.
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "set_nodelay");
     }
-    let service = Logged {
-        inner: &*ctx.service,
-        peer,
-        log: &ctx.log,
+    let serve = async {
+        match protocol {
+            Protocol::Plain => {
+                let service = Logged::new(&*ctx.service, peer, ctx, None);
+                let deadline = Instant::now() + ctx.h1.head_timeout;
+                if has_h2_preface(&stream, deadline, &ctx.shutdown).await {
+                    proto::h2::serve(stream, &service, &ctx.h2, &ctx.shutdown).await;
+                } else {
+                    proto::h1::serve(stream, &service, &ctx.h1, &ctx.shutdown).await;
+                }
+            }
+            Protocol::Tls(tls) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+                let stream = match timeout(ctx.tls_handshake_timeout, acceptor.accept(stream)).await
+                {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                let service = Logged::new(&*ctx.service, peer, ctx, ctx.hsts.clone());
+                if h2 {
+                    proto::h2::serve(stream, &service, &ctx.h2, &ctx.shutdown).await;
+                } else {
+                    proto::h1::serve(stream, &service, &ctx.h1, &ctx.shutdown).await;
+                }
+            }
+            Protocol::RedirectToHttps { https_port } => {
+                let redirect = RedirectToHttps {
+                    https_port: *https_port,
+                };
+                let service = Logged::new(&redirect, peer, ctx, None);
+                proto::h1::serve(stream, &service, &ctx.h1, &ctx.shutdown).await;
+            }
+        }
     };
     tokio::select! {
-        () = proto::h1::serve(stream, &service, &ctx.h1, &ctx.shutdown) => {}
+        () = serve => {}
         () = ctx.abort.cancelled() => tracing::debug!(%peer, "connection closed by the shutdown timeout"),
     }
 }
 
+/// Whether a plain connection opens with the HTTP/2 preface. Peeks, so an
+/// HTTP/1.1 request is left untouched for the h1 engine. Waits for the first
+/// bytes under the head deadline; shutdown or a timeout mean "not h2".
+async fn has_h2_preface(
+    stream: &TcpStream,
+    deadline: Instant,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut seen = [0u8; 24];
+    loop {
+        let peeked = tokio::select! {
+            peeked = timeout_at(deadline, stream.peek(&mut seen)) => peeked,
+            () = shutdown.cancelled() => return false,
+        };
+        match peeked {
+            Ok(Ok(n)) if n > 0 => {
+                let seen = seen.get(..n).unwrap_or_default();
+                if seen != H2_PREFACE.get(..n).unwrap_or_default() {
+                    return false;
+                }
+                if n == H2_PREFACE.len() {
+                    return true;
+                }
+                // A preface split across segments: rare; wait for the rest.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            _ => return false,
+        }
+    }
+}
+
 /// The service as one connection sees it: the shared service plus the peer's
-/// address for the access log.
+/// address for the access log, and HSTS on TLS connections.
 struct Logged<'a, S> {
     inner: &'a S,
     peer: SocketAddr,
     log: &'a AccessLog,
+    hsts: Option<HeaderValue>,
+}
+
+impl<'a, S> Logged<'a, S> {
+    fn new<C>(
+        inner: &'a S,
+        peer: SocketAddr,
+        ctx: &'a ConnContext<C>,
+        hsts: Option<HeaderValue>,
+    ) -> Self {
+        Logged {
+            inner,
+            peer,
+            log: &ctx.log,
+            hsts,
+        }
+    }
+
+    fn finish(&self, mut response: Response<Body>) -> Response<Body> {
+        if let Some(hsts) = &self.hsts {
+            response
+                .headers_mut()
+                .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+        response
+    }
 }
 
 impl<S: Service> Service for Logged<'_, S> {
-    fn call<'a>(
-        &'a self,
-        req: &'a Request<()>,
-    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'a {
-        self.inner.call(req)
+    async fn call<'a>(&'a self, req: &'a Request<()>) -> Response<Body> {
+        self.finish(self.inner.call(req).await)
     }
 
     fn error_response(&self, status: StatusCode) -> Response<Body> {
-        self.inner.error_response(status)
+        self.finish(self.inner.error_response(status))
     }
 
     fn on_response(&self, exchange: &Exchange<'_>) {

@@ -6,7 +6,9 @@
 
 mod accept;
 mod conn;
+mod redirect;
 mod shutdown;
+pub mod tls;
 
 use std::io;
 use std::sync::Arc;
@@ -17,7 +19,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use accept::bind;
+pub use redirect::RedirectToHttps;
 pub use shutdown::{on_signals, Shutdown};
+pub use tls::Tls;
 
 use crate::body::Body;
 use crate::handler::Handler;
@@ -25,11 +29,49 @@ use crate::log::AccessLog;
 use crate::proto::{self, Service};
 use conn::ConnContext;
 
+/// What a listening socket serves.
+#[derive(Debug, Clone)]
+pub enum Protocol {
+    /// HTTP/1.1, or HTTP/2 with prior knowledge (h2c).
+    Plain,
+    /// TLS; ALPN picks HTTP/2 or HTTP/1.1.
+    Tls(Tls),
+    /// Plain HTTP that answers every request with 308 to the https URL.
+    RedirectToHttps {
+        /// The https listener's port.
+        https_port: u16,
+    },
+}
+
+/// A bound socket and what it serves.
+#[derive(Debug)]
+pub struct Listener {
+    /// The socket, from [`bind`] or any `std::net::TcpListener`.
+    pub socket: std::net::TcpListener,
+    /// What it serves.
+    pub protocol: Protocol,
+}
+
+impl From<std::net::TcpListener> for Listener {
+    fn from(socket: std::net::TcpListener) -> Self {
+        Listener {
+            socket,
+            protocol: Protocol::Plain,
+        }
+    }
+}
+
 /// Server-wide limits and the options of the protocol engines.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// HTTP/1.1 limits and timeouts.
     pub h1: proto::h1::Options,
+    /// HTTP/2 limits and timeouts.
+    pub h2: proto::h2::Options,
+    /// Deadline for a TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// `Strict-Transport-Security: max-age=N` on TLS responses.
+    pub hsts_seconds: Option<u64>,
     /// Connections open at once; at the limit the server stops accepting.
     pub max_connections: usize,
     /// How long in-flight responses may run after shutdown is triggered.
@@ -40,6 +82,9 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             h1: proto::h1::Options::default(),
+            h2: proto::h2::Options::default(),
+            tls_handshake_timeout: Duration::from_secs(10),
+            hsts_seconds: None,
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(10),
         }
@@ -67,7 +112,7 @@ impl Service for FileService {
 /// accepting, closes idle connections, lets in-flight responses finish for up to
 /// the shutdown timeout, and closes whatever is left.
 pub async fn run<S: Service + 'static>(
-    listeners: Vec<std::net::TcpListener>,
+    listeners: Vec<Listener>,
     service: Arc<S>,
     options: ServerOptions,
     log: AccessLog,
@@ -77,6 +122,11 @@ pub async fn run<S: Service + 'static>(
     let ctx = Arc::new(ConnContext {
         service,
         h1: options.h1.clone(),
+        h2: options.h2.clone(),
+        tls_handshake_timeout: options.tls_handshake_timeout,
+        hsts: options
+            .hsts_seconds
+            .and_then(|s| http::HeaderValue::from_str(&format!("max-age={s}")).ok()),
         log,
         shutdown: shutdown.token().clone(),
         abort: abort.clone(),
@@ -84,11 +134,12 @@ pub async fn run<S: Service + 'static>(
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let connections = TaskTracker::new();
     let accepting = TaskTracker::new();
-    for listener in listeners {
-        listener.set_nonblocking(true)?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
+    for Listener { socket, protocol } in listeners {
+        socket.set_nonblocking(true)?;
+        let socket = tokio::net::TcpListener::from_std(socket)?;
         accepting.spawn(accept::accept_loop(
-            listener,
+            socket,
+            Arc::new(protocol),
             permits.clone(),
             connections.clone(),
             ctx.clone(),

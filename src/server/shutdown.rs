@@ -36,17 +36,30 @@ impl Shutdown {
     }
 }
 
-/// Triggers `shutdown` on the first SIGINT or SIGTERM.
-pub fn on_signals(shutdown: Shutdown) -> std::io::Result<()> {
+/// Triggers `shutdown` on the first SIGINT or SIGTERM, and calls `on_hangup`
+/// on every SIGHUP (reload). Must be called inside a tokio runtime.
+pub fn on_signals(
+    shutdown: Shutdown,
+    on_hangup: impl Fn() + Send + 'static,
+) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
-        tokio::select! {
-            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        loop {
+            tokio::select! {
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading");
+                    on_hangup();
+                    continue;
+                }
+            }
+            shutdown.trigger();
+            return;
         }
-        shutdown.trigger();
     });
     Ok(())
 }

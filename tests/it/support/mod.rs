@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use ferrox::handler::{self, Handler};
 use ferrox::log::{AccessLog, LogFormat};
 use ferrox::proto::Service;
-use ferrox::server::{self, FileService, ServerOptions, Shutdown};
+use ferrox::server::{self, FileService, Listener, Protocol, ServerOptions, Shutdown};
 
 /// A buffer shared between the server (as a log sink) and the test.
 #[derive(Clone, Default)]
@@ -48,7 +48,10 @@ impl Write for Captured {
 /// A running server. Dropping it shuts it down and fails the test if the server
 /// logged an ERROR it was not told to expect.
 pub struct TestServer {
+    /// The first listener's address.
     pub addr: SocketAddr,
+    /// Every listener's address, in the order given.
+    pub addrs: Vec<SocketAddr>,
     shutdown: Shutdown,
     thread: Option<JoinHandle<()>>,
     errors: Captured,
@@ -59,8 +62,27 @@ pub struct TestServer {
 impl TestServer {
     /// Serves `service` with `options`, access log captured in common format.
     pub fn start<S: Service + 'static>(service: S, options: ServerOptions) -> TestServer {
-        let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
+        Self::start_protocols(service, options, vec![Protocol::Plain])
+    }
+
+    /// One listener on 127.0.0.1:0 per protocol; `addrs` follows their order.
+    pub fn start_protocols<S: Service + 'static>(
+        service: S,
+        options: ServerOptions,
+        protocols: Vec<Protocol>,
+    ) -> TestServer {
+        let listeners: Vec<Listener> = protocols
+            .into_iter()
+            .map(|protocol| Listener {
+                socket: server::bind("127.0.0.1:0".parse().unwrap()).unwrap(),
+                protocol,
+            })
+            .collect();
+        let addrs: Vec<SocketAddr> = listeners
+            .iter()
+            .map(|l| l.socket.local_addr().unwrap())
+            .collect();
+        let addr = addrs[0];
         let shutdown = Shutdown::new();
         let errors = Captured::default();
         let access = Captured::default();
@@ -91,7 +113,7 @@ impl TestServer {
                     .unwrap();
                 runtime
                     .block_on(server::run(
-                        vec![listener],
+                        listeners,
                         Arc::new(service),
                         options,
                         log,
@@ -102,6 +124,7 @@ impl TestServer {
         };
         TestServer {
             addr,
+            addrs,
             shutdown,
             thread: Some(thread),
             errors,

@@ -1,0 +1,160 @@
+//! HTTP/2 through the `h2` crate: the connection loop here, bodies in [`send`].
+//!
+//! All streams of a connection run inside the connection's task (no spawn per
+//! stream), so the service is borrowed, not shared. The loop:
+//! 1. the handshake (client preface and SETTINGS) under the head deadline;
+//! 2. accept streams, each answered like an HTTP/1.1 request (method policy,
+//!    request body discarded up to the limit, the service, the access log);
+//! 3. with no open stream for the idle timeout, or on shutdown: GOAWAY, let
+//!    open streams finish, close.
+
+mod send;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use http::{Method, Request, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{sleep_until, timeout, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::proto::{answer_method, Exchange, Service};
+
+/// Limits and timeouts of an HTTP/2 connection.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Streams a client may open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_concurrent_streams: u32,
+    /// Largest decoded header list of one request (SETTINGS_MAX_HEADER_LIST_SIZE).
+    pub max_header_list_size: u32,
+    /// Deadline for the connection preface and settings.
+    pub handshake_timeout: Duration,
+    /// How long a connection with no open stream stays.
+    pub idle_timeout: Duration,
+    /// How long one write may wait for flow-control window or the socket.
+    pub send_timeout: Duration,
+    /// Largest request body read (and discarded); larger ones are refused.
+    pub max_body_bytes: u64,
+    /// Whether responses carry `Server: ferrox`.
+    pub server_header: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_concurrent_streams: 128,
+            max_header_list_size: 32 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+            server_header: true,
+        }
+    }
+}
+
+/// Data a stream may have queued for the socket before it waits: bounds the
+/// memory of a connection at `max_concurrent_streams` times this.
+const MAX_SEND_BUFFER: usize = 128 * 1024;
+
+/// Serves HTTP/2 on `io` (after TLS with ALPN `h2`, or h2c with prior knowledge).
+pub async fn serve<T, S>(io: T, service: &S, options: &Options, shutdown: &CancellationToken)
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send,
+    S: Service,
+{
+    let mut builder = h2::server::Builder::new();
+    builder
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .max_header_list_size(options.max_header_list_size)
+        .max_send_buffer_size(MAX_SEND_BUFFER);
+    let mut conn = match timeout(options.handshake_timeout, builder.handshake::<T, Bytes>(io)).await
+    {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "h2 handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("h2 handshake timed out");
+            return;
+        }
+    };
+    let mut streams = FuturesUnordered::new();
+    let mut idle_since = Instant::now();
+    let mut closing = false;
+    loop {
+        let idle_deadline = idle_since + options.idle_timeout;
+        tokio::select! {
+            accepted = conn.accept() => match accepted {
+                Some(Ok((request, respond))) => streams.push(serve_stream(request, respond, service, options)),
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "h2 connection error");
+                    break;
+                }
+                None => break,
+            },
+            Some(()) = streams.next(), if !streams.is_empty() => {
+                if streams.is_empty() {
+                    idle_since = Instant::now();
+                }
+            }
+            () = shutdown.cancelled(), if !closing => {
+                closing = true;
+                conn.graceful_shutdown();
+            }
+            () = sleep_until(idle_deadline), if streams.is_empty() && !closing => {
+                closing = true;
+                conn.graceful_shutdown();
+            }
+        }
+    }
+    // The connection is gone: what is left fails fast and is logged.
+    while streams.next().await.is_some() {}
+}
+
+async fn serve_stream<S: Service>(
+    request: Request<h2::RecvStream>,
+    respond: h2::server::SendResponse<Bytes>,
+    service: &S,
+    options: &Options,
+) {
+    let started = Instant::now();
+    let (parts, mut body) = request.into_parts();
+    let request = Request::from_parts(parts, ());
+    let early = answer_method(service, request.method());
+    let response = match discard_body(&mut body, options.max_body_bytes).await {
+        Err(status) => service.error_response(status),
+        Ok(()) => match early {
+            Some(response) => response,
+            None => service.call(&request).await,
+        },
+    };
+    let head_only = request.method() == Method::HEAD;
+    let (status, body_bytes, result) = send::respond(respond, response, head_only, options).await;
+    if let Err(error) = &result {
+        tracing::debug!(%error, "h2 stream abandoned");
+    }
+    service.on_response(&Exchange {
+        request: Some(&request),
+        status,
+        body_bytes,
+        duration: started.elapsed(),
+        complete: result.is_ok(),
+    });
+}
+
+/// Reads and drops a request body, returning flow-control credit as it goes.
+async fn discard_body(body: &mut h2::RecvStream, max: u64) -> Result<(), StatusCode> {
+    let mut total: u64 = 0;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
+        total += chunk.len() as u64;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if total > max {
+            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+    }
+    Ok(())
+}

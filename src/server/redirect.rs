@@ -1,0 +1,80 @@
+//! The `--redirect-http` listener: every request gets `308 Permanent Redirect` to
+//! the same path on the https origin. 308 (not 301) keeps the method and body.
+
+use http::{header, HeaderValue, Request, Response, StatusCode};
+
+use crate::body::Body;
+use crate::proto::{self, Service};
+
+/// Redirects to `https://HOST[:PORT]/path?query`.
+#[derive(Debug, Clone, Copy)]
+pub struct RedirectToHttps {
+    /// The port of the https listener (omitted from the URL when 443).
+    pub https_port: u16,
+}
+
+impl RedirectToHttps {
+    /// The https URL for a request, when it names a host.
+    pub fn location(&self, req: &Request<()>) -> Option<String> {
+        let host = proto::request_host(req).filter(|h| !h.is_empty())?;
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        let port = match self.https_port {
+            443 => String::new(),
+            port => format!(":{port}"),
+        };
+        let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        Some(format!("https://{host}{port}{target}"))
+    }
+}
+
+impl Service for RedirectToHttps {
+    async fn call<'a>(&'a self, req: &'a Request<()>) -> Response<Body> {
+        // The host and target passed the request parser, so they hold no CR, LF
+        // or space; HeaderValue checks again.
+        let location = self
+            .location(req)
+            .and_then(|l| HeaderValue::from_str(&l).ok());
+        let Some(location) = location else {
+            return proto::plain_error(StatusCode::BAD_REQUEST);
+        };
+        let mut response = Response::new(Body::Empty);
+        *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
+        response.headers_mut().insert(header::LOCATION, location);
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(port: u16, host: &str, target: &str) -> Option<String> {
+        let req = Request::builder()
+            .uri(target)
+            .header("host", host)
+            .body(())
+            .unwrap();
+        RedirectToHttps { https_port: port }.location(&req)
+    }
+
+    #[test]
+    fn locations() {
+        assert_eq!(
+            location(443, "example.com", "/a?b=1").as_deref(),
+            Some("https://example.com/a?b=1")
+        );
+        assert_eq!(
+            location(8443, "example.com:8080", "/").as_deref(),
+            Some("https://example.com:8443/")
+        );
+        assert_eq!(
+            location(8443, "[::1]:8080", "/x").as_deref(),
+            Some("https://[::1]:8443/x")
+        );
+        assert_eq!(location(443, "", "/x"), None);
+    }
+}

@@ -1,0 +1,430 @@
+#!/usr/bin/env python3
+"""Load benchmark: ferrox against nginx and lighttpd on loopback.
+
+The same fixture folder is served by all three; runs are interleaved
+(ferrox, nginx, lighttpd, ferrox, ...) for several rounds and medians are
+reported with the ferrox/nginx ratio. Server CPU time per request comes from
+/proc (wrk shares the machine's cores), memory from the servers' RSS.
+
+Run it through bench/run, which installs the tools and builds ferrox.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+WORK = Path(os.environ.get("FERROX_BENCH_DIR", "/tmp/ferrox-bench"))
+SITE = WORK / "site"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# (name, path, connections, extra wrk args, metric): the issue's scenarios.
+SCENARIOS = [
+    ("1 KiB, 64 conns", "/1k.html", 64, [], "rps"),
+    ("1 KiB, 256 conns", "/1k.html", 256, [], "rps"),
+    ("64 KiB, 64 conns", "/64k.bin", 64, [], "rps"),
+    ("100 MiB, 4 conns", "/100m.bin", 4, [], "mbps"),
+    ("new conn per request", "/1k.html", 64, ["-H", "Connection: close"], "rps"),
+    ("1,000-entry listing", "/dir/", 64, [], "rps"),
+    ("404", "/missing.html", 64, [], "rps"),
+]
+TLS_SCENARIOS = [
+    ("HTTPS h1 1 KiB (wrk)", "/1k.html", 64),
+    ("HTTPS h2 1 KiB (h2load)", "/1k.html", 64),
+]
+IDLE_CONNECTIONS = 5000
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def make_fixtures():
+    SITE.mkdir(parents=True, exist_ok=True)
+    (SITE / "1k.html").write_bytes(b"<!doctype html>" + b"x" * (1024 - 16) + b"\n")
+    (SITE / "64k.bin").write_bytes(os.urandom(64 * 1024))
+    big = SITE / "100m.bin"
+    if not big.exists() or big.stat().st_size != 100 * 1024 * 1024:
+        with open(big, "wb") as f:
+            for _ in range(100):
+                f.write(os.urandom(1024 * 1024))
+    d = SITE / "dir"
+    d.mkdir(exist_ok=True)
+    for i in range(1000):
+        p = d / f"file-{i:04d}.txt"
+        if not p.exists():
+            p.write_bytes(b"x" * (i % 97 + 1))
+    cert, key = WORK / "cert.pem", WORK / "key.pem"
+    if not cert.exists():
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-days", "30", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+             "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True)
+    return cert, key
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+class Server:
+    """One server under test: start, stop, its processes' CPU and memory."""
+
+    def __init__(self, name, port, tls_port, threads):
+        self.name, self.port, self.tls_port, self.threads = name, port, tls_port, threads
+        self.procs = []
+
+    def pids(self):
+        """The main process and its children (nginx's workers)."""
+        roots = [p.pid for p in self.procs if p.poll() is None]
+        out = list(roots)
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                    ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+                    if ppid in roots:
+                        out.append(int(entry.name))
+                except (OSError, ValueError, IndexError):
+                    pass
+        return out
+
+    def cpu_seconds(self):
+        total = 0
+        for pid in self.pids():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                fields = stat[stat.rfind(")") + 2:].split()
+                total += int(fields[11]) + int(fields[12])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total / CLK_TCK
+
+    def rss_bytes(self):
+        total = 0
+        for pid in self.pids():
+            try:
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
+    # Servers run in sessions of their own: lighttpd with max-worker answers
+    # SIGTERM with kill(0, SIGTERM), which would reach the benchmark itself.
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.procs = []
+
+
+class Ferrox(Server):
+    """Plain HTTP; HTTPS is a second process (FerroxTls), started only for the
+    HTTPS rows so that it does not count in ferrox's memory."""
+
+    def start(self, cert, key):
+        binary = REPO / "target" / "release" / "ferrox"
+        self.procs = [subprocess.Popen([binary, str(SITE), "--quiet", "--log-level", "warn",
+                                        "-l", f"127.0.0.1:{self.port}"], stderr=subprocess.DEVNULL, start_new_session=True)]
+        wait_port(self.port)
+
+
+class FerroxTls(Server):
+    def start(self, cert, key):
+        binary = REPO / "target" / "release" / "ferrox"
+        self.procs = [subprocess.Popen([binary, str(SITE), "--quiet", "--log-level", "warn",
+                                        "-l", f"127.0.0.1:{self.tls_port}",
+                                        "--tls-cert", str(cert), "--tls-key", str(key)], stderr=subprocess.DEVNULL, start_new_session=True)]
+        wait_port(self.tls_port)
+
+
+class Nginx(Server):
+    def start(self, cert, key):
+        conf_dir = WORK / "nginx"
+        conf_dir.mkdir(exist_ok=True)
+        conf = conf_dir / "nginx.conf"
+        conf.write_text(f"""
+worker_processes {self.threads};
+worker_rlimit_nofile 65536;
+pid {conf_dir}/nginx.pid;
+error_log {conf_dir}/error.log crit;
+daemon off;
+events {{ worker_connections 20000; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 60s;
+    open_file_cache max=10000 inactive=60s;
+    open_file_cache_valid 30s;
+    open_file_cache_errors on;
+    client_body_temp_path {conf_dir}/body;
+    proxy_temp_path {conf_dir}/proxy;
+    fastcgi_temp_path {conf_dir}/fastcgi;
+    uwsgi_temp_path {conf_dir}/uwsgi;
+    scgi_temp_path {conf_dir}/scgi;
+    server {{
+        listen 127.0.0.1:{self.port};
+        root {SITE};
+        autoindex on;
+    }}
+    server {{
+        listen 127.0.0.1:{self.tls_port} ssl http2;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        root {SITE};
+        autoindex on;
+    }}
+}}
+""")
+        self.procs = [subprocess.Popen(["nginx", "-c", str(conf), "-p", str(conf_dir)], stderr=subprocess.DEVNULL, start_new_session=True)]
+        wait_port(self.port)
+        wait_port(self.tls_port)
+
+
+class Lighttpd(Server):
+    def start(self, cert, key):
+        conf_dir = WORK / "lighttpd"
+        conf_dir.mkdir(exist_ok=True)
+        conf = conf_dir / "lighttpd.conf"
+        conf.write_text(f"""
+server.document-root = "{SITE}"
+server.bind = "127.0.0.1"
+server.port = {self.port}
+server.max-worker = {self.threads}
+server.max-fds = 65536
+server.max-connections = 20000
+server.max-keep-alive-requests = 1000
+server.network-backend = "sendfile"
+server.modules += ("mod_dirlisting")
+dir-listing.activate = "enable"
+index-file.names = ("index.html")
+include_shell "/usr/share/lighttpd/create-mime.conf.pl"
+""")
+        self.procs = [subprocess.Popen(["lighttpd", "-D", "-f", str(conf)], stderr=subprocess.DEVNULL, start_new_session=True)]
+        wait_port(self.port)
+
+
+def wrk(url, conns, duration, extra):
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "5s",
+           "-s", str(HERE / "report.lua"), *extra, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    line = [l for l in out.stdout.splitlines() if l.startswith("{")]
+    if not line:
+        raise RuntimeError(f"wrk failed: {out.stdout} {out.stderr}")
+    return json.loads(line[-1])
+
+
+def h2load(url, conns, duration):
+    cmd = ["h2load", f"-c{conns}", "-m10", "-t1", f"-D{duration}", url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    req = mbps = 0.0
+    for l in out.stdout.splitlines():
+        if l.startswith("finished in"):
+            # finished in 5.00s, 12345.67 req/s, 12.34MB/s
+            parts = l.split(",")
+            req = float(parts[1].split()[0])
+        if l.startswith("requests:") and "succeeded" in l:
+            pass
+    return {"rps": req}
+
+
+def measure(server, scenario, duration, url_port=None):
+    name, path, conns, extra, _metric = scenario
+    port = url_port or server.port
+    cpu0, rss_idle = server.cpu_seconds(), server.rss_bytes()
+    result = wrk(f"http://127.0.0.1:{port}{path}", conns, duration, extra)
+    cpu1 = server.cpu_seconds()
+    secs = result["duration_us"] / 1e6
+    errors = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
+    if path == "/missing.html":
+        errors -= result["status_errors"]  # 404 is the expected status
+    return {
+        "rps": result["requests"] / secs,
+        "mbps": result["bytes"] / secs / 1e6,
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "cpu_us_per_req": (cpu1 - cpu0) / max(result["requests"], 1) * 1e6,
+        "errors": errors,
+        "rss_idle": rss_idle,
+    }
+
+
+def measure_under_load(server, duration):
+    """RSS while 256 connections hammer the 1 KiB file."""
+    proc = subprocess.Popen(["wrk", "-t1", "-c256", f"-d{duration}s", f"http://127.0.0.1:{server.port}/1k.html"],
+                            stdout=subprocess.DEVNULL)
+    time.sleep(duration / 2)
+    rss = server.rss_bytes()
+    proc.wait()
+    return rss
+
+
+def measure_idle_connections(server, count):
+    """RSS per idle keep-alive connection: open `count`, one request each, hold."""
+    socks = []
+    time.sleep(0.5)
+    before = server.rss_bytes()
+    request = b"GET /1k.html HTTP/1.1\r\nHost: bench\r\n\r\n"
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(request)
+        socks.append(s)
+    for s in socks:
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    time.sleep(1.0)
+    after = server.rss_bytes()
+    for s in socks:
+        s.close()
+    return before, after, (after - before) / count
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def fmt_rate(v, metric):
+    return f"{v:,.0f}" if metric == "rps" else f"{v:,.0f} MB/s"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    ap.add_argument("--only", help="run only scenarios whose name contains this")
+    ap.add_argument("--no-tls", action="store_true")
+    ap.add_argument("--no-memory", action="store_true")
+    args = ap.parse_args()
+
+    # Enough descriptors for 5,000 idle connections on both ends.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < 2 * IDLE_CONNECTIONS + 1000:
+        log(f"open-file limit {hard} is below what {IDLE_CONNECTIONS} idle connections need")
+    WORK.mkdir(parents=True, exist_ok=True)
+    cert, key = make_fixtures()
+    threads = os.cpu_count() or 2
+    ferrox_tls = FerroxTls("ferrox", None, free_port(), threads)
+    servers = [
+        Ferrox("ferrox", free_port(), ferrox_tls.tls_port, threads),
+        Nginx("nginx", free_port(), free_port(), threads),
+        Lighttpd("lighttpd", free_port(), None, threads),
+    ]
+    scenarios = [s for s in SCENARIOS if not args.only or args.only in s[0]]
+    results = {s.name: {sc[0]: [] for sc in scenarios} for s in servers}
+    tls_results = {s.name: {t[0]: [] for t in TLS_SCENARIOS} for s in servers[:2]}
+    memory = {}
+    try:
+        for s in servers:
+            s.start(cert, key)
+        # Warm caches (page cache, open-file caches) before measuring.
+        for s in servers:
+            wrk(f"http://127.0.0.1:{s.port}/1k.html", 16, 1, [])
+        for r in range(args.rounds):
+            for sc in scenarios:
+                for s in servers:
+                    log(f"round {r + 1}/{args.rounds}  {sc[0]:24}  {s.name}")
+                    results[s.name][sc[0]].append(measure(s, sc, args.duration))
+            if not args.no_tls and not args.only:
+                ferrox_tls.start(cert, key)
+                for s in servers[:2]:
+                    log(f"round {r + 1}/{args.rounds}  HTTPS  {s.name}")
+                    url = f"https://127.0.0.1:{s.tls_port}/1k.html"
+                    res = wrk(url, 64, args.duration, [])
+                    tls_results[s.name][TLS_SCENARIOS[0][0]].append(res["requests"] / (res["duration_us"] / 1e6))
+                    tls_results[s.name][TLS_SCENARIOS[1][0]].append(h2load(url, 64, args.duration)["rps"])
+                ferrox_tls.stop()
+        if not args.no_memory and not args.only:
+            for s in servers:
+                log(f"memory  {s.name}")
+                idle = s.rss_bytes()
+                loaded = measure_under_load(s, args.duration)
+                before, after, per_conn = measure_idle_connections(s, IDLE_CONNECTIONS)
+                memory[s.name] = {"idle": idle, "under_load": loaded, "idle_conns_before": before,
+                                  "idle_conns_after": after, "per_idle_conn": per_conn}
+    finally:
+        for s in [*servers, ferrox_tls]:
+            s.stop()
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+    out_dir = HERE / "results" / stamp
+    out_dir.mkdir(parents=True, exist_ok=True)
+    machine = {"cpus": os.cpu_count(), "kernel": os.uname().release, "rounds": args.rounds,
+               "duration_s": args.duration, "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip(),
+               "lighttpd": subprocess.run(["lighttpd", "-v"], capture_output=True, text=True).stdout.strip()}
+    (out_dir / "raw.json").write_text(json.dumps({"machine": machine, "results": results, "tls": tls_results,
+                                                  "memory": memory}, indent=2))
+
+    lines = [f"# ferrox load benchmark, {stamp}", "",
+             f"{machine['cpus']} cores, kernel {machine['kernel']}, {machine['nginx']}, {machine['lighttpd']}; "
+             f"wrk -t1, {args.duration} s runs, median of {args.rounds} interleaved rounds, access logs off.", "",
+             "| scenario | ferrox | nginx | lighttpd | ferrox/nginx | ferrox p50 / p99 ms | nginx p50 / p99 ms | server CPU µs/req (ferrox / nginx) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, _path, _c, _x, metric in scenarios:
+        med = {s.name: {k: median([run[k] for run in results[s.name][name]]) for k in
+                        ("rps", "mbps", "p50_ms", "p99_ms", "cpu_us_per_req", "errors")} for s in servers}
+        f, n, l = med["ferrox"], med["nginx"], med["lighttpd"]
+        ratio = f[metric] / n[metric] if n[metric] else float("nan")
+        errs = "" if f["errors"] == 0 else f" ({f['errors']:.0f} errors)"
+        lines.append(f"| {name} | {fmt_rate(f[metric], metric)}{errs} | {fmt_rate(n[metric], metric)} | "
+                     f"{fmt_rate(l[metric], metric)} | **{ratio:.2f}×** | {f['p50_ms']:.2f} / {f['p99_ms']:.2f} | "
+                     f"{n['p50_ms']:.2f} / {n['p99_ms']:.2f} | {f['cpu_us_per_req']:.1f} / {n['cpu_us_per_req']:.1f} |")
+    if any(tls_results["ferrox"].values()):
+        lines += ["", "| HTTPS scenario | ferrox req/s | nginx req/s | ferrox/nginx |", "|---|---|---|---|"]
+        for name, _p, _c in TLS_SCENARIOS:
+            f, n = median(tls_results["ferrox"][name]), median(tls_results["nginx"][name])
+            lines.append(f"| {name} | {f:,.0f} | {n:,.0f} | **{f / n:.2f}×** |")
+    if memory:
+        lines += ["", "| memory (RSS, all processes) | ferrox | nginx | lighttpd |", "|---|---|---|---|"]
+        for key, label in (("idle", "idle"), ("under_load", "under load (256 conns)"),
+                           ("idle_conns_after", f"with {IDLE_CONNECTIONS:,} idle keep-alive conns")):
+            lines.append(f"| {label} | " + " | ".join(f"{memory[s.name][key] / 2**20:.1f} MiB" for s in servers) + " |")
+        lines.append("| per idle keep-alive conn | " + " | ".join(f"{memory[s.name]['per_idle_conn'] / 1024:.2f} KiB" for s in servers) + " |")
+    table = "\n".join(lines) + "\n"
+    (out_dir / "table.md").write_text(table)
+    print(table)
+    log(f"raw numbers: {out_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,7 @@
 //! `/` matches the path from the root (`/assets/**`, `docs/*.pdf`). A bare
 //! extension (`.js`) is short for `*.js`.
 
-use globset::{Glob, GlobMatcher};
+use globset::{GlobBuilder, GlobMatcher};
 use http::HeaderValue;
 
 /// What a fingerprinted file gets: a year, and no revalidation on reload.
@@ -53,7 +53,10 @@ impl Rule {
         };
         let whole_path = pattern.contains('/');
         let pattern = pattern.trim_start_matches('/');
-        let matcher = Glob::new(pattern)
+        // `*` and `?` stay within a segment; only `**` crosses `/`.
+        let matcher = GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
             .map_err(|e| RuleError(format!("pattern '{pattern}': {e}")))?
             .compile_matcher();
         Ok(Rule {
@@ -220,6 +223,20 @@ mod tests {
             Some("no-cache")
         );
         assert_eq!(get("a.png", "image/png").as_deref(), Some("max-age=60"));
+        let scoped = CachePolicy {
+            rules: vec![
+                Rule::parse("docs/*.pdf=private").unwrap(),
+                Rule::parse("/assets/**=no-store").unwrap(),
+            ],
+            default: None,
+            fingerprint_defaults: false,
+        };
+        let scoped = |rel: &str| scoped.for_file(rel, "application/pdf");
+        assert_eq!(scoped("docs/a.pdf").unwrap(), "private");
+        assert_eq!(scoped("docs/old/a.pdf"), None, "`*` crossed a `/`");
+        assert_eq!(scoped("assets/a/b/c.js").unwrap(), "no-store");
+        assert_eq!(scoped("assets/c.js").unwrap(), "no-store");
+        assert_eq!(scoped("x/assets/c.js"), None);
         let off = CachePolicy {
             fingerprint_defaults: false,
             ..policy

@@ -22,26 +22,37 @@ pub enum Precondition {
 pub struct Validators<'a> {
     /// The strong entity tag, quotes included (`"abc"`).
     pub etag: &'a str,
-    /// Last modification time.
-    pub modified: SystemTime,
+    /// The modification time stated in `Last-Modified`; `None` when there is
+    /// none, and then date preconditions are ignored (RFC 9110 §13.1.3, §13.1.4)
+    /// and a date in `If-Range` never matches.
+    pub modified: Option<SystemTime>,
 }
 
 /// Evaluates the preconditions of a GET or HEAD request in RFC 9110 §13.2.2's order.
 pub fn evaluate(headers: &HeaderMap, method: &Method, current: Validators<'_>) -> Precondition {
     // 1. If-Match, else 2. If-Unmodified-Since.
-    if let Some(value) = text(headers, header::IF_MATCH) {
-        if !matches_any(value, current.etag, Comparison::Strong) {
+    if let Some(matched) = list_matches(headers, header::IF_MATCH, current.etag, Comparison::Strong)
+    {
+        if !matched {
             return Precondition::Failed;
         }
-    } else if let Some(date) = single_date(headers, header::IF_UNMODIFIED_SINCE) {
-        if seconds_of(current.modified) > date {
+    } else if let (Some(date), Some(modified)) = (
+        single_date(headers, header::IF_UNMODIFIED_SINCE),
+        current.modified,
+    ) {
+        if seconds_of(modified) > date {
             return Precondition::Failed;
         }
     }
     let safe = *method == Method::GET || *method == Method::HEAD;
     // 3. If-None-Match, else 4. If-Modified-Since (GET and HEAD only).
-    if let Some(value) = text(headers, header::IF_NONE_MATCH) {
-        if matches_any(value, current.etag, Comparison::Weak) {
+    if let Some(matched) = list_matches(
+        headers,
+        header::IF_NONE_MATCH,
+        current.etag,
+        Comparison::Weak,
+    ) {
+        if matched {
             return if safe {
                 Precondition::NotModified
             } else {
@@ -49,8 +60,11 @@ pub fn evaluate(headers: &HeaderMap, method: &Method, current: Validators<'_>) -
             };
         }
     } else if safe {
-        if let Some(date) = single_date(headers, header::IF_MODIFIED_SINCE) {
-            if seconds_of(current.modified) <= date {
+        if let (Some(date), Some(modified)) = (
+            single_date(headers, header::IF_MODIFIED_SINCE),
+            current.modified,
+        ) {
+            if seconds_of(modified) <= date {
                 return Precondition::NotModified;
             }
         }
@@ -60,18 +74,25 @@ pub fn evaluate(headers: &HeaderMap, method: &Method, current: Validators<'_>) -
 
 /// Whether a Range may be honoured under `If-Range` (RFC 9110 §13.1.5): absent,
 /// or a strong tag equal to the current one, or exactly the Last-Modified date.
+/// Anything else, several values included, means the whole representation.
 pub fn if_range_allows(headers: &HeaderMap, current: Validators<'_>) -> bool {
-    let Some(value) = text(headers, header::IF_RANGE) else {
+    let mut lines = headers.get_all(header::IF_RANGE).iter();
+    let Some(line) = lines.next() else {
         return true;
     };
+    if lines.next().is_some() {
+        return false;
+    }
+    let value = String::from_utf8_lossy(line.as_bytes());
     let value = value.trim();
     if value.starts_with('"') || value.starts_with("W/") {
         // A weak tag never matches here: If-Range needs strong comparison.
-        return tags(value).any(|t| t == Tag::strong(current.etag));
+        let mut all = tags(value);
+        return all.next() == Some(Tag::strong(current.etag)) && all.next().is_none();
     }
-    match httpdate::parse_http_date(value) {
-        Ok(date) => seconds_of(date) == seconds_of(current.modified),
-        Err(_) => false,
+    match (httpdate::parse_http_date(value), current.modified) {
+        (Ok(date), Some(modified)) => seconds_of(date) == seconds_of(modified),
+        _ => false,
     }
 }
 
@@ -138,8 +159,18 @@ fn tags(list: &str) -> impl Iterator<Item = Tag<'_>> {
     })
 }
 
-fn text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
-    headers.get(name)?.to_str().ok()
+/// Whether a member of a list field matches, over all of its lines (RFC 9110
+/// §5.3); `None` when the field is absent. Bytes past ASCII (obs-text, allowed
+/// in tags) are read as U+FFFD: such a tag is there, and matches none of ours.
+fn list_matches(
+    headers: &HeaderMap,
+    name: header::HeaderName,
+    current: &str,
+    how: Comparison,
+) -> Option<bool> {
+    let mut lines = headers.get_all(name).iter().peekable();
+    lines.peek()?;
+    Some(lines.any(|line| matches_any(&String::from_utf8_lossy(line.as_bytes()), current, how)))
 }
 
 /// A date header with exactly one valid member; anything else is ignored (RFC
@@ -183,7 +214,7 @@ mod tests {
         }
         let current = Validators {
             etag: ETAG,
-            modified: UNIX_EPOCH + Duration::new(LM, 500_000_000),
+            modified: Some(UNIX_EPOCH + Duration::new(LM, 500_000_000)),
         };
         evaluate(&headers, &method, current)
     }
@@ -243,6 +274,31 @@ mod tests {
     }
 
     #[test]
+    fn list_fields_span_lines_and_tolerate_obs_text() {
+        use Precondition::*;
+        let lines = |name: &str, values: &[&[u8]]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(
+                    header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_bytes(v).unwrap(),
+                );
+            }
+            let current = Validators {
+                etag: ETAG,
+                modified: None,
+            };
+            evaluate(&headers, &Method::GET, current)
+        };
+        assert_eq!(lines("if-match", &[b"\"x\"", b"\"abc\""]), Proceed);
+        assert_eq!(lines("if-match", &[b"\"x\"", b"\"y\""]), Failed);
+        assert_eq!(lines("if-match", &[b"\"\xe9\""]), Failed);
+        assert_eq!(lines("if-none-match", &[b"\"x\"", b"\"abc\""]), NotModified);
+        assert_eq!(lines("if-none-match", &[b"\"\xe9\", \"abc\""]), NotModified);
+        assert_eq!(lines("if-none-match", &[b"\"\xe9\""]), Proceed);
+    }
+
+    #[test]
     fn two_if_modified_since_values_are_ignored() {
         let d = date(LM);
         assert_eq!(
@@ -258,7 +314,7 @@ mod tests {
     fn if_range() {
         let current = Validators {
             etag: ETAG,
-            modified: UNIX_EPOCH + Duration::from_secs(LM),
+            modified: Some(UNIX_EPOCH + Duration::from_secs(LM)),
         };
         let check = |v: &str| {
             let mut h = HeaderMap::new();
@@ -272,6 +328,38 @@ mod tests {
         assert!(check(&date(LM)));
         assert!(!check(&date(LM + 1)));
         assert!(!check("garbage"));
+        assert!(!check("\"other\", \"abc\""));
+        let mut two = HeaderMap::new();
+        two.append(header::IF_RANGE, HeaderValue::from_static("\"abc\""));
+        two.append(header::IF_RANGE, HeaderValue::from_static("\"abc\""));
+        assert!(!if_range_allows(&two, current), "two If-Range values");
+        let mut opaque = HeaderMap::new();
+        opaque.insert(
+            header::IF_RANGE,
+            HeaderValue::from_bytes(b"\"\xe9\"").unwrap(),
+        );
+        assert!(!if_range_allows(&opaque, current));
+    }
+
+    #[test]
+    fn without_a_modification_date_dates_are_ignored() {
+        let current = Validators {
+            etag: ETAG,
+            modified: None,
+        };
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::IF_MODIFIED_SINCE,
+            HeaderValue::from_str(&date(0)).unwrap(),
+        );
+        h.insert(
+            header::IF_UNMODIFIED_SINCE,
+            HeaderValue::from_str(&date(0)).unwrap(),
+        );
+        assert_eq!(evaluate(&h, &Method::GET, current), Precondition::Proceed);
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_RANGE, HeaderValue::from_str(&date(0)).unwrap());
+        assert!(!if_range_allows(&h, current));
     }
 
     #[test]

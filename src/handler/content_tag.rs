@@ -1,8 +1,10 @@
 //! `--etag content`: strong ETags from a hash of the file's bytes, so identical
 //! files on two hosts get identical tags and builds that zero mtimes still
 //! revalidate. The hash (xxh3-128) is computed once per (device, inode, size,
-//! mtime), in the background: never on the request path. Until it is ready the
-//! metadata ETag is served.
+//! mtime, ctime), in the background: never on the request path. Until it is
+//! ready the metadata ETag is served. The change time is in the key because it
+//! is the one time a writer cannot set: a file rewritten in place with its size
+//! and mtime kept (as reproducible builds do) still gets hashed again.
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
@@ -31,6 +33,8 @@ struct Key {
     size: u64,
     mtime: i64,
     mtime_nsec: i64,
+    ctime: i64,
+    ctime_nsec: i64,
 }
 
 impl Key {
@@ -41,6 +45,8 @@ impl Key {
             size: meta.size(),
             mtime: meta.mtime(),
             mtime_nsec: meta.mtime_nsec(),
+            ctime: meta.ctime(),
+            ctime_nsec: meta.ctime_nsec(),
         }
     }
 }
@@ -182,6 +188,20 @@ mod tests {
         assert_ne!(ta, tc);
         assert!(ta.to_str().unwrap().starts_with("\"c-"));
         assert_eq!(ta.len(), 36);
+    }
+
+    #[tokio::test]
+    async fn an_in_place_rewrite_keeping_size_and_mtime_is_hashed_again() {
+        let tags = ContentTags::new(16);
+        let (f, file) = temp(b"version 1");
+        let mtime = file.metadata().unwrap().modified().unwrap();
+        let first = wait_for(&tags, &file).await;
+        std::thread::sleep(Duration::from_millis(50));
+        std::fs::write(f.path(), b"version 2").unwrap();
+        let times = std::fs::FileTimes::new().set_modified(mtime);
+        File::open(f.path()).unwrap().set_times(times).unwrap();
+        let second = wait_for(&tags, &Arc::new(File::open(f.path()).unwrap())).await;
+        assert_ne!(first, second, "the first version's tag for the second");
     }
 
     #[tokio::test]

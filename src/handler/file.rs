@@ -1,7 +1,8 @@
 //! The response for a regular file, in order: validators (ETag, Last-Modified),
 //! preconditions (304 or 412), then Range (206, multipart 206, or 416) on GET,
 //! else the whole file. Representation headers (Content-Type, Cache-Control,
-//! validators) are the same on 200, 206 and 304.
+//! validators) are the same on 200 and 206, and 304 repeats the validators and
+//! Cache-Control; 412 and 416 are error pages.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,9 +33,10 @@ impl Handler {
             EtagMode::Metadata => None,
         }
         .unwrap_or_else(|| headers::etag(&meta));
+        let modified = headers::modified(&meta);
         let mut head = HeaderMap::with_capacity(8);
         head.insert(header::ETAG, etag.clone());
-        if let Some(value) = headers::last_modified(&meta) {
+        if let Some(value) = modified.and_then(headers::last_modified) {
             head.insert(header::LAST_MODIFIED, value);
         }
         let rel_url = rel.to_string_lossy();
@@ -48,18 +50,16 @@ impl Handler {
 
         let current = Validators {
             etag: etag.to_str().unwrap_or_default(),
-            modified: headers::modified(&meta),
+            modified,
         };
         match conditional::evaluate(req.headers(), req.method(), current) {
             Precondition::Proceed => {}
             Precondition::NotModified => {
                 return with_headers(Response::new(Body::Empty), StatusCode::NOT_MODIFIED, head)
             }
-            Precondition::Failed => {
-                let mut r = self.error_response(StatusCode::PRECONDITION_FAILED);
-                r.headers_mut().extend(head);
-                return r;
-            }
+            // An error page like any other: never the file's Cache-Control,
+            // which could let a cache keep the 412 for a year.
+            Precondition::Failed => return self.error_response(StatusCode::PRECONDITION_FAILED),
         }
 
         if let Ok(value) = HeaderValue::from_str(&content_type) {

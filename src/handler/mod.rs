@@ -18,6 +18,7 @@ pub mod content_tag;
 mod file;
 pub mod headers;
 pub mod listing;
+pub mod negotiate;
 pub mod range;
 pub mod status;
 

@@ -64,6 +64,10 @@ pub fn parse(value: &str, len: u64, max_ranges: usize) -> Ranges {
     let mut ranges = Vec::new();
     let mut requested: u64 = 0;
     let mut count = 0;
+    // RFC 9110 §14.1.1: on an empty representation a suffix range of non-zero
+    // length is satisfiable, yet no Content-Range can state it: the whole
+    // (empty) representation answers it.
+    let mut empty_suffix = false;
     for spec in set.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         count += 1;
         if count > max_ranges {
@@ -78,6 +82,7 @@ pub fn parse(value: &str, len: u64, max_ranges: usize) -> Ranges {
             let Some(n) = number(last) else {
                 return Ranges::Full;
             };
+            empty_suffix |= n > 0 && len == 0;
             (n > 0 && len > 0).then(|| ByteRange {
                 start: len.saturating_sub(n),
                 end: len - 1,
@@ -108,7 +113,11 @@ pub fn parse(value: &str, len: u64, max_ranges: usize) -> Ranges {
         return Ranges::Full;
     }
     if ranges.is_empty() {
-        return Ranges::Unsatisfiable;
+        return if empty_suffix {
+            Ranges::Full
+        } else {
+            Ranges::Unsatisfiable
+        };
     }
     // Overlapping requests that add up to more than the file are an attack or a
     // broken client: the whole file is cheaper for both.
@@ -235,9 +244,12 @@ mod tests {
     }
 
     #[test]
-    fn empty_representations_satisfy_nothing() {
+    fn empty_representations_satisfy_only_suffixes() {
         assert_eq!(parse("bytes=0-", 0, MAX_RANGES), Ranges::Unsatisfiable);
-        assert_eq!(parse("bytes=-1", 0, MAX_RANGES), Ranges::Unsatisfiable);
+        assert_eq!(parse("bytes=0-0,5-9", 0, MAX_RANGES), Ranges::Unsatisfiable);
+        assert_eq!(parse("bytes=-0", 0, MAX_RANGES), Ranges::Unsatisfiable);
+        assert_eq!(parse("bytes=-1", 0, MAX_RANGES), Ranges::Full);
+        assert_eq!(parse("bytes=0-,-5", 0, MAX_RANGES), Ranges::Full);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! safe relative paths ([`path`]), which open beneath the root ([`resolve`]);
 //! [`mime`] names content types.
 
+pub mod cache;
 pub mod mime;
 pub mod path;
 pub mod resolve;
@@ -10,7 +11,7 @@ use std::fmt;
 use std::io;
 
 pub use path::{sanitize, SafePath};
-pub use resolve::{Confinement, Entry, Opened, Root};
+pub use resolve::{Confinement, Entry, FileIdentity, Opened, Root};
 
 /// Why a path could not be served.
 #[derive(Debug)]

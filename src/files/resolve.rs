@@ -200,6 +200,46 @@ impl Root {
     }
 }
 
+/// What identifies one version of a file: revalidation compares these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileIdentity {
+    /// The identity of an opened file.
+    pub fn of(meta: &Metadata) -> FileIdentity {
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+impl Root {
+    /// The identity of whatever `rel` names now, for revalidating a cached open.
+    /// One `statat` relative to the root: its answer is compared, never served.
+    pub fn identity(&self, rel: &Path) -> Result<FileIdentity, Error> {
+        let st = rustix::fs::statat(&*self.dir, rel, rustix::fs::AtFlags::empty())
+            .map_err(errno_to_error)?;
+        Ok(FileIdentity {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size.max(0) as u64,
+            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+            ctime: (st.st_ctime, st.st_ctime_nsec as i64),
+        })
+    }
+}
+
 fn beneath() -> ResolveFlags {
     ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS
 }

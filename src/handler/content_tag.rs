@@ -130,6 +130,18 @@ fn unchanged(file: &File, key: Key) -> bool {
     file.metadata().is_ok_and(|m| Key::of(&m) == key)
 }
 
+/// The content tag of bytes already in memory (a small cached file): the same
+/// tag [`hash_file`] gives for a file with these bytes.
+pub fn tag_of_bytes(bytes: &[u8]) -> HeaderValue {
+    tag(xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+fn tag(digest: u128) -> HeaderValue {
+    // 32 hex digits between quotes: always a valid header value.
+    HeaderValue::from_str(&format!("\"c-{digest:032x}\""))
+        .unwrap_or(HeaderValue::from_static("\"c-\""))
+}
+
 /// `"c-<32 hex digits>"` from the first `size` bytes of the file.
 pub fn hash_file(file: &File, size: u64) -> std::io::Result<HeaderValue> {
     let mut hasher = Xxh3Default::new();
@@ -145,8 +157,7 @@ pub fn hash_file(file: &File, size: u64) -> std::io::Result<HeaderValue> {
         hasher.update(chunk.get(..n).unwrap_or_default());
         offset += n as u64;
     }
-    let tag = format!("\"c-{:032x}\"", hasher.digest128());
-    HeaderValue::from_str(&tag).map_err(std::io::Error::other)
+    Ok(tag(hasher.digest128()))
 }
 
 #[cfg(test)]

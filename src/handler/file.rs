@@ -3,54 +3,91 @@
 //! else the whole file. Representation headers (Content-Type, Cache-Control,
 //! validators) are the same on 200 and 206, and 304 repeats the validators and
 //! Cache-Control; 412 and 416 are error pages.
+//!
+//! Everything that depends only on the file version ([`Prepared`]) is built once
+//! when the open-file cache opens it, not per request.
 
+use std::fs::Metadata;
 use std::path::Path;
-use std::sync::Arc;
+use std::time::SystemTime;
 
+use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
 use super::conditional::{self, Precondition, Validators};
 use super::range::{self, Ranges};
-use super::{headers, EtagMode, Handler};
-use crate::body::{Body, FileSlice};
-use crate::files::{self, Opened};
+use super::{content_tag, headers, EtagMode, Handler};
+use crate::body::{Body, FileSlice, Part};
+use crate::files::{self, cache::Cached};
+
+/// Response headers of one file version, built when it is opened.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    content_type: HeaderValue,
+    content_type_text: String,
+    /// The metadata tag, or for a file held in memory with `--etag content`,
+    /// its content tag.
+    etag: HeaderValue,
+    modified: Option<SystemTime>,
+    last_modified: Option<HeaderValue>,
+    cache_control: Option<HeaderValue>,
+}
 
 impl Handler {
-    /// Answers GET or HEAD for the regular file at `rel` (relative to the root).
+    /// Builds the per-version headers of the file at `rel`.
+    pub(super) fn prepare(
+        &self,
+        rel: &Path,
+        meta: &Metadata,
+        contents: Option<&Bytes>,
+    ) -> Prepared {
+        let content_type_text = files::mime::content_type(rel);
+        let content_type = HeaderValue::from_str(&content_type_text)
+            .unwrap_or(HeaderValue::from_static(files::mime::UNKNOWN));
+        let etag = match (self.options.etag, contents) {
+            (EtagMode::Content, Some(bytes)) => content_tag::tag_of_bytes(bytes),
+            _ => headers::etag(meta),
+        };
+        let modified = headers::modified(meta);
+        let rel_url = rel.to_string_lossy();
+        Prepared {
+            cache_control: self
+                .options
+                .cache
+                .for_file(rel_url.trim_start_matches("./"), &content_type_text),
+            content_type,
+            content_type_text,
+            etag,
+            last_modified: modified.and_then(headers::last_modified),
+            modified,
+        }
+    }
+
+    /// Answers GET or HEAD for a cached regular file.
     pub(super) fn file_response(
         &self,
         req: &Request<()>,
-        rel: &Path,
-        opened: Opened,
+        entry: &Cached<Prepared>,
     ) -> Response<Body> {
-        let Opened { file, meta } = opened;
-        let file = Arc::new(file);
-        let len = meta.len();
-        let content_type = files::mime::content_type(rel);
-
-        let etag = match self.options.etag {
-            EtagMode::Content => self.content_tags.lookup(&file, &meta),
-            EtagMode::Metadata => None,
+        let prepared = &entry.payload;
+        let len = entry.meta.len();
+        let etag = match (&entry.file, self.options.etag) {
+            (Some(file), EtagMode::Content) => self.content_tags.lookup(file, &entry.meta),
+            _ => None,
         }
-        .unwrap_or_else(|| headers::etag(&meta));
-        let modified = headers::modified(&meta);
+        .unwrap_or_else(|| prepared.etag.clone());
         let mut head = HeaderMap::with_capacity(8);
         head.insert(header::ETAG, etag.clone());
-        if let Some(value) = modified.and_then(headers::last_modified) {
-            head.insert(header::LAST_MODIFIED, value);
+        if let Some(value) = &prepared.last_modified {
+            head.insert(header::LAST_MODIFIED, value.clone());
         }
-        let rel_url = rel.to_string_lossy();
-        if let Some(value) = self
-            .options
-            .cache
-            .for_file(rel_url.trim_start_matches("./"), &content_type)
-        {
-            head.insert(header::CACHE_CONTROL, value);
+        if let Some(value) = &prepared.cache_control {
+            head.insert(header::CACHE_CONTROL, value.clone());
         }
 
         let current = Validators {
             etag: etag.to_str().unwrap_or_default(),
-            modified,
+            modified: prepared.modified,
         };
         match conditional::evaluate(req.headers(), req.method(), current) {
             Precondition::Proceed => {}
@@ -62,20 +99,13 @@ impl Handler {
             Precondition::Failed => return self.error_response(StatusCode::PRECONDITION_FAILED),
         }
 
-        if let Ok(value) = HeaderValue::from_str(&content_type) {
-            head.insert(header::CONTENT_TYPE, value);
-        }
+        head.insert(header::CONTENT_TYPE, prepared.content_type.clone());
         head.insert(
             "x-content-type-options",
             HeaderValue::from_static("nosniff"),
         );
         head.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 
-        let whole = FileSlice {
-            file,
-            offset: 0,
-            len,
-        };
         // RFC 9110 §14.2: GET is the only method with range semantics.
         let range = req
             .headers()
@@ -84,10 +114,10 @@ impl Handler {
             .and_then(|v| v.to_str().ok())
             .filter(|_| conditional::if_range_allows(req.headers(), current));
         let Some(range) = range else {
-            return with_headers(Response::new(Body::File(whole)), StatusCode::OK, head);
+            return with_headers(Response::new(body(entry, 0, len)), StatusCode::OK, head);
         };
         match range::parse(range, len, self.options.max_ranges) {
-            Ranges::Full => with_headers(Response::new(Body::File(whole)), StatusCode::OK, head),
+            Ranges::Full => with_headers(Response::new(body(entry, 0, len)), StatusCode::OK, head),
             Ranges::Unsatisfiable => {
                 let mut r = self.error_response(StatusCode::RANGE_NOT_SATISFIABLE);
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
@@ -100,16 +130,22 @@ impl Handler {
                     if let Ok(value) = HeaderValue::from_str(&one.content_range(len)) {
                         head.insert(header::CONTENT_RANGE, value);
                     }
-                    let body = Body::File(FileSlice {
-                        offset: one.start,
-                        len: one.len(),
-                        ..whole
-                    });
+                    let body = body(entry, one.start, one.len());
                     with_headers(Response::new(body), StatusCode::PARTIAL_CONTENT, head)
                 }
                 many => {
                     let boundary = range::boundary();
-                    let parts = range::multipart(many, len, &content_type, &boundary, &whole.file);
+                    let parts = range::multipart(
+                        many,
+                        len,
+                        &prepared.content_type_text,
+                        &boundary,
+                        |start, n| match body(entry, start, n) {
+                            Body::Bytes(bytes) => Part::Bytes(bytes),
+                            Body::File(slice) => Part::File(slice),
+                            _ => Part::Bytes(Bytes::new()),
+                        },
+                    );
                     let multipart = format!("multipart/byteranges; boundary={boundary}");
                     if let Ok(value) = HeaderValue::from_str(&multipart) {
                         head.insert(header::CONTENT_TYPE, value);
@@ -122,6 +158,23 @@ impl Handler {
                 }
             },
         }
+    }
+}
+
+/// `len` bytes from `start`: a slice of the cached contents, or of the file.
+fn body(entry: &Cached<Prepared>, start: u64, len: u64) -> Body {
+    match (&entry.contents, &entry.file) {
+        (Some(bytes), _) => {
+            let (start, end) = (start as usize, start.saturating_add(len) as usize);
+            Body::Bytes(bytes.slice(start.min(bytes.len())..end.min(bytes.len())))
+        }
+        (None, Some(file)) => Body::File(FileSlice {
+            file: file.clone(),
+            offset: start,
+            len,
+        }),
+        // The cache keeps one or the other; an empty body is the safe answer.
+        (None, None) => Body::Empty,
     }
 }
 

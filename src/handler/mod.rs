@@ -29,9 +29,11 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 
 use crate::body::Body;
+use crate::files::cache::{CacheOptions, FileCache, Lookup};
 use crate::files::{self, Opened, Root, SafePath};
 use cache_control::CachePolicy;
 use content_tag::ContentTags;
+use file::Prepared;
 use listing::Sort;
 pub use status::{status_for, ErrorPages, PageError};
 
@@ -58,6 +60,8 @@ pub struct Options {
     pub etag: EtagMode,
     /// Ranges honoured in one request; more get the whole file.
     pub max_ranges: usize,
+    /// Limits of the open-file cache.
+    pub file_cache: CacheOptions,
 }
 
 /// How ETags are made.
@@ -85,6 +89,7 @@ impl Default for Options {
             },
             etag: EtagMode::Metadata,
             max_ranges: range::MAX_RANGES,
+            file_cache: CacheOptions::default(),
         }
     }
 }
@@ -123,6 +128,7 @@ pub struct Handler {
     options: Arc<Options>,
     pages: Arc<ErrorPages>,
     content_tags: Arc<ContentTags>,
+    files: Arc<FileCache<Prepared>>,
 }
 
 impl Handler {
@@ -136,11 +142,13 @@ impl Handler {
     pub fn with_root(root: Root, options: Options) -> Result<Handler, StartError> {
         let pages =
             ErrorPages::load(options.error_pages.as_deref()).map_err(StartError::ErrorPage)?;
+        let file_cache = options.file_cache;
         Ok(Handler {
             root,
             options: Arc::new(options),
             pages: Arc::new(pages),
             content_tags: ContentTags::new(content_tag::MAX_TAGS),
+            files: Arc::new(FileCache::new(file_cache)),
         })
     }
 
@@ -180,29 +188,35 @@ impl Handler {
     async fn try_respond(&self, req: &Request<()>) -> Result<Response<Body>, files::Error> {
         let path = files::sanitize(req.uri().path(), self.options.hidden)?;
         let rel = path.relative();
-        let opened = self.root.open_file(&rel)?;
-        if !opened.meta.is_dir() {
-            if path.has_trailing_slash() {
+        let dir = match self.lookup(&rel)? {
+            Lookup::File(entry) if path.has_trailing_slash() => {
+                drop(entry);
                 return Err(files::Error::NotFound);
             }
-            return Ok(self.file_response(req, &rel, opened));
-        }
+            Lookup::File(entry) => return Ok(self.file_response(req, &entry)),
+            Lookup::Dir(dir) => dir,
+        };
         if !path.has_trailing_slash() && !path.is_root() {
             return Ok(redirect_to_slash(&path, req.uri().query()));
         }
         for index in &self.options.index {
-            match self.root.open_file(&rel.join(index)) {
-                Ok(found) if found.meta.is_file() => {
-                    return Ok(self.file_response(req, &rel.join(index), found))
-                }
-                Ok(_) | Err(files::Error::NotFound) => continue,
+            match self.lookup(&rel.join(index)) {
+                Ok(Lookup::File(entry)) => return Ok(self.file_response(req, &entry)),
+                Ok(Lookup::Dir(_)) | Err(files::Error::NotFound) => continue,
                 Err(e) => return Err(e),
             }
         }
         if !self.options.listing {
             return Err(files::Error::NotFound);
         }
-        self.listing(req, path, rel, opened).await
+        self.listing(req, path, rel, dir).await
+    }
+
+    /// Opens `rel` through the open-file cache.
+    fn lookup(&self, rel: &Path) -> Result<Lookup<Prepared>, files::Error> {
+        self.files.lookup(&self.root, rel, |meta, contents| {
+            self.prepare(rel, meta, contents)
+        })
     }
 
     async fn listing(

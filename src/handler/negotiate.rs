@@ -17,7 +17,12 @@ pub enum Encoding {
 
 impl Encoding {
     /// Server preference, best first: what breaks ties between equal weights.
-    pub const PREFERENCE: [Encoding; 4] = [Encoding::Br, Encoding::Zstd, Encoding::Gzip, Encoding::Identity];
+    pub const PREFERENCE: [Encoding; 4] = [
+        Encoding::Br,
+        Encoding::Zstd,
+        Encoding::Gzip,
+        Encoding::Identity,
+    ];
 
     /// The `Content-Encoding` token.
     pub fn token(self) -> &'static str {
@@ -52,7 +57,9 @@ impl Accepted {
     pub fn parse(value: Option<&str>) -> Accepted {
         let Some(value) = value else {
             // No field: identity only is the safe reading (RFC 9110 §12.5.3).
-            return Accepted { weights: [0, 0, 0, 1000] };
+            return Accepted {
+                weights: [0, 0, 0, 1000],
+            };
         };
         let mut explicit: [Option<u16>; 4] = [None; 4];
         let mut star: Option<u16> = None;
@@ -121,7 +128,12 @@ impl Accepted {
             .max_by(|a, b| {
                 self.weight(*a).cmp(&self.weight(*b)).then_with(|| {
                     // Earlier in PREFERENCE wins a tie: compare positions reversed.
-                    let pos = |e: &Encoding| Encoding::PREFERENCE.iter().position(|p| p == e).unwrap_or(9);
+                    let pos = |e: &Encoding| {
+                        Encoding::PREFERENCE
+                            .iter()
+                            .position(|p| p == e)
+                            .unwrap_or(9)
+                    };
                     pos(b).cmp(&pos(a))
                 })
             })
@@ -180,7 +192,11 @@ mod tests {
             (Some("compress, deflate"), &ALL, Some(Identity)),
         ];
         for (value, available, want) in cases {
-            assert_eq!(choose(*value, available), *want, "{value:?} from {available:?}");
+            assert_eq!(
+                choose(*value, available),
+                *want,
+                "{value:?} from {available:?}"
+            );
         }
     }
 

@@ -3,13 +3,11 @@
 //! CVE-2011-3192 class), and multipart/byteranges bodies streamed part by part.
 
 use std::collections::hash_map::RandomState;
-use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::body::{FileSlice, Part};
+use crate::body::Part;
 
 /// Ranges honoured in one request by default; more are answered with the whole
 /// file. Real clients (video players, download managers) ask for one or two.
@@ -160,14 +158,15 @@ pub fn boundary() -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// The parts of a multipart/byteranges body: each range's header block, then the
-/// file slice itself (sent zero-copy), then the closing delimiter.
+/// The parts of a multipart/byteranges body: each range's header block, then its
+/// bytes (`slice(start, len)`: a file slice sent zero-copy, or cached bytes),
+/// then the closing delimiter.
 pub fn multipart(
     ranges: &[ByteRange],
     total: u64,
     content_type: &str,
     boundary: &str,
-    file: &Arc<File>,
+    slice: impl Fn(u64, u64) -> Part,
 ) -> Vec<Part> {
     let mut parts = Vec::with_capacity(ranges.len() * 2 + 1);
     for (i, r) in ranges.iter().enumerate() {
@@ -177,11 +176,7 @@ pub fn multipart(
             r.content_range(total)
         );
         parts.push(Part::Bytes(Bytes::from(head)));
-        parts.push(Part::File(FileSlice {
-            file: file.clone(),
-            offset: r.start,
-            len: r.len(),
-        }));
+        parts.push(slice(r.start, r.len()));
     }
     parts.push(Part::Bytes(Bytes::from(format!("\r\n--{boundary}--\r\n"))));
     parts

@@ -16,6 +16,15 @@ pub struct RedirectToHttps {
 impl RedirectToHttps {
     /// The https URL for a request, when it names a host.
     pub fn location(&self, req: &Request<()>) -> Option<String> {
+        // Userinfo in an http(s) URI is an error (RFC 9110 §4.2.4): never copy
+        // credentials into the redirect, nor mistake the user name for the host.
+        if req
+            .uri()
+            .authority()
+            .is_some_and(|a| a.as_str().contains('@'))
+        {
+            return None;
+        }
         let host = proto::request_host(req).filter(|h| !h.is_empty())?;
         let host = if host.contains(':') {
             format!("[{host}]")
@@ -76,5 +85,11 @@ mod tests {
             Some("https://[::1]:8443/x")
         );
         assert_eq!(location(443, "", "/x"), None);
+        assert_eq!(location(443, "h", "http://user:pw@origin:81/x"), None);
+        assert_eq!(location(443, "h", "http://user@origin/x"), None);
+        assert_eq!(
+            location(8443, "h", "http://origin:81/x?y").as_deref(),
+            Some("https://origin:8443/x?y")
+        );
     }
 }

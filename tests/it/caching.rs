@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferrox::body::Body;
+use ferrox::files::cache::CacheOptions;
 use ferrox::handler::cache_control::{CachePolicy, Rule};
 use ferrox::handler::{self, ErrorPages, EtagMode};
 use ferrox::server::ServerOptions;
@@ -91,8 +92,17 @@ fn content_tag(bytes: &[u8]) -> String {
     format!("\"c-{:032x}\"", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
+/// These tests are about validators, not cache freshness: every request sees
+/// the file as it is now (the open-file cache's one-second window is tested in
+/// files::cache and below).
 fn options() -> handler::Options {
-    handler::Options::default()
+    handler::Options {
+        file_cache: CacheOptions {
+            revalidate: Duration::ZERO,
+            ..CacheOptions::default()
+        },
+        ..handler::Options::default()
+    }
 }
 
 fn serve(root: &Path, options: handler::Options) -> TestServer {

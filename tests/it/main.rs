@@ -6,4 +6,6 @@ mod caching;
 mod cli;
 mod files;
 mod h1;
+mod h2;
 mod lifecycle;
+mod tls;

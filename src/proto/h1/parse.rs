@@ -12,6 +12,9 @@ use http::{HeaderMap, Method, Request, Uri, Version};
 /// slots on the stack (not in the connection's future), so the bound stays modest.
 pub const MAX_HEADERS_CAP: usize = 256;
 
+/// Header fields whose positions are kept on the stack; more go to the heap.
+const SMALL_HEAD: usize = 24;
+
 /// Longest chunk-extension or trailer section accepted while discarding a body.
 pub(crate) const MAX_CHUNK_LINE: usize = 4096;
 
@@ -93,7 +96,10 @@ pub fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<Head
     let max_headers = limits.max_headers.clamp(1, MAX_HEADERS_CAP);
     let mut slots: [MaybeUninit<httparse::Header<'_>>; MAX_HEADERS_CAP] =
         [const { MaybeUninit::uninit() }; MAX_HEADERS_CAP];
-    let mut spans = [(Span::default(), Span::default()); MAX_HEADERS_CAP];
+    // Most requests carry few fields: a small array on the stack (zeroing a
+    // MAX_HEADERS_CAP one cost more than the parse itself), a Vec beyond it.
+    let mut small = [(Span::default(), Span::default()); SMALL_HEAD];
+    let mut large = Vec::new();
     let mut req = httparse::Request::new(&mut []);
     let base = buf.as_ptr() as usize;
     let span = |s: &[u8]| Span {
@@ -116,12 +122,18 @@ pub fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<Head
         .map_err(|_| ParseError::Malformed("invalid method"))?;
     let path_span = span(path.as_bytes());
     let count = req.headers.len();
+    let spans: &mut [(Span, Span)] = if count <= SMALL_HEAD {
+        &mut small[..count]
+    } else {
+        large.resize(count, (Span::default(), Span::default()));
+        &mut large
+    };
     for (slot, h) in spans.iter_mut().zip(req.headers.iter()) {
         *slot = (span(h.name.as_bytes()), span(h.value));
     }
 
     let head = buf.split_to(len).freeze();
-    build(head, method, minor, path_span, &spans[..count])
+    build(head, method, minor, path_span, spans)
 }
 
 fn build(
@@ -532,6 +544,23 @@ mod tests {
             parse_head(&mut buf, &limits).unwrap_err(),
             ParseError::TooManyHeaders
         );
+    }
+
+    #[test]
+    fn many_fields_keep_their_values() {
+        let mut raw = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..40 {
+            raw.push_str(&format!("X-{i}: value-{i}\r\n"));
+        }
+        raw.push_str("\r\n");
+        let head = parse(&raw).unwrap().unwrap();
+        assert_eq!(head.request.headers().len(), 41);
+        for i in 0..40 {
+            assert_eq!(
+                head.request.headers()[format!("x-{i}")],
+                format!("value-{i}").as_str()
+            );
+        }
     }
 
     #[test]

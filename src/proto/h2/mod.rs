@@ -4,9 +4,12 @@
 //! stream), so the service is borrowed, not shared. The loop:
 //! 1. the handshake (client preface and SETTINGS) under the head deadline;
 //! 2. accept streams, each answered like an HTTP/1.1 request (method policy,
-//!    request body discarded up to the limit, the service, the access log);
+//!    request body discarded up to the limit and within the head deadline, the
+//!    service, the access log);
 //! 3. with no open stream for the idle timeout, or on shutdown: GOAWAY, let
-//!    open streams finish, close.
+//!    open streams finish, close. A client that does not acknowledge the
+//!    GOAWAY's PING (h2 waits for it before closing) is closed on anyway once no
+//!    stream is open for [`CLOSE_GRACE`].
 
 mod send;
 
@@ -28,7 +31,8 @@ pub struct Options {
     pub max_concurrent_streams: u32,
     /// Largest decoded header list of one request (SETTINGS_MAX_HEADER_LIST_SIZE).
     pub max_header_list_size: u32,
-    /// Deadline for the connection preface and settings.
+    /// Deadline for the connection preface and settings, and for each request
+    /// body (from its stream's arrival), like the HTTP/1.1 head timeout.
     pub handshake_timeout: Duration,
     /// How long a connection with no open stream stays.
     pub idle_timeout: Duration,
@@ -58,6 +62,12 @@ impl Default for Options {
 /// memory of a connection at `max_concurrent_streams` times this.
 const MAX_SEND_BUFFER: usize = 128 * 1024;
 
+/// How long a closing connection with no open stream waits for the client: for
+/// the acknowledgement of the graceful GOAWAY's PING, then for the final GOAWAY
+/// to be flushed. Without it a client that went silent (no FIN) would keep an
+/// idle connection open for ever.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Serves HTTP/2 on `io` (after TLS with ALPN `h2`, or h2c with prior knowledge).
 pub async fn serve<T, S>(io: T, service: &S, options: &Options, shutdown: &CancellationToken)
 where
@@ -84,8 +94,11 @@ where
     let mut streams = FuturesUnordered::new();
     let mut idle_since = Instant::now();
     let mut closing = false;
+    let mut closing_since = idle_since;
+    let mut abrupt = false;
     loop {
         let idle_deadline = idle_since + options.idle_timeout;
+        let close_deadline = idle_since.max(closing_since) + CLOSE_GRACE;
         tokio::select! {
             accepted = conn.accept() => match accepted {
                 Some(Ok((request, respond))) => streams.push(serve_stream(request, respond, service, options)),
@@ -102,11 +115,24 @@ where
             }
             () = shutdown.cancelled(), if !closing => {
                 closing = true;
+                closing_since = Instant::now();
                 conn.graceful_shutdown();
             }
             () = sleep_until(idle_deadline), if streams.is_empty() && !closing => {
                 closing = true;
+                closing_since = Instant::now();
                 conn.graceful_shutdown();
+            }
+            () = sleep_until(close_deadline), if closing && streams.is_empty() => {
+                if abrupt {
+                    tracing::debug!("h2 client gone: closing without the final GOAWAY");
+                    break;
+                }
+                // The last processed stream is named, so the client knows any
+                // later request was not served and may retry it.
+                abrupt = true;
+                closing_since = Instant::now();
+                conn.abrupt_shutdown(h2::Reason::NO_ERROR);
             }
         }
     }
@@ -124,7 +150,13 @@ async fn serve_stream<S: Service>(
     let (parts, mut body) = request.into_parts();
     let request = Request::from_parts(parts, ());
     let early = answer_method(service, request.method());
-    let response = match discard_body(&mut body, options.max_body_bytes).await {
+    let discarded = timeout(
+        options.handshake_timeout,
+        discard_body(&mut body, options.max_body_bytes),
+    )
+    .await
+    .unwrap_or(Err(StatusCode::REQUEST_TIMEOUT));
+    let response = match discarded {
         Err(status) => service.error_response(status),
         Ok(()) => match early {
             Some(response) => response,

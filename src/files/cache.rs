@@ -1,0 +1,327 @@
+//! The open-file cache: for a path asked for again, the open descriptor, its
+//! metadata, the bytes of a small file, and a payload the caller derives from
+//! them (the handler's pre-built response headers), so a repeat request costs no
+//! `open`, `fstat` or `close`, and a small file no read at all.
+//!
+//! An entry is trusted for [`CacheOptions::revalidate`] (a file served from its
+//! descriptor is also `fstat`ed on every use); after that one `stat`
+//! compares device, inode, size, mtime and ctime, and anything different (or an
+//! error) drops the entry and opens the path again through the confined open.
+//! The revalidating `stat` follows the path as the kernel resolves it, but its
+//! result is only compared, never served: what is served always came from a
+//! confined open.
+//!
+//! Bounded: at most `max_entries` entries and `max_bytes` of file contents;
+//! past either, arbitrary entries are evicted (a hash map's iteration order is
+//! as good as random here, and costs no bookkeeping per hit).
+
+use std::collections::HashMap;
+use std::fs::{File, Metadata};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::{Error, FileIdentity, Opened, Root};
+
+/// Limits of the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheOptions {
+    /// Entries held at most (each may hold a descriptor).
+    pub max_entries: usize,
+    /// File contents held at most, in bytes.
+    pub max_bytes: usize,
+    /// Files up to this size are held in memory.
+    pub max_file_bytes: u64,
+    /// How long an entry is trusted before it is checked again.
+    pub revalidate: Duration,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions {
+            max_entries: 10_000,
+            max_bytes: 64 << 20,
+            // A 64 KiB file leaves in one writev with its head.
+            max_file_bytes: 64 << 10,
+            // A deploy is seen within a second, as with nginx's open_file_cache_valid 1s.
+            revalidate: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One cached regular file.
+#[derive(Debug)]
+pub struct Cached<T> {
+    /// The open file: `None` when `contents` holds it all.
+    pub file: Option<Arc<File>>,
+    /// Its metadata when opened.
+    pub meta: Metadata,
+    /// The whole file, for small files.
+    pub contents: Option<Bytes>,
+    /// What the caller derived from the file when it was opened.
+    pub payload: T,
+    checked: Mutex<Instant>,
+}
+
+/// What a path turned out to be.
+#[derive(Debug)]
+pub enum Lookup<T> {
+    /// A regular file, from the cache or freshly opened into it.
+    File(Arc<Cached<T>>),
+    /// A directory: not cached; the caller lists it or looks for an index.
+    Dir(Opened),
+}
+
+/// The cache. `T` is the caller's payload.
+#[derive(Debug)]
+pub struct FileCache<T> {
+    entries: Mutex<Entries<T>>,
+    options: CacheOptions,
+}
+
+#[derive(Debug)]
+struct Entries<T> {
+    map: HashMap<PathBuf, Arc<Cached<T>>>,
+    bytes: usize,
+}
+
+impl<T: Send + Sync> FileCache<T> {
+    /// An empty cache.
+    pub fn new(options: CacheOptions) -> FileCache<T> {
+        FileCache {
+            entries: Mutex::new(Entries {
+                map: HashMap::new(),
+                bytes: 0,
+            }),
+            options,
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.map.len())
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of file contents held.
+    pub fn bytes_held(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.bytes)
+    }
+
+    /// The file at `rel` beneath `root`: from the cache when still valid, else
+    /// opened (confined), with `prepare` deriving the payload.
+    pub fn lookup(
+        &self,
+        root: &Root,
+        rel: &Path,
+        prepare: impl FnOnce(&Metadata, Option<&Bytes>) -> T,
+    ) -> Result<Lookup<T>, Error> {
+        let hit = self
+            .entries
+            .lock()
+            .ok()
+            .and_then(|e| e.map.get(rel).cloned());
+        if let Some(entry) = hit {
+            if self.still_valid(root, rel, &entry) {
+                return Ok(Lookup::File(entry));
+            }
+            self.remove(rel);
+        }
+        let opened = root.open_file(rel)?;
+        if opened.meta.is_dir() {
+            return Ok(Lookup::Dir(opened));
+        }
+        let Opened { file, meta } = opened;
+        let contents = self.read_small(&file, &meta);
+        let payload = prepare(&meta, contents.as_ref());
+        let entry = Arc::new(Cached {
+            file: if contents.is_some() {
+                None
+            } else {
+                Some(Arc::new(file))
+            },
+            meta,
+            contents,
+            payload,
+            checked: Mutex::new(Instant::now()),
+        });
+        self.insert(rel, entry.clone());
+        Ok(Lookup::File(entry))
+    }
+
+    fn still_valid(&self, root: &Root, rel: &Path, entry: &Cached<T>) -> bool {
+        // A file served from its descriptor is checked on every request (one
+        // fstat, amortised over a large body): one truncated or rewritten in
+        // place must never go out under its old length. Held contents are a
+        // consistent snapshot and need only the periodic path check.
+        if let Some(file) = &entry.file {
+            match file.metadata() {
+                Ok(meta) if FileIdentity::of(&meta) == FileIdentity::of(&entry.meta) => {}
+                _ => return false,
+            }
+        }
+        let now = Instant::now();
+        let Ok(mut checked) = entry.checked.lock() else {
+            return false;
+        };
+        if now.duration_since(*checked) < self.options.revalidate {
+            return true;
+        }
+        match root.identity(rel) {
+            Ok(now_there) if now_there == FileIdentity::of(&entry.meta) => {
+                *checked = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn read_small(&self, file: &File, meta: &Metadata) -> Option<Bytes> {
+        let size = meta.len();
+        if size > self.options.max_file_bytes || size as usize > self.options.max_bytes {
+            return None;
+        }
+        let mut buf = vec![0u8; size as usize];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read_at(buf.get_mut(filled..)?, filled as u64) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => filled += n,
+            }
+        }
+        Some(Bytes::from(buf))
+    }
+
+    fn insert(&self, rel: &Path, entry: Arc<Cached<T>>) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        let size = entry.contents.as_ref().map_or(0, Bytes::len);
+        if let Some(old) = entries.map.remove(rel) {
+            entries.bytes -= old.contents.as_ref().map_or(0, Bytes::len);
+        }
+        while !entries.map.is_empty()
+            && (entries.map.len() >= self.options.max_entries
+                || entries.bytes + size > self.options.max_bytes)
+        {
+            let Some(victim) = entries.map.keys().next().cloned() else {
+                break;
+            };
+            if let Some(old) = entries.map.remove(&victim) {
+                entries.bytes -= old.contents.as_ref().map_or(0, Bytes::len);
+            }
+        }
+        if self.options.max_entries > 0 && entries.bytes + size <= self.options.max_bytes {
+            entries.bytes += size;
+            entries.map.insert(rel.to_path_buf(), entry);
+        }
+    }
+
+    fn remove(&self, rel: &Path) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if let Some(old) = entries.map.remove(rel) {
+                entries.bytes -= old.contents.as_ref().map_or(0, Bytes::len);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root_with(files: &[(&str, usize)]) -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, size) in files {
+            std::fs::write(dir.path().join(name), vec![b'x'; *size]).unwrap();
+        }
+        let root = Root::open(dir.path()).unwrap();
+        (dir, root)
+    }
+
+    fn file(lookup: Lookup<u32>) -> Arc<Cached<u32>> {
+        match lookup {
+            Lookup::File(f) => f,
+            Lookup::Dir(_) => panic!("a directory"),
+        }
+    }
+
+    #[test]
+    fn hits_skip_the_open_and_small_files_are_held_in_memory() {
+        let (_dir, root) = root_with(&[("a.txt", 10), ("big.bin", 100_000)]);
+        let cache = FileCache::new(CacheOptions::default());
+        let mut prepared = 0;
+        let first = file(
+            cache
+                .lookup(&root, Path::new("a.txt"), |_, _| {
+                    prepared += 1;
+                    7
+                })
+                .unwrap(),
+        );
+        let again = file(
+            cache
+                .lookup(&root, Path::new("a.txt"), |_, _| {
+                    prepared += 1;
+                    8
+                })
+                .unwrap(),
+        );
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!((prepared, again.payload), (1, 7));
+        assert_eq!(again.contents.as_deref(), Some(&[b'x'; 10][..]));
+        assert!(again.file.is_none());
+        let big = file(cache.lookup(&root, Path::new("big.bin"), |_, _| 0).unwrap());
+        assert!(big.contents.is_none() && big.file.is_some());
+        assert!(matches!(
+            cache.lookup(&root, Path::new("."), |_, _| 0).unwrap(),
+            Lookup::Dir(_)
+        ));
+    }
+
+    #[test]
+    fn a_changed_file_is_seen_after_the_revalidation_interval() {
+        let (dir, root) = root_with(&[("a.txt", 10)]);
+        let options = CacheOptions {
+            revalidate: Duration::ZERO,
+            ..CacheOptions::default()
+        };
+        let cache = FileCache::new(options);
+        let first = file(cache.lookup(&root, Path::new("a.txt"), |_, _| 1).unwrap());
+        std::fs::write(dir.path().join("a.txt"), b"changed!").unwrap();
+        let second = file(cache.lookup(&root, Path::new("a.txt"), |_, _| 2).unwrap());
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert_eq!(second.contents.as_deref(), Some(&b"changed!"[..]));
+        std::fs::remove_file(dir.path().join("a.txt")).unwrap();
+        assert!(matches!(
+            cache.lookup(&root, Path::new("a.txt"), |_, _| 3),
+            Err(Error::NotFound)
+        ));
+    }
+
+    #[test]
+    fn entries_and_bytes_stay_within_their_bounds() {
+        let names: Vec<String> = (0..20).map(|i| format!("f{i}")).collect();
+        let files: Vec<(&str, usize)> = names.iter().map(|n| (n.as_str(), 1000)).collect();
+        let (_dir, root) = root_with(&files);
+        let options = CacheOptions {
+            max_entries: 5,
+            max_bytes: 3500,
+            ..CacheOptions::default()
+        };
+        let cache = FileCache::new(options);
+        for name in &names {
+            file(cache.lookup(&root, Path::new(name), |_, _| 0).unwrap());
+            assert!(cache.len() <= 5, "{} entries", cache.len());
+            assert!(cache.bytes_held() <= 3500, "{} bytes", cache.bytes_held());
+        }
+        assert_eq!(cache.bytes_held(), 3000);
+    }
+}

@@ -1,0 +1,1428 @@
+//! TLS: ALPN, SNI, key formats, garbage on the port, the handshake deadline,
+//! bad files, the redirect listener, HSTS, the self-signed fingerprint and
+//! certificate reload. Certificates are generated here with rcgen; the client is
+//! tokio-rustls with a verifier that accepts any certificate but checks the
+//! handshake signatures (so the server must hold the key it presents).
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferrox::handler::{self, Handler};
+use ferrox::server::tls::CertFiles;
+use ferrox::server::{FileService, Protocol, ServerOptions, Tls};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivatePkcs1KeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::h2::{h2_get, h2_handshake};
+use crate::support::{Raw, Resp, TempRoot, TestServer, BIN};
+
+// ---------------------------------------------------------------------------
+// Helpers, shared with the h2 tests
+// ---------------------------------------------------------------------------
+
+/// The bound on every network await in these tests.
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
+
+/// Awaits `f` for at most [`WAIT`].
+#[track_caller]
+pub(crate) fn within<F: Future>(what: &str, f: F) -> impl Future<Output = F::Output> {
+    let what = what.to_string();
+    let at = std::panic::Location::caller();
+    async move {
+        tokio::time::timeout(WAIT, f)
+            .await
+            .unwrap_or_else(|_| panic!("timed out after {WAIT:?}: {what} ({at})"))
+    }
+}
+
+/// A certificate and its key, as PEM and DER.
+pub(crate) struct Cert {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub der: Vec<u8>,
+}
+
+/// A self-signed ECDSA P-256 certificate for `names` (PKCS#8 key).
+pub(crate) fn cert(names: &[&str]) -> Cert {
+    cert_with_key(names, rcgen::KeyPair::generate().unwrap())
+}
+
+fn cert_with_key(names: &[&str], key: rcgen::KeyPair) -> Cert {
+    let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let params = rcgen::CertificateParams::new(names).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    Cert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        der: cert.der().to_vec(),
+    }
+}
+
+/// Writes `cert` as `stem.crt` and `stem.key` in `dir`.
+pub(crate) fn write_cert(dir: &Path, stem: &str, cert: &Cert) -> CertFiles {
+    let files = CertFiles {
+        cert: dir.join(format!("{stem}.crt")),
+        key: dir.join(format!("{stem}.key")),
+    };
+    std::fs::write(&files.cert, &cert.cert_pem).unwrap();
+    std::fs::write(&files.key, &cert.key_pem).unwrap();
+    files
+}
+
+/// A `Tls` loaded from files for `certs`, in order (the first is the default).
+pub(crate) fn tls_for(certs: &[&Cert]) -> Tls {
+    let dir = TempRoot::new();
+    let files = certs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| write_cert(dir.path(), &format!("c{i}"), c))
+        .collect();
+    Tls::from_files(files).unwrap()
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Accepts any certificate, but checks the handshake signature against it.
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A client offering `alpn`, TLS 1.2 and 1.3, trusting anything.
+pub(crate) fn client_config(alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    client_config_versions(alpn, rustls::DEFAULT_VERSIONS)
+}
+
+fn client_config_versions(
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
+    let provider = provider();
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// TLS to `addr` with `config`. `name` goes in SNI unless it is an IP address
+/// (rustls sends no SNI for addresses).
+pub(crate) async fn connect_with(
+    addr: SocketAddr,
+    name: &str,
+    config: Arc<ClientConfig>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = within("TCP connect", TcpStream::connect(addr)).await?;
+    let name = ServerName::try_from(name.to_string()).unwrap();
+    within(
+        "TLS handshake",
+        tokio_rustls::TlsConnector::from(config).connect(name, tcp),
+    )
+    .await
+}
+
+/// TLS to `addr` offering `alpn`; panics if the handshake fails.
+pub(crate) async fn tls_connect(
+    addr: SocketAddr,
+    name: &str,
+    alpn: &[&[u8]],
+) -> TlsStream<TcpStream> {
+    connect_with(addr, name, client_config(alpn))
+        .await
+        .unwrap_or_else(|e| panic!("TLS handshake with {addr} as {name:?}: {e}"))
+}
+
+/// The leaf certificate the server presented.
+pub(crate) fn presented(stream: &TlsStream<TcpStream>) -> Vec<u8> {
+    stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .expect("no certificate")[0]
+        .to_vec()
+}
+
+pub(crate) fn alpn(stream: &TlsStream<TcpStream>) -> Option<Vec<u8>> {
+    stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)
+}
+
+/// Parses a whole HTTP/1.1 response (head and `Content-Length` body).
+pub(crate) fn parse_response(bytes: &[u8], head_only: bool) -> Resp {
+    let text = String::from_utf8_lossy(bytes);
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete head in {text:?}"))
+        + 4;
+    let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line in {text:?}"));
+    let headers = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap_or((l, ""));
+            (n.to_string(), v.trim().to_string())
+        })
+        .collect();
+    let mut resp = Resp {
+        status,
+        head,
+        headers,
+        body: bytes[end..].to_vec(),
+    };
+    if !head_only {
+        if let Some(len) = resp.try_header("content-length") {
+            let len: usize = len.parse().unwrap();
+            assert!(resp.body.len() >= len, "short body in {text:?}");
+            resp.body.truncate(len);
+        }
+    } else {
+        assert!(resp.body.is_empty(), "HEAD response with a body: {text:?}");
+    }
+    resp
+}
+
+/// One HTTP/1.1 request with `Connection: close` on any stream; reads to EOF
+/// (a TLS close without close_notify counts as EOF).
+pub(crate) async fn h1_request<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    method: &str,
+    target: &str,
+    headers: &str,
+) -> Resp {
+    let request =
+        format!("{method} {target} HTTP/1.1\r\nHost: test\r\n{headers}Connection: close\r\n\r\n");
+    within("h1 write", io.write_all(request.as_bytes()))
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        match within("h1 read", io.read(&mut buf)).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+        }
+    }
+    parse_response(&bytes, method == "HEAD")
+}
+
+/// The static-file service on `root`.
+pub(crate) fn files(root: &Path) -> FileService {
+    FileService(Handler::new(root, handler::Options::default()).unwrap())
+}
+
+/// `AB:CD:...` of DER bytes.
+fn sha256_hex(der: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+// ---------------------------------------------------------------------------
+// DER and PEM, to write PKCS#1 and SEC1 keys
+// ---------------------------------------------------------------------------
+
+fn der_len(len: usize) -> Vec<u8> {
+    if len < 0x80 {
+        vec![len as u8]
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .skip_while(|b| *b == 0)
+            .collect();
+        let mut out = vec![0x80 | bytes.len() as u8];
+        out.extend(bytes);
+        out
+    }
+}
+
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    out.extend(der_len(content.len()));
+    out.extend_from_slice(content);
+    out
+}
+
+/// Reads one DER element: (tag, content, rest).
+fn der_read(input: &[u8]) -> (u8, &[u8], &[u8]) {
+    let tag = input[0];
+    let (len, start) = if input[1] < 0x80 {
+        (input[1] as usize, 2)
+    } else {
+        let n = (input[1] & 0x7f) as usize;
+        let len = input[2..2 + n]
+            .iter()
+            .fold(0usize, |acc, b| acc << 8 | *b as usize);
+        (len, 2 + n)
+    };
+    (tag, &input[start..start + len], &input[start + len..])
+}
+
+/// The private key inside a PKCS#8 `PrivateKeyInfo` (PKCS#1 for RSA, SEC1 for EC).
+fn pkcs8_inner(pkcs8: &[u8]) -> Vec<u8> {
+    let (tag, info, _) = der_read(pkcs8);
+    assert_eq!(tag, 0x30);
+    let (_version, _, rest) = der_read(info);
+    let (_algorithm, _, rest) = der_read(rest);
+    let (tag, key, _) = der_read(rest);
+    assert_eq!(tag, 0x04, "privateKey OCTET STRING");
+    key.to_vec()
+}
+
+/// A PKCS#1 RSA key wrapped as PKCS#8 (rsaEncryption, NULL parameters).
+fn pkcs1_to_pkcs8(pkcs1: &[u8]) -> Vec<u8> {
+    let rsa_encryption = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    let mut algorithm = der(0x06, &rsa_encryption);
+    algorithm.extend([0x05, 0x00]);
+    let mut info = der(0x02, &[0]);
+    info.extend(der(0x30, &algorithm));
+    info.extend(der(0x04, pkcs1));
+    der(0x30, &info)
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in der.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// A fixed 2048-bit RSA key in PKCS#1 (`openssl genrsa -traditional 2048`): ring
+/// cannot generate RSA keys, so rcgen cannot either.
+const RSA_PKCS1: &str = "-----BEGIN RSA PRIVATE KEY-----
+MIIEowIBAAKCAQEAxz3PVvzeCdvWLkdkX+RlmghD8tsx8h+2Ga2+BgDkSqTwMMGW
+jYn9ToCQ/cl33ZfrStFp+RyuTll56Y86SrjUtHCAIc5csQLnONarlO7YHVB8fDPN
+bn7E2JF/dElbJjiqYqY1uH/hqi7SRHZFkfUFbNFVzcNJYJD721LGii7/0kURaulx
+xw7Y50scJBQb91XH/mfkFX9MOOIaRifuTP6unRQ19pe3/W7sRZB2gb0AwKgZJOmU
+5GPnQ+aayqMc0R9QI8hv931uNYaIHcW6LOGemfaDqg37yfRy9niQYXBju769LE6v
+8aq2Vmfr6E4ee8ZLDwPJnhmBtFhVfGSvDSCk+wIDAQABAoIBAFOZyOU8J0LFvqIe
+jKx73nH6Y+CEPvnUeold0K0eNKxpdutOX4i2TNZitfP3VFdjxnPXWPsRIMZ5XuE0
+mwX9dircRbdpqpUPncvIr6hHa+EpA4LuDZX+lUQ2EN/PY/Kutje8fDAVYLATA2F8
+qwZqZENbtwAmoCRn0XYeznXu8KLeYIqyHM7ELTql3K9xbWFhwWiVutr34Rya4pGz
+xpTuMfnplp51YVhRXE0lkHcseL68gVsIfp9D18f+rA0LVXJSe1HQsw6jzw0oKtne
+XovLx01+Ol/PLwRBOLHSkGvQMHzMyS4MRJe6XcBbJHuy0bTd9EVku5zpftVXhUUH
+uWUI7PkCgYEA7K+qPx124p4iQBPipokz7P3b/iqJ5/PNUdhVyQGuUhr4ue6tej7Q
+fXdV/1zEh3PL9qaSP0O6XtjrJlVA4P4UuC49NOLzE7HASPiiLU1/6UpxYlZO8emD
+Pla6n6LqL3BMYAwWQ3DN+RBbHwpAmRWLFFwgWBHxwBsQ0fOT0GWp3PcCgYEA13/u
+Lrwqgtm5klRpYdEnxznJ819sB8HuEpxAy3+IVv789DS2RLq/t7P3vTDlhUUtYvcy
+kyMhKv1vGKIJmBMgzylLeMCGKs3ifcwVM1oAoOuiXO9gR46Sp6Hcsk1osyxLen1F
+9o2NKGsfAtEoDJgDETTbe+JecTQ7RCaVNgG8Cx0CgYEAiNxrDWP0QsY999+Hx9S+
+eeOxOh9O7xlDOHhn4nteWYvPF3S0S2PXGzXOPINgARMsdcuL9ZksQ3wbPWc+xNsn
+D/ls2xAAjvrRvWBIJvoRZMzvE3Xk4G2uvnVYJMcHs7az8zYKCaVI9SRIDILZJ6wV
+aAh9i2+U4wjDiSPX7UFcH7ECgYBEkorCCFImrQ1lyMJ3w8w6kuL2NGj11vngpiPg
+HUbPF/h55MQS/rG+zN+KLiL601Zr5WkMdOM7AMX3Oqh+4adRBDzlwa1vtW/aw7QD
+USJeElzp4anrWyzDdrf5bLRiPzgNVAuNNuGx+NQ3W0K5Ly3arc0hkJiowQwS1Ywp
+UUf66QKBgEdMDE4NWwLqgEYnl63RBZPy1I3dkvaoS1KWitcdkuMKRVjCSePBRRKD
+Q1UhlzVPEyBz8FyxEPN3TuF1kHc8QBySqDvpzvhgYfl28vfaYDS+28tH4m5wANns
+C1GY8LYuloTKTNmyQWhwIa0t0hKmf0a2FuK72rcq8BJAOgoJklMy
+-----END RSA PRIVATE KEY-----
+";
+
+// ---------------------------------------------------------------------------
+// The binary, started with TLS
+// ---------------------------------------------------------------------------
+
+/// A running `ferrox` serving https; stderr is collected by a thread.
+struct TlsBinary {
+    child: Child,
+    /// The https listener.
+    addr: SocketAddr,
+    /// The `--redirect-http` listener, if any.
+    redirect: Option<SocketAddr>,
+    /// The `SHA-256 ...` of `--tls-self-signed`, if printed.
+    fingerprint: Option<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl TlsBinary {
+    fn start(root: &Path, args: &[&str]) -> TlsBinary {
+        let mut child = Command::new(BIN)
+            .arg(root)
+            .args(["-l", "127.0.0.1:0", "--quiet"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let reader = BufReader::new(child.stderr.take().unwrap());
+        {
+            let stderr = stderr.clone();
+            std::thread::spawn(move || {
+                for line in reader.lines() {
+                    let Ok(line) = line else { break };
+                    let mut text = stderr.lock().unwrap();
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            });
+        }
+        let mut running = TlsBinary {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            redirect: None,
+            fingerprint: None,
+            stderr,
+        };
+        let want_redirect = args.contains(&"--redirect-http");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = running.stderr();
+            let url = |scheme: &str| {
+                text.lines()
+                    .flat_map(str::split_whitespace)
+                    .find_map(|w| w.strip_prefix(scheme))
+                    .map(|w| w.trim_end_matches('/').parse::<SocketAddr>().unwrap())
+            };
+            if let Some(addr) = url("https://") {
+                if !want_redirect || url("http://").is_some() {
+                    running.addr = addr;
+                    running.redirect = url("http://");
+                    running.fingerprint = text
+                        .split_once("SHA-256 ")
+                        .map(|(_, rest)| rest.split_whitespace().next().unwrap().to_string());
+                    assert!(
+                        text.contains(root.canonicalize().unwrap().to_str().unwrap()),
+                        "root not named: {text}"
+                    );
+                    return running;
+                }
+            }
+            if let Some(status) = running.child.try_wait().unwrap() {
+                panic!("ferrox exited with {status} at start-up:\n{text}");
+            }
+            assert!(Instant::now() < deadline, "no start-up line:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for `needle` on stderr.
+    fn wait_stderr(&self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.stderr();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not on stderr:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TlsBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to its exit; returns (status code, stderr).
+fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ferrox {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn tls_server(root: &Path, certs: &[&Cert]) -> TestServer {
+    TestServer::start_protocols(
+        files(root),
+        ServerOptions::default(),
+        vec![Protocol::Tls(tls_for(certs))],
+    )
+}
+
+// ---------------------------------------------------------------------------
+// ALPN and versions
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alpn_chooses_h2_and_falls_back_to_http11() {
+    let root = TempRoot::new().file("a.txt", "over tls");
+    let server = tls_server(root.path(), &[&cert(&["localhost"])]);
+    let addr = server.addr;
+
+    // h2 offered (first or second): h2.
+    for offer in [
+        &[&b"h2"[..], b"http/1.1"][..],
+        &[b"http/1.1", b"h2"],
+        &[b"h2"],
+    ] {
+        let tls = tls_connect(addr, "localhost", offer).await;
+        assert_eq!(alpn(&tls).as_deref(), Some(&b"h2"[..]), "offered {offer:?}");
+        let (mut send, _conn) = h2_handshake(tls).await;
+        let r = h2_get(&mut send, "https://localhost/a.txt").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"over tls");
+    }
+    // Only http/1.1, or no ALPN at all: HTTP/1.1.
+    for offer in [&[&b"http/1.1"[..]][..], &[]] {
+        let mut tls = tls_connect(addr, "localhost", offer).await;
+        let expected = (!offer.is_empty()).then(|| b"http/1.1".to_vec());
+        assert_eq!(alpn(&tls), expected, "offered {offer:?}");
+        let r = h1_request(&mut tls, "GET", "/a.txt", "").await;
+        r.expect(200);
+        assert!(r.head.starts_with("HTTP/1.1 200"), "{r:?}");
+        assert_eq!(r.body, b"over tls");
+    }
+    // A protocol the server does not speak: the handshake fails (RFC 7301
+    // no_application_protocol), nothing is served.
+    let refused = connect_with(addr, "localhost", client_config(&[b"spdy/3"])).await;
+    assert!(refused.is_err(), "handshake with only spdy/3 succeeded");
+
+    // TLS 1.2 and TLS 1.3 both work, with h2.
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let config = client_config_versions(&[b"h2"], &[version]);
+        let tls = connect_with(addr, "localhost", config).await.unwrap();
+        assert_eq!(
+            tls.get_ref().1.protocol_version(),
+            Some(version.version),
+            "negotiated version"
+        );
+        let (mut send, _conn) = h2_handshake(tls).await;
+        assert_eq!(
+            h2_get(&mut send, "https://localhost/a.txt").await.body,
+            b"over tls"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SNI
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sni_picks_the_certificate_valid_for_the_name() {
+    let root = TempRoot::new().file("a.txt", "A");
+    let first = cert(&["first.test"]);
+    let alpha = cert(&["alpha.test", "www.alpha.test"]);
+    let wild = cert(&["*.wild.test"]);
+    let ip = cert(&["127.0.0.1"]);
+    let server = tls_server(root.path(), &[&first, &alpha, &wild, &ip]);
+    let addr = server.addr;
+    for (name, want, which) in [
+        ("first.test", &first, "first"),
+        ("alpha.test", &alpha, "alpha"),
+        ("www.alpha.test", &alpha, "alpha (second name)"),
+        ("a.wild.test", &wild, "wildcard"),
+        ("ALPHA.test", &alpha, "alpha (case-insensitive)"),
+    ] {
+        let mut tls = tls_connect(addr, name, &[b"http/1.1"]).await;
+        assert!(
+            presented(&tls) == want.der,
+            "SNI {name}: not the {which} certificate"
+        );
+        // And it serves.
+        assert_eq!(h1_request(&mut tls, "GET", "/a.txt", "").await.body, b"A");
+    }
+    // The first valid one wins, not the first listed: swap the order.
+    let server2 = tls_server(root.path(), &[&alpha, &first]);
+    let tls = tls_connect(server2.addr, "first.test", &[b"h2"]).await;
+    assert!(
+        presented(&tls) == first.der,
+        "SNI first.test after reordering"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sni_with_an_unknown_name_or_none_gets_the_first_certificate() {
+    let root = TempRoot::new().file("a.txt", "A");
+    let first = cert(&["first.test"]);
+    let alpha = cert(&["alpha.test"]);
+    let wild = cert(&["*.wild.test"]);
+    let server = tls_server(root.path(), &[&first, &alpha, &wild]);
+    for name in [
+        "unknown.test",
+        "wild.test",       // a wildcard does not cover its own base name
+        "a.b.wild.test",   // nor two labels
+        "alpha.test.evil", // no suffix games
+        "127.0.0.1",       // an address: no SNI at all
+    ] {
+        let mut tls = tls_connect(server.addr, name, &[b"h2", b"http/1.1"]).await;
+        assert!(
+            presented(&tls) == first.der,
+            "{name}: not the first certificate"
+        );
+        if alpn(&tls).as_deref() == Some(b"h2") {
+            let (mut send, _conn) = h2_handshake(tls).await;
+            assert_eq!(h2_get(&mut send, "https://x/a.txt").await.body, b"A");
+        } else {
+            assert_eq!(h1_request(&mut tls, "GET", "/a.txt", "").await.body, b"A");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Key formats
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_in_pkcs8_pkcs1_and_sec1_all_load_and_sign() {
+    let root = TempRoot::new().file("a.txt", "keys");
+    let dir = TempRoot::new();
+
+    // PKCS#8: what rcgen writes (ECDSA P-256 and Ed25519).
+    let p256 = cert(&["p256.test"]);
+    assert!(p256.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    let ed = cert_with_key(
+        &["ed.test"],
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(),
+    );
+
+    // SEC1: the ECPrivateKey inside a P-256 PKCS#8 key.
+    let ec_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let sec1 = pem("EC PRIVATE KEY", &pkcs8_inner(&ec_key.serialize_der()));
+    let mut sec1_cert = cert_with_key(&["sec1.test"], ec_key);
+    sec1_cert.key_pem = sec1;
+
+    // SEC1 as `openssl ec` writes it: with the curve as [0] parameters.
+    let ec_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let bare = pkcs8_inner(&ec_key.serialize_der());
+    let (tag, fields, _) = der_read(&bare);
+    assert_eq!(tag, 0x30);
+    let (_, _, after_version) = der_read(fields);
+    let (_, _, after_key) = der_read(after_version);
+    let prime256v1 = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let mut with_params = fields[..fields.len() - after_key.len()].to_vec();
+    with_params.extend(der(0xa0, &der(0x06, &prime256v1)));
+    with_params.extend_from_slice(after_key);
+    let mut sec1_params_cert = cert_with_key(&["sec1-params.test"], ec_key);
+    sec1_params_cert.key_pem = pem("EC PRIVATE KEY", &der(0x30, &with_params));
+
+    // SEC1 for P-384 too.
+    let ec384 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let sec1_384 = pem("EC PRIVATE KEY", &pkcs8_inner(&ec384.serialize_der()));
+    let mut sec1_384_cert = cert_with_key(&["sec1-384.test"], ec384);
+    sec1_384_cert.key_pem = sec1_384;
+
+    // PKCS#1: a fixed RSA key, wrapped as PKCS#8 for rcgen to sign with.
+    let pkcs1 = PrivatePkcs1KeyDer::from_pem_slice(RSA_PKCS1.as_bytes()).unwrap();
+    let rsa_key =
+        rcgen::KeyPair::try_from(pkcs1_to_pkcs8(pkcs1.secret_pkcs1_der()).as_slice()).unwrap();
+    let mut rsa_cert = cert_with_key(&["rsa.test"], rsa_key);
+    rsa_cert.key_pem = RSA_PKCS1.to_string();
+
+    let all = [
+        ("p256.test", &p256, "-----BEGIN PRIVATE KEY-----"),
+        ("ed.test", &ed, "-----BEGIN PRIVATE KEY-----"),
+        ("sec1.test", &sec1_cert, "-----BEGIN EC PRIVATE KEY-----"),
+        (
+            "sec1-params.test",
+            &sec1_params_cert,
+            "-----BEGIN EC PRIVATE KEY-----",
+        ),
+        (
+            "sec1-384.test",
+            &sec1_384_cert,
+            "-----BEGIN EC PRIVATE KEY-----",
+        ),
+        ("rsa.test", &rsa_cert, "-----BEGIN RSA PRIVATE KEY-----"),
+    ];
+    let mut cert_files = Vec::new();
+    for (i, (name, cert, label)) in all.iter().enumerate() {
+        assert!(cert.key_pem.starts_with(label), "{name}: {}", cert.key_pem);
+        let f = write_cert(dir.path(), &format!("k{i}"), cert);
+        // Each loads on its own...
+        Tls::from_files(vec![f.clone()]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        cert_files.push(f);
+    }
+    // ...and together, each chosen by SNI and proving it holds the key, over
+    // TLS 1.2 and 1.3.
+    let server = TestServer::start_protocols(
+        files(root.path()),
+        ServerOptions::default(),
+        vec![Protocol::Tls(Tls::from_files(cert_files).unwrap())],
+    );
+    for (name, cert, _) in all {
+        for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+            let config = client_config_versions(&[b"http/1.1"], &[version]);
+            let mut tls = connect_with(server.addr, name, config)
+                .await
+                .unwrap_or_else(|e| panic!("{name} {version:?}: {e}"));
+            assert!(presented(&tls) == cert.der, "{name}: wrong certificate");
+            assert_eq!(
+                h1_request(&mut tls, "GET", "/a.txt", "").await.body,
+                b"keys"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Garbage, plain HTTP, and the handshake deadline
+// ---------------------------------------------------------------------------
+
+/// Sends `bytes` on a fresh TCP connection and returns what comes back until
+/// the server closes, and how long that took.
+fn send_raw(addr: SocketAddr, bytes: &[u8]) -> (Vec<u8>, Duration) {
+    let mut c = Raw::connect(addr);
+    let started = Instant::now();
+    c.try_send(bytes);
+    let got = c.read_to_close();
+    (got, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_plain_http_on_the_tls_port_are_dropped_at_once() {
+    let root = TempRoot::new().file("a.txt", "still fine");
+    let c = cert(&["localhost"]);
+    // A long deadline: closing must come from the bad bytes, not the deadline.
+    let options = ServerOptions {
+        tls_handshake_timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let server = TestServer::start_protocols(
+        files(root.path()),
+        options,
+        vec![Protocol::Tls(tls_for(&[&c]))],
+    );
+    let addr = server.addr;
+    let mut garbage = vec![0u8; 4096];
+    let mut x = 0x2545_f491_u32;
+    for b in &mut garbage {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "plain HTTP",
+            b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
+        ),
+        ("h2c preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec()),
+        ("random bytes", garbage.clone()),
+        ("a handshake record of nonsense", {
+            let mut v = vec![0x16, 0x03, 0x01, 0x00, 0x40];
+            v.extend_from_slice(&garbage[..64]);
+            v
+        }),
+        (
+            "an oversized record",
+            vec![0x16, 0x03, 0x03, 0xff, 0xff, 1, 2, 3],
+        ),
+        ("zeros", vec![0u8; 512]),
+    ];
+    for (what, bytes) in cases {
+        let (got, took) = tokio::task::spawn_blocking(move || send_raw(addr, &bytes))
+            .await
+            .unwrap();
+        assert!(
+            took < Duration::from_secs(3),
+            "{what}: the connection stayed open for {took:?}"
+        );
+        assert!(
+            !got.starts_with(b"HTTP/"),
+            "{what}: answered in plain HTTP: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        // Nothing, or one TLS alert record (content type 21).
+        assert!(
+            got.is_empty() || (got[0] == 0x15 && got.len() <= 7 + 64),
+            "{what}: unexpected bytes {got:?}"
+        );
+    }
+    // The server still serves TLS, both protocols.
+    let mut tls = tls_connect(addr, "localhost", &[b"http/1.1"]).await;
+    assert_eq!(
+        h1_request(&mut tls, "GET", "/a.txt", "").await.body,
+        b"still fine"
+    );
+    let tls = tls_connect(addr, "localhost", &[b"h2"]).await;
+    let (mut send, _conn) = h2_handshake(tls).await;
+    assert_eq!(
+        h2_get(&mut send, "https://localhost/a.txt").await.body,
+        b"still fine"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_deadline_closes_stalled_clients() {
+    let root = TempRoot::new().file("a.txt", "A");
+    let options = ServerOptions {
+        tls_handshake_timeout: Duration::from_millis(400),
+        ..Default::default()
+    };
+    let server = TestServer::start_protocols(
+        files(root.path()),
+        options,
+        vec![Protocol::Tls(tls_for(&[&cert(&["localhost"])]))],
+    );
+    let addr = server.addr;
+    // The first 50 bytes of a real ClientHello, then silence.
+    let hello = {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let capture = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let capture_addr = capture.local_addr().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let (mut s, _) = capture.accept().unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            tx.send(buf[..n].to_vec()).unwrap();
+        });
+        let _ = tokio::time::timeout(
+            Duration::from_millis(500),
+            connect_with(capture_addr, "localhost", client_config(&[b"h2"])),
+        )
+        .await;
+        rx.recv_timeout(WAIT).unwrap()
+    };
+    assert_eq!(hello[0], 0x16, "a handshake record");
+    let partial = hello[..50].to_vec();
+    for (what, bytes) in [
+        ("silent client", Vec::new()),
+        ("half a ClientHello", partial),
+    ] {
+        let (got, took) = tokio::task::spawn_blocking(move || send_raw(addr, &bytes))
+            .await
+            .unwrap();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+            "{what}: closed after {took:?}, the deadline is 400ms"
+        );
+        assert!(!got.starts_with(b"HTTP/"), "{what}: {got:?}");
+    }
+    // Many stalled clients at once do not stop a real one.
+    let stalled: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let mut tls = tls_connect(addr, "localhost", &[b"http/1.1"]).await;
+    assert_eq!(h1_request(&mut tls, "GET", "/a.txt", "").await.body, b"A");
+    drop(stalled);
+}
+
+// ---------------------------------------------------------------------------
+// Bad files
+// ---------------------------------------------------------------------------
+
+#[test]
+fn bad_key_and_certificate_files_exit_1_with_one_line_naming_the_file() {
+    let root = TempRoot::new().file("a.txt", "A");
+    let dir = TempRoot::new();
+    let good = write_cert(dir.path(), "good", &cert(&["localhost"]));
+    let other = write_cert(dir.path(), "other", &cert(&["localhost"]));
+    let garbage = dir.join("garbage.key");
+    std::fs::write(&garbage, "this is not a key\n").unwrap();
+    let bad_pem = dir.join("badpem.key");
+    std::fs::write(
+        &bad_pem,
+        "-----BEGIN PRIVATE KEY-----\n!!!not base64!!!\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let missing = dir.join("missing.key");
+    let r = root.path().to_str().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let cases: Vec<(&str, String, String, &str)> = vec![
+        ("garbage key", s(&good.cert), s(&garbage), "--tls-key"),
+        (
+            "undecodable PEM key",
+            s(&good.cert),
+            s(&bad_pem),
+            "--tls-key",
+        ),
+        ("missing key", s(&good.cert), s(&missing), "--tls-key"),
+        (
+            "a certificate as the key",
+            s(&good.cert),
+            s(&good.cert),
+            "--tls-key",
+        ),
+        ("mismatched key", s(&good.cert), s(&other.key), "--tls-key"),
+        (
+            "a key as the certificate",
+            s(&good.key),
+            s(&good.key),
+            "--tls-cert",
+        ),
+        (
+            "missing certificate",
+            s(&missing),
+            s(&good.key),
+            "--tls-cert",
+        ),
+    ];
+    for (what, cert, key, flag) in cases {
+        let (code, stderr) = run_to_exit(&[
+            r,
+            "-l",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ]);
+        assert_eq!(code, Some(1), "{what}: stderr {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: {stderr}");
+        let at_fault = if flag == "--tls-key" { &key } else { &cert };
+        assert!(
+            stderr.contains(flag) && stderr.contains(at_fault.as_str()),
+            "{what}: {flag} {at_fault} not named in {stderr:?}"
+        );
+        assert!(!stderr.contains("serving"), "{what}: {stderr}");
+    }
+    // A bad file after a good pair is named too.
+    let (code, stderr) = run_to_exit(&[
+        r,
+        "-l",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &s(&good.cert),
+        "--tls-key",
+        &s(&good.key),
+        "--tls-cert",
+        &s(&other.cert),
+        "--tls-key",
+        &s(&garbage),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&s(&garbage)), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------
+// The redirect listener and HSTS
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redirect_listener_answers_308_to_the_https_url() {
+    let root = TempRoot::new().file("a.txt", "A");
+    let options = ServerOptions {
+        hsts_seconds: Some(600),
+        ..Default::default()
+    };
+    let mut server = TestServer::start_protocols(
+        files(root.path()),
+        options,
+        vec![
+            Protocol::Tls(tls_for(&[&cert(&["localhost"])])),
+            Protocol::RedirectToHttps { https_port: 8443 },
+            Protocol::RedirectToHttps { https_port: 443 },
+        ],
+    );
+    let redirect = server.addrs[1];
+    let redirect443 = server.addrs[2];
+    let ask = move |addr: SocketAddr, req: String| {
+        let mut c = Raw::connect(addr);
+        c.send(req.as_bytes());
+        if req.starts_with("HEAD") {
+            c.head_response()
+        } else {
+            c.response()
+        }
+    };
+    for (addr, method, target, host, location) in [
+        (
+            redirect,
+            "GET",
+            "/",
+            "example.com",
+            "https://example.com:8443/",
+        ),
+        (
+            redirect,
+            "GET",
+            "/a/b%20c.txt?x=1&y=%2F",
+            "example.com:8080",
+            "https://example.com:8443/a/b%20c.txt?x=1&y=%2F",
+        ),
+        (
+            redirect,
+            "HEAD",
+            "/a.txt",
+            "EXAMPLE.com",
+            "https://EXAMPLE.com:8443/a.txt",
+        ),
+        (redirect, "GET", "/x", "[::1]:8080", "https://[::1]:8443/x"),
+        (
+            redirect,
+            "GET",
+            "/x",
+            "127.0.0.1",
+            "https://127.0.0.1:8443/x",
+        ),
+        (
+            redirect443,
+            "GET",
+            "/p?q",
+            "example.com:80",
+            "https://example.com/p?q",
+        ),
+        (
+            redirect443,
+            "GET",
+            "/",
+            "[2001:db8::1]",
+            "https://[2001:db8::1]/",
+        ),
+    ] {
+        let r = ask(
+            addr,
+            format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        );
+        r.expect(308);
+        assert_eq!(r.header("location"), location, "{method} {target} {host}");
+        assert_eq!(r.header("content-length"), "0", "{r:?}");
+        assert!(r.body.is_empty(), "{r:?}");
+        assert!(
+            r.try_header("strict-transport-security").is_none(),
+            "HSTS on plain http: {r:?}"
+        );
+    }
+    // Absolute-form target: its authority wins over Host.
+    let r = ask(
+        redirect,
+        "GET http://origin.test:81/abs?z HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n"
+            .into(),
+    );
+    r.expect(308);
+    assert_eq!(r.header("location"), "https://origin.test:8443/abs?z");
+    // Userinfo in the target: refused, never copied into Location nor taken
+    // for the host.
+    for target in [
+        "http://user:pw@origin.test:81/x",
+        "http://user@origin.test/x",
+    ] {
+        let r = ask(
+            redirect,
+            format!("GET {target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"),
+        );
+        r.expect(400);
+        assert!(r.try_header("location").is_none(), "{target}: {r:?}");
+    }
+    // Keep-alive works on the redirect listener.
+    let mut c = Raw::connect(redirect);
+    for i in 0..3 {
+        c.send(format!("GET /k{i} HTTP/1.1\r\nHost: h\r\n\r\n"));
+        assert_eq!(
+            c.response().expect(308).header("location"),
+            format!("https://h:8443/k{i}")
+        );
+    }
+    // No host at all: 400, no Location.
+    let r = ask(redirect, "GET /x HTTP/1.0\r\n\r\n".into());
+    r.expect(400);
+    assert!(r.try_header("location").is_none(), "{r:?}");
+    // Not a file server: nothing of the root leaks through.
+    let r = ask(
+        redirect,
+        "GET /a.txt HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".into(),
+    );
+    assert_ne!(r.body, b"A");
+    // The access log records the redirects.
+    server.trigger_shutdown();
+    server.wait_stopped();
+    let log = server.access_log(1);
+    assert!(
+        log.contains("\"GET /a/b%20c.txt?x=1&y=%2F HTTP/1.1\" 308 0"),
+        "{log}"
+    );
+}
+
+/// Known bug outside the TLS and h2 code: `proto::answer_method` builds the
+/// OPTIONS 204 itself, so it never passes through the connection's service
+/// wrapper (`server::conn::Logged::finish`) that adds HSTS. Run with
+/// `--ignored` once that is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug in proto::answer_method / server::conn: OPTIONS 204 over TLS lacks HSTS"]
+async fn hsts_is_sent_on_options_responses_too() {
+    let root = TempRoot::new().file("a.txt", "A");
+    let options = ServerOptions {
+        hsts_seconds: Some(60),
+        ..Default::default()
+    };
+    let server = TestServer::start_protocols(
+        files(root.path()),
+        options,
+        vec![Protocol::Tls(tls_for(&[&cert(&["localhost"])]))],
+    );
+    let mut tls = tls_connect(server.addr, "localhost", &[b"http/1.1"]).await;
+    let r = h1_request(&mut tls, "OPTIONS", "/a.txt", "").await;
+    r.expect(204);
+    assert_eq!(
+        r.try_header("strict-transport-security"),
+        Some("max-age=60"),
+        "h1: {r:?}"
+    );
+    let tls = tls_connect(server.addr, "localhost", &[b"h2"]).await;
+    let (send, _conn) = h2_handshake(tls).await;
+    let r = crate::h2::h2_request(
+        &send,
+        http::Request::options("https://localhost/a.txt")
+            .body(())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.headers["strict-transport-security"], "max-age=60", "h2");
+}
+
+/// Known bug outside the TLS code: the redirect listener is served by the h1
+/// engine, whose method policy (`proto::answer_method`) answers OPTIONS with 204
+/// and other methods with 405 before the redirect service is asked, although
+/// `server/redirect.rs` promises "every request gets 308" ("308 keeps the
+/// method and body"). Run with `--ignored` once that is fixed.
+#[test]
+#[ignore = "bug in server::conn / proto::answer_method: POST and OPTIONS on the redirect listener get 405/204"]
+fn the_redirect_listener_redirects_every_method() {
+    let server = TestServer::start_protocols(
+        crate::support::TestService,
+        ServerOptions::default(),
+        vec![Protocol::RedirectToHttps { https_port: 8443 }],
+    );
+    for req in [
+        "POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=1",
+        "PUT /form HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "OPTIONS /form HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    ] {
+        let mut c = Raw::connect(server.addr);
+        c.send(req);
+        let r = c.response();
+        r.expect(308);
+        assert_eq!(r.header("location"), "https://h:8443/form");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_is_sent_on_tls_responses_only() {
+    let root = TempRoot::new().file("a.txt", "A");
+    let c = cert(&["localhost"]);
+    let options = ServerOptions {
+        hsts_seconds: Some(31_536_000),
+        ..Default::default()
+    };
+    let server = TestServer::start_protocols(
+        files(root.path()),
+        options,
+        vec![Protocol::Tls(tls_for(&[&c])), Protocol::Plain],
+    );
+    let (tls_addr, plain_addr) = (server.addrs[0], server.addrs[1]);
+    const HSTS: &str = "max-age=31536000";
+    // TLS, HTTP/1.1: files, errors, 405 and OPTIONS.
+    for (method, target, status) in [
+        ("GET", "/a.txt", 200),
+        ("GET", "/missing", 404),
+        ("HEAD", "/a.txt", 200),
+        ("DELETE", "/a.txt", 405),
+    ] {
+        let mut tls = tls_connect(tls_addr, "localhost", &[b"http/1.1"]).await;
+        let r = h1_request(&mut tls, method, target, "").await;
+        r.expect(status);
+        assert_eq!(r.header("strict-transport-security"), HSTS, "{r:?}");
+        assert_eq!(r.count("strict-transport-security"), 1, "{r:?}");
+    }
+    // A request the h1 engine refuses before the service: still HSTS.
+    let mut tls = tls_connect(tls_addr, "localhost", &[b"http/1.1"]).await;
+    let r = h1_request(&mut tls, "GET", "/a.txt", "Bad header line\r\n").await;
+    r.expect(400);
+    assert_eq!(r.header("strict-transport-security"), HSTS, "{r:?}");
+    // TLS, HTTP/2.
+    let tls = tls_connect(tls_addr, "localhost", &[b"h2"]).await;
+    let (mut send, _conn) = h2_handshake(tls).await;
+    for target in ["/a.txt", "/missing"] {
+        let r = h2_get(&mut send, &format!("https://localhost{target}")).await;
+        assert_eq!(
+            r.headers
+                .get_all("strict-transport-security")
+                .iter()
+                .collect::<Vec<_>>(),
+            [HSTS],
+            "h2 {target}: {:?}",
+            r.headers
+        );
+    }
+    // Plain HTTP/1.1 and h2c on the same server: none.
+    let mut plain = Raw::connect(plain_addr);
+    plain.send("GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let r = plain.response();
+    r.expect(200);
+    assert!(r.try_header("strict-transport-security").is_none(), "{r:?}");
+    let tcp = TcpStream::connect(plain_addr).await.unwrap();
+    let (mut send, _conn) = h2_handshake(tcp).await;
+    let r = h2_get(&mut send, "http://t/a.txt").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers.get("strict-transport-security").is_none(),
+        "{:?}",
+        r.headers
+    );
+
+    // Without --hsts: none on TLS either.
+    let quiet = tls_server(root.path(), &[&c]);
+    let mut tls = tls_connect(quiet.addr, "localhost", &[b"http/1.1"]).await;
+    let r = h1_request(&mut tls, "GET", "/a.txt", "").await;
+    assert!(r.try_header("strict-transport-security").is_none(), "{r:?}");
+}
+
+// ---------------------------------------------------------------------------
+// The binary: self-signed, redirect, reload
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_signed_fingerprint_is_that_of_the_presented_certificate() {
+    let root = TempRoot::new().file("a.txt", "self");
+    let running = TlsBinary::start(
+        root.path(),
+        &[
+            "--tls-self-signed",
+            "--redirect-http",
+            "127.0.0.1:0",
+            "--hsts",
+            "60",
+            "--h2-max-streams",
+            "3",
+        ],
+    );
+    let printed = running
+        .fingerprint
+        .clone()
+        .unwrap_or_else(|| panic!("no fingerprint:\n{}", running.stderr()));
+    assert_eq!(printed.len(), 32 * 3 - 1, "{printed}");
+    let tls = tls_connect(running.addr, "localhost", &[b"h2"]).await;
+    let der = presented(&tls);
+    assert_eq!(sha256_hex(&der), printed);
+
+    // The certificate verifies for localhost and 127.0.0.1 against itself.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(der.clone())).unwrap();
+    let strict = Arc::new(
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    for name in ["localhost", "127.0.0.1"] {
+        connect_with(running.addr, name, strict.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    assert!(
+        connect_with(running.addr, "example.com", strict)
+            .await
+            .is_err(),
+        "valid for example.com?"
+    );
+
+    // Serves h2 with HSTS and the advertised stream limit.
+    let (mut send, conn) = h2_handshake(tls).await;
+    let r = h2_get(&mut send, "https://localhost/a.txt").await;
+    assert_eq!(r.body, b"self");
+    assert_eq!(r.headers["strict-transport-security"], "max-age=60");
+    assert_eq!(send.current_max_send_streams(), 3);
+    drop(conn);
+
+    // The redirect listener points at the https port.
+    let redirect = running.redirect.expect("redirect listener");
+    let mut c = Raw::connect(redirect);
+    c.send("GET /a.txt?v=1 HTTP/1.1\r\nHost: localhost:1234\r\nConnection: close\r\n\r\n");
+    let r = c.response();
+    r.expect(308);
+    assert_eq!(
+        r.header("location"),
+        format!("https://localhost:{}/a.txt?v=1", running.addr.port())
+    );
+
+    // Each start makes a new certificate.
+    let again = TlsBinary::start(root.path(), &["--tls-self-signed"]);
+    assert_ne!(again.fingerprint, running.fingerprint);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_certificates_and_a_bad_file_keeps_the_old_ones() {
+    let root = TempRoot::new().file("a.txt", "reload");
+    let dir = TempRoot::new();
+    let one = cert(&["localhost"]);
+    let two = cert(&["localhost"]);
+    let three = cert(&["localhost"]);
+    let files = write_cert(dir.path(), "site", &one);
+    let running = TlsBinary::start(
+        root.path(),
+        &[
+            "--tls-cert",
+            files.cert.to_str().unwrap(),
+            "--tls-key",
+            files.key.to_str().unwrap(),
+        ],
+    );
+    let addr = running.addr;
+    let current = || async move {
+        let mut tls = tls_connect(addr, "localhost", &[b"http/1.1"]).await;
+        let der = presented(&tls);
+        assert_eq!(
+            h1_request(&mut tls, "GET", "/a.txt", "").await.body,
+            b"reload"
+        );
+        der
+    };
+    assert!(current().await == one.der, "not the first certificate");
+    // A connection opened before the reload keeps working after it.
+    let before = tls_connect(addr, "localhost", &[b"h2"]).await;
+    let (mut before_send, _before_conn) = h2_handshake(before).await;
+
+    // Files replaced, SIGHUP: new handshakes get the new certificate.
+    write_cert(dir.path(), "site", &two);
+    running.signal("-HUP");
+    let deadline = Instant::now() + WAIT;
+    while current().await != two.der {
+        assert!(Instant::now() < deadline, "certificate not reloaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        h2_get(&mut before_send, "https://localhost/a.txt")
+            .await
+            .body,
+        b"reload"
+    );
+
+    // A bad key (and then a mismatched pair): the old certificate stays, the
+    // error is logged naming the file, the server keeps serving.
+    std::fs::write(&files.key, "garbage").unwrap();
+    running.signal("-HUP");
+    let text = running.wait_stderr("reload failed");
+    assert!(text.contains(files.key.to_str().unwrap()), "{text}");
+    std::fs::write(&files.cert, &three.cert_pem).unwrap();
+    std::fs::write(&files.key, &one.key_pem).unwrap();
+    running.signal("-HUP");
+    let deadline = Instant::now() + WAIT;
+    while running.stderr().matches("reload failed").count() < 2 {
+        assert!(Instant::now() < deadline, "{}", running.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..3 {
+        assert!(
+            current().await == two.der,
+            "a bad reload replaced the certificate"
+        );
+    }
+    // Fixed files, SIGHUP: the third certificate.
+    std::fs::write(&files.key, &three.key_pem).unwrap();
+    running.signal("-HUP");
+    let deadline = Instant::now() + WAIT;
+    while current().await != three.der {
+        assert!(
+            Instant::now() < deadline,
+            "certificate not reloaded after the fix"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(running.child.id() > 0);
+}

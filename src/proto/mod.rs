@@ -27,7 +27,8 @@ pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 ///
 /// The request is lent, not given, so that the engine still has it to log once the
 /// response has gone out. Only GET and HEAD requests reach [`Service::call`]; the
-/// engine answers OPTIONS and refuses other methods itself.
+/// engine answers OPTIONS and refuses other methods itself, unless the service
+/// [accepts any method](Service::accepts_any_method).
 pub trait Service: Send + Sync {
     /// Answers one request. HEAD is passed through: the engine drops the body.
     fn call<'a>(&'a self, req: &'a Request<()>)
@@ -37,6 +38,19 @@ pub trait Service: Send + Sync {
     /// [`Service::call`] (malformed request, refused method, limits).
     fn error_response(&self, status: StatusCode) -> Response<Body> {
         plain_error(status)
+    }
+
+    /// Called on every response just before it is written, whoever made it (the
+    /// service, the engine's method policy, an error): the place for fields that
+    /// every response carries, such as HSTS.
+    fn decorate(&self, response: &mut Response<Body>) {
+        let _ = response;
+    }
+
+    /// Whether every method goes to [`Service::call`] instead of the engines'
+    /// method policy (a redirect answers every method alike).
+    fn accepts_any_method(&self) -> bool {
+        false
     }
 
     /// Called once per response after it has been written (or abandoned).
@@ -95,7 +109,7 @@ impl Transport for tokio::io::DuplexStream {}
 /// Answers a request whose method the engine handles itself, or `None` when the
 /// request should go to the service. Shared by every protocol engine.
 pub fn answer_method<S: Service>(service: &S, method: &Method) -> Option<Response<Body>> {
-    if *method == Method::GET || *method == Method::HEAD {
+    if *method == Method::GET || *method == Method::HEAD || service.accepts_any_method() {
         return None;
     }
     let mut response = if *method == Method::OPTIONS {

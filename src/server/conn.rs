@@ -201,12 +201,28 @@ impl<'a, S> Logged<'a, S> {
 }
 
 impl<S: Service> Service for Logged<'_, S> {
-    async fn call<'a>(&'a self, req: &'a Request<()>) -> Response<Body> {
-        self.finish(self.inner.call(req).await)
+    fn call<'a>(
+        &'a self,
+        req: &'a Request<()>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'a {
+        self.inner.call(req)
     }
 
     fn error_response(&self, status: StatusCode) -> Response<Body> {
-        self.finish(self.inner.error_response(status))
+        self.inner.error_response(status)
+    }
+
+    fn decorate(&self, response: &mut Response<Body>) {
+        if let Some(hsts) = &self.hsts {
+            response
+                .headers_mut()
+                .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+        self.inner.decorate(response);
+    }
+
+    fn accepts_any_method(&self) -> bool {
+        self.inner.accepts_any_method()
     }
 
     fn on_response(&self, exchange: &Exchange<'_>) {

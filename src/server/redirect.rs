@@ -41,6 +41,10 @@ impl RedirectToHttps {
 }
 
 impl Service for RedirectToHttps {
+    fn accepts_any_method(&self) -> bool {
+        true
+    }
+
     async fn call<'a>(&'a self, req: &'a Request<()>) -> Response<Body> {
         // The host and target passed the request parser, so they hold no CR, LF
         // or space; HeaderValue checks again.

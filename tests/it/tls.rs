@@ -1142,7 +1142,6 @@ async fn the_redirect_listener_answers_308_to_the_https_url() {
 /// wrapper (`server::conn::Logged::finish`) that adds HSTS. Run with
 /// `--ignored` once that is fixed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug in proto::answer_method / server::conn: OPTIONS 204 over TLS lacks HSTS"]
 async fn hsts_is_sent_on_options_responses_too() {
     let root = TempRoot::new().file("a.txt", "A");
     let options = ServerOptions {
@@ -1181,7 +1180,6 @@ async fn hsts_is_sent_on_options_responses_too() {
 /// `server/redirect.rs` promises "every request gets 308" ("308 keeps the
 /// method and body"). Run with `--ignored` once that is fixed.
 #[test]
-#[ignore = "bug in server::conn / proto::answer_method: POST and OPTIONS on the redirect listener get 405/204"]
 fn the_redirect_listener_redirects_every_method() {
     let server = TestServer::start_protocols(
         crate::support::TestService,

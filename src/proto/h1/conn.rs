@@ -351,6 +351,8 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
         version: Version,
         keep_alive: bool,
     ) -> Outcome {
+        let mut response = response;
+        self.service.decorate(&mut response);
         let (parts, body) = response.into_parts();
         let status = parts.status;
         let bodiless = status.is_informational()

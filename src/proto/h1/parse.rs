@@ -240,6 +240,10 @@ fn parse_target(method: &Method, target: Bytes) -> Result<Uri, ParseError> {
     let uri =
         Uri::from_maybe_shared(target).map_err(|_| ParseError::Malformed("invalid target"))?;
     let absolute = uri.scheme().is_some();
+    // RFC 9110 §4.2.4: userinfo in an http(s) URI is to be treated as an error.
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(ParseError::Malformed("userinfo in target"));
+    }
     let ok = origin_form
         || absolute && uri.authority().is_some()
         || asterisk && *method == Method::OPTIONS
@@ -332,10 +336,27 @@ fn list(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|s| !s.is_empty())
 }
 
-/// `Host = uri-host [ ":" port ]`, empty allowed; no whitespace, slashes or `@`.
+/// `Host = uri-host [ ":" port ]`, empty allowed; no whitespace, slashes or `@`;
+/// brackets only around a whole IP literal, followed by nothing or a port.
 fn valid_host(raw: &[u8]) -> bool {
-    raw.iter()
-        .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b))
+    let allowed = |b: &u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%".contains(b);
+    let Some(rest) = raw.strip_prefix(b"[") else {
+        return raw.iter().all(allowed);
+    };
+    let Some(close) = rest.iter().position(|&b| b == b']') else {
+        return false;
+    };
+    let (literal, after) = rest.split_at(close);
+    let port = after.get(1..).unwrap_or_default();
+    let port_ok = match port.split_first() {
+        None => true,
+        Some((b':', digits)) => digits.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    };
+    port_ok
+        && literal
+            .iter()
+            .all(|b| b.is_ascii_hexdigit() || b":.".contains(b))
 }
 
 /// Over the head limit: 414 if the request line never ended, else 431.
@@ -450,6 +471,24 @@ mod tests {
         assert_eq!(
             parse("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n").unwrap_err(),
             ParseError::Malformed("invalid Host")
+        );
+        for bad in ["[::1", "[::1]x", "[::1]:8a", "a]b", "[zz]", "a@b"] {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+            assert_eq!(
+                parse(&raw).unwrap_err(),
+                ParseError::Malformed("invalid Host"),
+                "{bad}"
+            );
+        }
+        for good in ["[::1]", "[::1]:8080", "a.b:80", ""] {
+            assert!(
+                parse(&format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n")).is_ok(),
+                "{good}"
+            );
+        }
+        assert_eq!(
+            parse("GET http://u:p@example.com/ HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err(),
+            ParseError::Malformed("userinfo in target")
         );
         let head = parse("GET http://example.com:81/x?y HTTP/1.1\r\nHost: other\r\n\r\n")
             .unwrap()

@@ -163,6 +163,8 @@ async fn serve_stream<S: Service>(
             None => service.call(&request).await,
         },
     };
+    let mut response = response;
+    service.decorate(&mut response);
     let head_only = request.method() == Method::HEAD;
     let (status, body_bytes, result) = send::respond(respond, response, head_only, options).await;
     if let Err(error) = &result {

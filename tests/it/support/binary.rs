@@ -39,7 +39,7 @@ impl Binary {
         stderr.read_line(&mut line).unwrap();
         let url = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .unwrap_or_else(|| panic!("no URL in start-up line {line:?}"))
             .trim_end_matches('/')
             .to_string();
@@ -53,7 +53,9 @@ impl Binary {
 
     /// `host:port`.
     pub fn addr(&self) -> &str {
-        self.url.trim_start_matches("http://")
+        self.url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
     }
 
     pub fn signal(&self, sig: &str) {

@@ -190,14 +190,6 @@ impl<'a, S> Logged<'a, S> {
         }
     }
 
-    fn finish(&self, mut response: Response<Body>) -> Response<Body> {
-        if let Some(hsts) = &self.hsts {
-            response
-                .headers_mut()
-                .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
-        }
-        response
-    }
 }
 
 impl<S: Service> Service for Logged<'_, S> {

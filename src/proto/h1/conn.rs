@@ -24,12 +24,13 @@ use super::chunked::ChunkedDecoder;
 use super::encode::{chunk_size_line, encode_head, BodyFraming, ConnectionField};
 use super::io::{linger_close, write_all, write_file, write_two};
 use super::parse::{parse_head, Framing, Head, ParseError};
+use super::pool;
 use super::Options;
 use crate::body::{Body, Part};
 use crate::proto::{answer_method, Exchange, Service, Transport};
 
-/// First read buffer of a connection; grows (doubling) up to the head limit.
-const INITIAL_READ: usize = 4096;
+/// Growth step of a read buffer (it doubles up to the head limit).
+const INITIAL_READ: usize = pool::READ_CAPACITY;
 
 /// Bodies in memory up to this size are copied behind the head and leave in one
 /// write; larger ones go out as a second slice of a vectored write.
@@ -137,8 +138,8 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
             Poll::Pending => {}
         }
         // Idle: give the memory back until the client speaks again.
-        self.read = BytesMut::new();
-        self.write = Vec::new();
+        pool::give_read(std::mem::take(&mut self.read));
+        pool::give_write(std::mem::take(&mut self.write));
         self.scratch = Vec::new();
         tokio::select! {
             ready = poll_fn(|cx| io.poll_read_ready(cx)) => ready.is_ok(),
@@ -187,6 +188,9 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
     }
 
     fn reserve_read(&mut self) {
+        if self.read.capacity() == 0 {
+            self.read = pool::take_read();
+        }
         let spare = self.read.capacity() - self.read.len();
         if spare < 512 {
             self.read.reserve(self.read.len().max(INITIAL_READ));
@@ -372,6 +376,9 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
             (true, Version::HTTP_10) => ConnectionField::KeepAlive,
             (true, _) => ConnectionField::Omit,
         };
+        if self.write.capacity() == 0 {
+            self.write = pool::take_write();
+        }
         self.write.clear();
         encode_head(
             &mut self.write,
@@ -465,6 +472,13 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
             duration: started.elapsed(),
             complete: outcome.result.is_ok(),
         });
+    }
+}
+
+impl<T, S> Drop for Conn<'_, T, S> {
+    fn drop(&mut self) {
+        pool::give_read(std::mem::take(&mut self.read));
+        pool::give_write(std::mem::take(&mut self.write));
     }
 }
 

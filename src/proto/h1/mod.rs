@@ -6,6 +6,7 @@ pub mod conn;
 pub mod encode;
 mod io;
 pub mod parse;
+mod pool;
 
 use std::time::Duration;
 

@@ -189,7 +189,6 @@ impl<'a, S> Logged<'a, S> {
             hsts,
         }
     }
-
 }
 
 impl<S: Service> Service for Logged<'_, S> {

@@ -93,32 +93,37 @@ pub(crate) async fn serve_tcp<S: Service>(
                 let service = Logged::new(&*ctx.service, peer, ctx, None);
                 let deadline = Instant::now() + ctx.h1.head_timeout;
                 if has_h2_preface(&stream, deadline, &ctx.shutdown).await {
-                    proto::h2::serve(stream, &service, &ctx.h2, &ctx.shutdown).await;
+                    // Boxed, like the TLS path: a connection future is as large as
+                    // its largest state, and most connections are plain HTTP/1.1.
+                    Box::pin(proto::h2::serve(stream, &service, &ctx.h2, &ctx.shutdown)).await;
                 } else {
                     proto::h1::serve(stream, &service, &ctx.h1, &ctx.shutdown).await;
                 }
             }
             Protocol::Tls(tls) => {
-                let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
-                let stream = match timeout(ctx.tls_handshake_timeout, acceptor.accept(stream)).await
-                {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => {
-                        tracing::debug!(%peer, %error, "TLS handshake failed");
-                        return;
+                Box::pin(async {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+                    let stream =
+                        match timeout(ctx.tls_handshake_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, %error, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let service = Logged::new(&*ctx.service, peer, ctx, ctx.hsts.clone());
+                    if h2 {
+                        proto::h2::serve(stream, &service, &ctx.h2, &ctx.shutdown).await;
+                    } else {
+                        proto::h1::serve(stream, &service, &ctx.h1, &ctx.shutdown).await;
                     }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                let service = Logged::new(&*ctx.service, peer, ctx, ctx.hsts.clone());
-                if h2 {
-                    proto::h2::serve(stream, &service, &ctx.h2, &ctx.shutdown).await;
-                } else {
-                    proto::h1::serve(stream, &service, &ctx.h1, &ctx.shutdown).await;
-                }
+                })
+                .await
             }
             Protocol::RedirectToHttps { https_port } => {
                 let redirect = RedirectToHttps {
@@ -249,5 +254,47 @@ fn record<'a>(peer: SocketAddr, exchange: &'a Exchange<'a>) -> Record<'a> {
         user_agent: field(header::USER_AGENT),
         duration: exchange.duration,
         time: SystemTime::now(),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    struct Nop;
+    impl Service for Nop {
+        async fn call<'a>(&'a self, _: &'a Request<()>) -> Response<Body> {
+            Response::new(Body::Empty)
+        }
+    }
+
+    /// Memory per idle connection is mostly its future: keep the plain HTTP/1.1
+    /// one small (h2, TLS and each request's exchange are boxed).
+    #[test]
+    fn connection_futures_stay_small() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let ctx = ConnContext {
+                service: Arc::new(Nop),
+                h1: Default::default(),
+                h2: Default::default(),
+                tls_handshake_timeout: Duration::from_secs(1),
+                hsts: None,
+                log: AccessLog::disabled(),
+                shutdown: CancellationToken::new(),
+                abort: CancellationToken::new(),
+            };
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let whole = std::mem::size_of_val(&serve_tcp(stream, addr, &Protocol::Plain, &ctx));
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let h1 = std::mem::size_of_val(&proto::h1::serve(stream, &Nop, &ctx.h1, &ctx.shutdown));
+            assert!(whole <= 3 * 1024, "connection future is {whole} bytes");
+            assert!(h1 <= 2 * 1024, "h1 future is {h1} bytes");
+        });
     }
 }

@@ -109,14 +109,16 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
                 Ok(Some(head)) => head,
                 Ok(None) => return,
                 Err(error) => {
-                    self.refuse(error, None, started).await;
+                    Box::pin(self.refuse(error, None, started)).await;
                     return;
                 }
             };
             served += 1;
             let limit = self.options.max_requests;
             let keep_alive = head.keep_alive && (limit == 0 || served < limit);
-            match self.exchange(head, keep_alive, started, shutdown).await {
+            // Boxed: the states of answering a request are most of this future,
+            // and an idle keep-alive connection should not carry them.
+            match Box::pin(self.exchange(head, keep_alive, started, shutdown)).await {
                 Ok(()) => {}
                 Err(End::Gone) => return,
                 Err(End::Close) => {

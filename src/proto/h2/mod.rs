@@ -136,7 +136,10 @@ where
             }
         }
     }
-    // The connection is gone: what is left fails fast and is logged.
+    // The connection is gone. Dropping it wakes streams still waiting for
+    // flow-control window (nothing polls it any more), so they fail fast and are
+    // logged instead of waiting out the send timeout.
+    drop(conn);
     while streams.next().await.is_some() {}
 }
 

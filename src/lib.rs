@@ -16,5 +16,6 @@ pub mod config;
 pub mod files;
 pub mod handler;
 pub mod log;
+pub mod precompress;
 pub mod proto;
 pub mod server;

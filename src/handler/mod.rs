@@ -13,6 +13,8 @@
 //!    protocol engine; Content-Type, `nosniff`, Cache-Control throughout.
 
 pub mod cache_control;
+pub mod compress;
+pub mod compress_cache;
 pub mod conditional;
 pub mod content_tag;
 mod file;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser as _;
 
+use ferrox::config::raw::Command;
 use ferrox::config::{self, Args, TlsChoice};
 use ferrox::handler::Handler;
 use ferrox::log::AccessLog;
@@ -32,6 +33,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Precompress {
+        root,
+        min_size,
+        jobs,
+    }) = &args.command
+    {
+        return precompress(root, *min_size, *jobs);
+    }
     let config = match config::resolve(args) {
         Ok(config) => config,
         Err(e) => {
@@ -53,6 +62,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: config::Config) -> anyhow::Result<()> {
+    raise_open_file_limit();
     let handler = Handler::new(&config.root, config.handler.clone())?;
     let tls = match &config.tls {
         None => None,
@@ -120,6 +130,20 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Connections and the open-file cache each hold a descriptor; the soft limit
+/// (often 1024) would cap both long before `--max-connections`. Raised to the
+/// hard limit, as nginx's `worker_rlimit_nofile` does; failure is not fatal.
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+        }
+    }
+}
+
 /// SIGHUP: reload certificate files; a bad file keeps the old certificates.
 fn reload(tls: Option<&Tls>) {
     let Some(tls) = tls else { return };
@@ -127,6 +151,33 @@ fn reload(tls: Option<&Tls>) {
         Ok(count) => tracing::info!(count, "TLS certificates reloaded"),
         Err(error) => {
             tracing::error!(%error, "TLS reload failed; keeping the previous certificates")
+        }
+    }
+}
+
+/// `ferrox precompress ROOT`: the summary on stdout, each failure on stderr;
+/// exit status 1 when any file failed.
+fn precompress(root: &std::path::Path, min_size: u64, jobs: usize) -> ExitCode {
+    let options = ferrox::precompress::PrecompressOptions {
+        min_size,
+        threads: jobs,
+        ..Default::default()
+    };
+    match ferrox::precompress::run(root, &options) {
+        Ok(report) => {
+            println!("{report}");
+            for failure in &report.errors {
+                eprintln!("ferrox: {failure}");
+            }
+            if report.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("ferrox: precompress {}: {e}", root.display());
+            ExitCode::from(1)
         }
     }
 }

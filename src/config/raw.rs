@@ -10,8 +10,18 @@ use clap::{Parser, ValueEnum};
 
 /// Ferrox: serve a folder over HTTP, fast and safely.
 #[derive(Debug, Parser)]
-#[command(name = "ferrox", version, about, max_term_width = 100)]
+#[command(
+    name = "ferrox",
+    version,
+    about,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Args {
+    /// A tool instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Folder to serve.
     #[arg(env = "FERROX_ROOT", default_value = ".")]
     pub root: PathBuf,
@@ -175,6 +185,44 @@ pub struct Args {
     #[arg(long, env = "FERROX_H2_MAX_STREAMS", default_value_t = 128,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub h2_max_streams: u32,
+
+    /// Do not serve FILE.br, FILE.zst and FILE.gz in place of FILE.
+    #[arg(long, env = "FERROX_NO_PRECOMPRESSED", value_parser = BoolishValueParser::new())]
+    pub no_precompressed: bool,
+
+    /// Do not compress responses on the fly.
+    #[arg(long, env = "FERROX_NO_COMPRESS", value_parser = BoolishValueParser::new())]
+    pub no_compress: bool,
+
+    /// Memory for compressed responses kept for repeat requests (0: none).
+    #[arg(long, env = "FERROX_COMPRESS_CACHE_SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub compress_cache_size: u64,
+
+    /// Smallest file compressed on the fly.
+    #[arg(long, env = "FERROX_COMPRESS_MIN_SIZE", default_value = "1KiB", value_parser = parse_size)]
+    pub compress_min_size: u64,
+
+    /// Largest file compressed on the fly (larger ones need precompressed sidecars).
+    #[arg(long, env = "FERROX_COMPRESS_MAX_SIZE", default_value = "8MiB", value_parser = parse_size)]
+    pub compress_max_size: u64,
+}
+
+/// Tools that run instead of the server.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Write FILE.br, FILE.zst and FILE.gz beside every compressible file under
+    /// ROOT at the highest sensible levels, skipping up-to-date ones and never
+    /// keeping one that is not smaller; the server then serves them at no CPU cost.
+    Precompress {
+        /// Folder to compress.
+        root: PathBuf,
+        /// Smallest file compressed.
+        #[arg(long, default_value = "1KiB", value_parser = parse_size)]
+        min_size: u64,
+        /// Worker threads (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
+    },
 }
 
 /// `--etag` values.

@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use super::raw::{Args, EtagArg, LogFormatArg};
 use super::{Config, TlsChoice};
+use crate::handler::compress::CompressOptions;
 use crate::handler::{
     self,
     cache_control::{CachePolicy, Rule},
@@ -51,6 +52,12 @@ fn err(key: &'static str, message: impl Into<String>) -> ConfigError {
 
 /// Checks the arguments against each other and the filesystem.
 pub fn resolve(args: Args) -> Result<Config, ConfigError> {
+    if args.compress_min_size > args.compress_max_size {
+        return Err(err(
+            "--compress-min-size",
+            "is larger than --compress-max-size",
+        ));
+    }
     if !args.root.is_dir() {
         return Err(err(
             "ROOT",
@@ -185,6 +192,14 @@ pub fn resolve(args: Args) -> Result<Config, ConfigError> {
                 EtagArg::Content => EtagMode::Content,
             },
             max_ranges: usize::from(args.max_ranges),
+            precompressed: !args.no_precompressed,
+            compress: CompressOptions {
+                enabled: !args.no_compress,
+                min_size: args.compress_min_size,
+                max_size: args.compress_max_size,
+                cache_bytes: usize::try_from(args.compress_cache_size).unwrap_or(usize::MAX),
+                ..CompressOptions::default()
+            },
             ..handler::Options::default()
         },
         access_log: (!args.quiet).then_some(match args.log_format {

@@ -11,6 +11,9 @@
 //! result is only compared, never served: what is served always came from a
 //! confined open.
 //!
+//! "Nothing there" is remembered for the same interval, so 404s and probes for
+//! optional files (precompressed sidecars) cost no failed open.
+//!
 //! Bounded: at most `max_entries` entries and `max_bytes` of file contents;
 //! past either, arbitrary entries are evicted (a hash map's iteration order is
 //! as good as random here, and costs no bookkeeping per hit).
@@ -55,8 +58,9 @@ impl Default for CacheOptions {
 /// One cached regular file.
 #[derive(Debug)]
 pub struct Cached<T> {
-    /// The open file: `None` when `contents` holds it all.
-    pub file: Option<Arc<File>>,
+    /// The open file (kept also when `contents` holds it all: compression and
+    /// content hashing read from it).
+    pub file: Arc<File>,
     /// Its metadata when opened.
     pub meta: Metadata,
     /// The whole file, for small files.
@@ -84,8 +88,25 @@ pub struct FileCache<T> {
 
 #[derive(Debug)]
 struct Entries<T> {
-    map: HashMap<PathBuf, Arc<Cached<T>>>,
+    map: HashMap<PathBuf, Slot<T>>,
     bytes: usize,
+}
+
+/// A path's cached outcome: a file, or nothing there (so that 404s and probes
+/// for optional files, such as precompressed sidecars, cost no failed open).
+#[derive(Debug)]
+enum Slot<T> {
+    Found(Arc<Cached<T>>),
+    Missing(Instant),
+}
+
+impl<T> Slot<T> {
+    fn bytes(&self) -> usize {
+        match self {
+            Slot::Found(entry) => entry.contents.as_ref().map_or(0, Bytes::len),
+            Slot::Missing(_) => 0,
+        }
+    }
 }
 
 impl<T: Send + Sync> FileCache<T> {
@@ -123,18 +144,28 @@ impl<T: Send + Sync> FileCache<T> {
         rel: &Path,
         prepare: impl FnOnce(&Metadata, Option<&Bytes>) -> T,
     ) -> Result<Lookup<T>, Error> {
-        let hit = self
-            .entries
-            .lock()
-            .ok()
-            .and_then(|e| e.map.get(rel).cloned());
-        if let Some(entry) = hit {
-            if self.still_valid(root, rel, &entry) {
-                return Ok(Lookup::File(entry));
+        let hit = self.entries.lock().ok().and_then(|e| match e.map.get(rel) {
+            Some(Slot::Found(entry)) => Some(Ok(entry.clone())),
+            Some(Slot::Missing(since)) => Some(Err(*since)),
+            None => None,
+        });
+        match hit {
+            Some(Ok(entry)) if self.still_valid(root, rel, &entry) => {
+                return Ok(Lookup::File(entry))
             }
-            self.remove(rel);
+            Some(Err(since)) if since.elapsed() < self.options.revalidate => {
+                return Err(Error::NotFound)
+            }
+            Some(_) => self.remove(rel),
+            None => {}
         }
-        let opened = root.open_file(rel)?;
+        let opened = match root.open_file(rel) {
+            Err(Error::NotFound) => {
+                self.insert(rel, Slot::Missing(Instant::now()));
+                return Err(Error::NotFound);
+            }
+            other => other?,
+        };
         if opened.meta.is_dir() {
             return Ok(Lookup::Dir(opened));
         }
@@ -142,17 +173,13 @@ impl<T: Send + Sync> FileCache<T> {
         let contents = self.read_small(&file, &meta);
         let payload = prepare(&meta, contents.as_ref());
         let entry = Arc::new(Cached {
-            file: if contents.is_some() {
-                None
-            } else {
-                Some(Arc::new(file))
-            },
+            file: Arc::new(file),
             meta,
             contents,
             payload,
             checked: Mutex::new(Instant::now()),
         });
-        self.insert(rel, entry.clone());
+        self.insert(rel, Slot::Found(entry.clone()));
         Ok(Lookup::File(entry))
     }
 
@@ -161,8 +188,8 @@ impl<T: Send + Sync> FileCache<T> {
         // fstat, amortised over a large body): one truncated or rewritten in
         // place must never go out under its old length. Held contents are a
         // consistent snapshot and need only the periodic path check.
-        if let Some(file) = &entry.file {
-            match file.metadata() {
+        if entry.contents.is_none() {
+            match entry.file.metadata() {
                 Ok(meta) if FileIdentity::of(&meta) == FileIdentity::of(&entry.meta) => {}
                 _ => return false,
             }
@@ -199,13 +226,13 @@ impl<T: Send + Sync> FileCache<T> {
         Some(Bytes::from(buf))
     }
 
-    fn insert(&self, rel: &Path, entry: Arc<Cached<T>>) {
+    fn insert(&self, rel: &Path, entry: Slot<T>) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
-        let size = entry.contents.as_ref().map_or(0, Bytes::len);
+        let size = entry.bytes();
         if let Some(old) = entries.map.remove(rel) {
-            entries.bytes -= old.contents.as_ref().map_or(0, Bytes::len);
+            entries.bytes -= old.bytes();
         }
         while !entries.map.is_empty()
             && (entries.map.len() >= self.options.max_entries
@@ -215,7 +242,7 @@ impl<T: Send + Sync> FileCache<T> {
                 break;
             };
             if let Some(old) = entries.map.remove(&victim) {
-                entries.bytes -= old.contents.as_ref().map_or(0, Bytes::len);
+                entries.bytes -= old.bytes();
             }
         }
         if self.options.max_entries > 0 && entries.bytes + size <= self.options.max_bytes {
@@ -227,7 +254,7 @@ impl<T: Send + Sync> FileCache<T> {
     fn remove(&self, rel: &Path) {
         if let Ok(mut entries) = self.entries.lock() {
             if let Some(old) = entries.map.remove(rel) {
-                entries.bytes -= old.contents.as_ref().map_or(0, Bytes::len);
+                entries.bytes -= old.bytes();
             }
         }
     }
@@ -277,9 +304,8 @@ mod tests {
         assert!(Arc::ptr_eq(&first, &again));
         assert_eq!((prepared, again.payload), (1, 7));
         assert_eq!(again.contents.as_deref(), Some(&[b'x'; 10][..]));
-        assert!(again.file.is_none());
         let big = file(cache.lookup(&root, Path::new("big.bin"), |_, _| 0).unwrap());
-        assert!(big.contents.is_none() && big.file.is_some());
+        assert!(big.contents.is_none());
         assert!(matches!(
             cache.lookup(&root, Path::new("."), |_, _| 0).unwrap(),
             Lookup::Dir(_)

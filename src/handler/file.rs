@@ -1,24 +1,40 @@
-//! The response for a regular file, in order: validators (ETag, Last-Modified),
-//! preconditions (304 or 412), then Range (206, multipart 206, or 416) on GET,
-//! else the whole file. Representation headers (Content-Type, Cache-Control,
-//! validators) are the same on 200 and 206, and 304 repeats the validators and
-//! Cache-Control; 412 and 416 are error pages.
+//! The response for a regular file, in order:
+//!
+//! 1. the representation: for a compressible type, `Accept-Encoding` chooses
+//!    among identity, precompressed sidecars (`FILE.br`, `.zst`, `.gz`, not older
+//!    than FILE) and on-the-fly compression (from the compressed-response cache,
+//!    or streamed); each coding has its own ETag and all of them carry
+//!    `Vary: Accept-Encoding`; nothing acceptable is 406;
+//! 2. preconditions against that representation's validators (304 or 412);
+//! 3. Range on GET, applied to that representation (206, multipart 206, 416),
+//!    except on a compressed stream of unknown length, which is sent whole;
+//! 4. else the whole representation.
 //!
 //! Everything that depends only on the file version ([`Prepared`]) is built once
 //! when the open-file cache opens it, not per request.
 
 use std::fs::Metadata;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
+use super::compress::{is_compressible, is_encoded_name};
+use super::compress_cache::CacheKey;
 use super::conditional::{self, Precondition, Validators};
+use super::negotiate::{Accepted, Encoding};
 use super::range::{self, Ranges};
 use super::{content_tag, headers, EtagMode, Handler};
 use crate::body::{Body, FileSlice, Part};
-use crate::files::{self, cache::Cached};
+use crate::files::{
+    self,
+    cache::{Cached, Lookup},
+};
+
+/// The codings a file may be sent in besides identity, best first.
+const CODINGS: [Encoding; 3] = [Encoding::Br, Encoding::Zstd, Encoding::Gzip];
 
 /// Response headers of one file version, built when it is opened.
 #[derive(Debug)]
@@ -28,11 +44,61 @@ pub(crate) struct Prepared {
     /// its content tag.
     etag: HeaderValue,
     modified: Option<SystemTime>,
-    last_modified: Option<HeaderValue>,
-    cache_control: Option<HeaderValue>,
+    /// Whether other codings of this file may exist (`Vary` on every response).
+    negotiable: bool,
     /// Every field of a 200 for this version, in wire order: cloned per
     /// response instead of hashing six inserts.
     headers: HeaderMap,
+}
+
+/// One representation of a file, ready for preconditions and ranges.
+struct Representation<'a> {
+    /// The fields of a 200.
+    head: HeaderMap,
+    etag: HeaderValue,
+    modified: Option<SystemTime>,
+    content_type: &'a str,
+    source: Source<'a>,
+}
+
+/// Where a representation's bytes come from.
+enum Source<'a> {
+    /// A cached file (or sidecar): its length is known, ranges apply.
+    File(&'a Cached<Prepared>),
+    /// Compressed bytes held in memory.
+    Bytes(Bytes),
+    /// Compressed on the fly: no length yet, so no ranges.
+    Stream(Body),
+}
+
+impl Source<'_> {
+    fn len(&self) -> Option<u64> {
+        match self {
+            Source::File(entry) => Some(entry.meta.len()),
+            Source::Bytes(bytes) => Some(bytes.len() as u64),
+            Source::Stream(_) => None,
+        }
+    }
+
+    /// `len` bytes from `start`.
+    fn slice(&self, start: u64, len: u64) -> Body {
+        let bytes = match self {
+            Source::File(entry) => match &entry.contents {
+                Some(bytes) => bytes,
+                None => {
+                    return Body::File(FileSlice {
+                        file: entry.file.clone(),
+                        offset: start,
+                        len,
+                    })
+                }
+            },
+            Source::Bytes(bytes) => bytes,
+            Source::Stream(_) => return Body::Empty,
+        };
+        let (start, end) = (start as usize, start.saturating_add(len) as usize);
+        Body::Bytes(bytes.slice(start.min(bytes.len())..end.min(bytes.len())))
+    }
 }
 
 impl Handler {
@@ -57,7 +123,18 @@ impl Handler {
             .options
             .cache
             .for_file(rel_url.trim_start_matches("./"), &content_type_text);
-        let mut map = validator_headers(&etag, last_modified.as_ref(), cache_control.as_ref());
+        let negotiable = is_compressible(&content_type_text) && !is_encoded_name(rel);
+        let mut map = HeaderMap::with_capacity(8);
+        map.insert(header::ETAG, etag.clone());
+        if let Some(value) = last_modified {
+            map.insert(header::LAST_MODIFIED, value);
+        }
+        if let Some(value) = cache_control {
+            map.insert(header::CACHE_CONTROL, value);
+        }
+        if negotiable {
+            map.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
         map.insert(header::CONTENT_TYPE, content_type);
         map.insert(
             "x-content-type-options",
@@ -65,53 +142,181 @@ impl Handler {
         );
         map.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         Prepared {
-            cache_control,
             content_type_text,
             etag,
-            last_modified,
             modified,
+            negotiable,
             headers: map,
         }
     }
 
-    /// Answers GET or HEAD for a cached regular file.
+    /// Answers GET or HEAD for the cached regular file at `rel`.
     pub(super) fn file_response(
         &self,
         req: &Request<()>,
+        rel: &Path,
         entry: &Cached<Prepared>,
     ) -> Response<Body> {
         let prepared = &entry.payload;
-        let len = entry.meta.len();
+        let mut identity = Representation {
+            head: prepared.headers.clone(),
+            etag: prepared.etag.clone(),
+            modified: prepared.modified,
+            content_type: &prepared.content_type_text,
+            source: Source::File(entry),
+        };
         // A large file's content tag is computed in the background; until it is
         // ready, the prepared (metadata) tag stands.
-        let content_tag = match (&entry.file, self.options.etag) {
-            (Some(file), EtagMode::Content) => self.content_tags.lookup(file, &entry.meta),
-            _ => None,
+        if entry.contents.is_none() && self.options.etag == EtagMode::Content {
+            if let Some(tag) = self.content_tags.lookup(&entry.file, &entry.meta) {
+                identity.head.insert(header::ETAG, tag.clone());
+                identity.etag = tag;
+            }
+        }
+        if !prepared.negotiable {
+            return self.represent(req, identity);
+        }
+
+        let accepted = Accepted::parse(
+            req.headers()
+                .get(header::ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let sidecars = self.sidecars(rel, entry);
+        let on_the_fly = self
+            .compressor
+            .wants(&prepared.content_type_text, entry.meta.len());
+        let available: Vec<Encoding> = CODINGS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| on_the_fly || sidecars[*i].is_some())
+            .map(|(_, e)| *e)
+            .collect();
+        let Some(chosen) = accepted.choose(&available) else {
+            let mut response = self.error_response(StatusCode::NOT_ACCEPTABLE);
+            response
+                .headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            return response;
         };
-        let etag = content_tag.as_ref().unwrap_or(&prepared.etag);
+        let Some(slot) = CODINGS.iter().position(|e| *e == chosen) else {
+            return self.represent(req, identity);
+        };
+        if let Some(sidecar) = &sidecars[slot] {
+            // Its own inode, so its own metadata tag: distinct per coding.
+            return self.represent(
+                req,
+                coded(
+                    prepared,
+                    chosen,
+                    sidecar.payload.etag.clone(),
+                    Source::File(sidecar),
+                ),
+            );
+        }
+        let etag = coded_tag(&identity.etag, chosen);
+        let key = CacheKey::new(rel.to_path_buf(), &entry.meta, chosen);
+        if let Some(bytes) = self.compressor.cached(&key) {
+            return self.represent(req, coded(prepared, chosen, etag, Source::Bytes(bytes)));
+        }
+        // Preconditions first: a 304 or 412 must not start a compression.
         let current = Validators {
             etag: etag.to_str().unwrap_or_default(),
             modified: prepared.modified,
         };
+        if conditional::evaluate(req.headers(), req.method(), current) != Precondition::Proceed
+            || *req.method() == Method::HEAD
+        {
+            // HEAD gets GET's head: a body of unknown length, so no Content-Length.
+            let unknown = Body::Stream(Box::pin(NothingYet));
+            return self.represent(req, coded(prepared, chosen, etag, Source::Stream(unknown)));
+        }
+        let len = entry.meta.len();
+        match self
+            .compressor
+            .compress_stream(entry.file.clone(), 0, len, chosen, Some(key))
+        {
+            Some(stream) => {
+                self.represent(req, coded(prepared, chosen, etag, Source::Stream(stream)))
+            }
+            // At the limit of compressions in progress: identity is always valid.
+            None => self.represent(req, identity),
+        }
+    }
+
+    /// The precompressed sidecars of `rel` that are not older than it, in
+    /// [`CODINGS`] order. Probes go through the open-file cache, which also
+    /// remembers absent sidecars.
+    fn sidecars(&self, rel: &Path, entry: &Cached<Prepared>) -> [Option<Arc<Cached<Prepared>>>; 3] {
+        let mut found: [Option<Arc<Cached<Prepared>>>; 3] = [None, None, None];
+        if !self.options.precompressed {
+            return found;
+        }
+        let Ok(file_time) = entry.meta.modified() else {
+            return found;
+        };
+        for (slot, coding) in found.iter_mut().zip(CODINGS) {
+            let Some(suffix) = coding.suffix() else {
+                continue;
+            };
+            let mut name = rel.as_os_str().to_owned();
+            name.push(suffix);
+            if let Ok(Lookup::File(side)) = self.lookup(&PathBuf::from(name)) {
+                if side.meta.modified().is_ok_and(|t| t >= file_time) {
+                    *slot = Some(side);
+                }
+            }
+        }
+        found
+    }
+
+    /// Preconditions, then ranges, then the body of one representation.
+    fn represent(&self, req: &Request<()>, rep: Representation<'_>) -> Response<Body> {
+        let Representation {
+            mut head,
+            etag,
+            modified,
+            content_type,
+            source,
+        } = rep;
+        let current = Validators {
+            etag: etag.to_str().unwrap_or_default(),
+            modified,
+        };
         match conditional::evaluate(req.headers(), req.method(), current) {
             Precondition::Proceed => {}
             Precondition::NotModified => {
-                let head = validator_headers(
-                    etag,
-                    prepared.last_modified.as_ref(),
-                    prepared.cache_control.as_ref(),
+                // RFC 9110 §15.4.5: the validators, Cache-Control and Vary.
+                let mut not_modified = HeaderMap::with_capacity(4);
+                for name in [
+                    header::ETAG,
+                    header::LAST_MODIFIED,
+                    header::CACHE_CONTROL,
+                    header::VARY,
+                ] {
+                    if let Some(value) = head.remove(&name) {
+                        not_modified.insert(name, value);
+                    }
+                }
+                return with_headers(
+                    Response::new(Body::Empty),
+                    StatusCode::NOT_MODIFIED,
+                    not_modified,
                 );
-                return with_headers(Response::new(Body::Empty), StatusCode::NOT_MODIFIED, head);
             }
             // An error page like any other: never the file's Cache-Control,
             // which could let a cache keep the 412 for a year.
             Precondition::Failed => return self.error_response(StatusCode::PRECONDITION_FAILED),
         }
-        let mut head = prepared.headers.clone();
-        if let Some(tag) = &content_tag {
-            head.insert(header::ETAG, tag.clone());
-        }
-
+        let Some(len) = source.len() else {
+            // A stream of unknown length: whole, without ranges.
+            head.remove(header::ACCEPT_RANGES);
+            let body = match source {
+                Source::Stream(body) => body,
+                _ => Body::Empty,
+            };
+            return with_headers(Response::new(body), StatusCode::OK, head);
+        };
         // RFC 9110 §14.2: GET is the only method with range semantics.
         let range = req
             .headers()
@@ -119,11 +324,12 @@ impl Handler {
             .filter(|_| *req.method() == Method::GET)
             .and_then(|v| v.to_str().ok())
             .filter(|_| conditional::if_range_allows(req.headers(), current));
-        let Some(range) = range else {
-            return with_headers(Response::new(body(entry, 0, len)), StatusCode::OK, head);
+        let ranges = match range {
+            Some(value) => range::parse(value, len, self.options.max_ranges),
+            None => Ranges::Full,
         };
-        match range::parse(range, len, self.options.max_ranges) {
-            Ranges::Full => with_headers(Response::new(body(entry, 0, len)), StatusCode::OK, head),
+        match ranges {
+            Ranges::Full => with_headers(Response::new(source.slice(0, len)), StatusCode::OK, head),
             Ranges::Unsatisfiable => {
                 let mut r = self.error_response(StatusCode::RANGE_NOT_SATISFIABLE);
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
@@ -131,74 +337,85 @@ impl Handler {
                 }
                 r
             }
-            Ranges::Partial(ranges) => match ranges.as_slice() {
-                [one] => {
-                    if let Ok(value) = HeaderValue::from_str(&one.content_range(len)) {
-                        head.insert(header::CONTENT_RANGE, value);
+            Ranges::Partial(ranges) => {
+                match ranges.as_slice() {
+                    [one] => {
+                        if let Ok(value) = HeaderValue::from_str(&one.content_range(len)) {
+                            head.insert(header::CONTENT_RANGE, value);
+                        }
+                        let body = source.slice(one.start, one.len());
+                        with_headers(Response::new(body), StatusCode::PARTIAL_CONTENT, head)
                     }
-                    let body = body(entry, one.start, one.len());
-                    with_headers(Response::new(body), StatusCode::PARTIAL_CONTENT, head)
-                }
-                many => {
-                    let boundary = range::boundary();
-                    let parts = range::multipart(
-                        many,
-                        len,
-                        &prepared.content_type_text,
-                        &boundary,
-                        |start, n| match body(entry, start, n) {
-                            Body::Bytes(bytes) => Part::Bytes(bytes),
-                            Body::File(slice) => Part::File(slice),
-                            _ => Part::Bytes(Bytes::new()),
-                        },
-                    );
-                    let multipart = format!("multipart/byteranges; boundary={boundary}");
-                    if let Ok(value) = HeaderValue::from_str(&multipart) {
-                        head.insert(header::CONTENT_TYPE, value);
+                    many => {
+                        let boundary = range::boundary();
+                        let parts =
+                            range::multipart(many, len, content_type, &boundary, |start, n| {
+                                match source.slice(start, n) {
+                                    Body::File(slice) => Part::File(slice),
+                                    Body::Bytes(bytes) => Part::Bytes(bytes),
+                                    _ => Part::Bytes(Bytes::new()),
+                                }
+                            });
+                        let multipart = format!("multipart/byteranges; boundary={boundary}");
+                        if let Ok(value) = HeaderValue::from_str(&multipart) {
+                            head.insert(header::CONTENT_TYPE, value);
+                        }
+                        with_headers(
+                            Response::new(Body::Parts(parts)),
+                            StatusCode::PARTIAL_CONTENT,
+                            head,
+                        )
                     }
-                    with_headers(
-                        Response::new(Body::Parts(parts)),
-                        StatusCode::PARTIAL_CONTENT,
-                        head,
-                    )
                 }
-            },
+            }
         }
     }
 }
 
-/// `len` bytes from `start`: a slice of the cached contents, or of the file.
-fn body(entry: &Cached<Prepared>, start: u64, len: u64) -> Body {
-    match (&entry.contents, &entry.file) {
-        (Some(bytes), _) => {
-            let (start, end) = (start as usize, start.saturating_add(len) as usize);
-            Body::Bytes(bytes.slice(start.min(bytes.len())..end.min(bytes.len())))
-        }
-        (None, Some(file)) => Body::File(FileSlice {
-            file: file.clone(),
-            offset: start,
-            len,
-        }),
-        // The cache keeps one or the other; an empty body is the safe answer.
-        (None, None) => Body::Empty,
+/// A representation in `coding`: the file's headers with its own ETag and the
+/// Content-Encoding.
+fn coded<'a>(
+    prepared: &'a Prepared,
+    coding: Encoding,
+    etag: HeaderValue,
+    source: Source<'a>,
+) -> Representation<'a> {
+    let mut head = prepared.headers.clone();
+    head.insert(header::ETAG, etag.clone());
+    head.insert(
+        header::CONTENT_ENCODING,
+        HeaderValue::from_static(coding.token()),
+    );
+    Representation {
+        head,
+        etag,
+        modified: prepared.modified,
+        content_type: &prepared.content_type_text,
+        source,
     }
 }
 
-/// The fields a 304 repeats (RFC 9110 §15.4.5), which also open a 200.
-fn validator_headers(
-    etag: &HeaderValue,
-    last_modified: Option<&HeaderValue>,
-    cache_control: Option<&HeaderValue>,
-) -> HeaderMap {
-    let mut map = HeaderMap::with_capacity(8);
-    map.insert(header::ETAG, etag.clone());
-    if let Some(value) = last_modified {
-        map.insert(header::LAST_MODIFIED, value.clone());
+/// The tag of a coding compressed on the fly: the identity tag with the coding
+/// inside the quotes (`"abc"` → `"abc-br"`), strong since the output of a given
+/// encoder and level is the same for the same input.
+fn coded_tag(identity: &HeaderValue, coding: Encoding) -> HeaderValue {
+    let text = identity.to_str().unwrap_or("\"\"");
+    let inner = text.trim_end_matches('"');
+    HeaderValue::from_str(&format!("{inner}-{}\"", coding.token()))
+        .unwrap_or_else(|_| identity.clone())
+}
+
+/// A body of unknown length with nothing in it: what HEAD of a compressed
+/// stream carries, so the engine states no length.
+struct NothingYet;
+
+impl crate::body::ChunkStream for NothingYet {
+    fn poll_chunk(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::io::Result<Bytes>>> {
+        std::task::Poll::Ready(None)
     }
-    if let Some(value) = cache_control {
-        map.insert(header::CACHE_CONTROL, value.clone());
-    }
-    map
 }
 
 fn with_headers(

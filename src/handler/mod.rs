@@ -34,6 +34,7 @@ use crate::body::Body;
 use crate::files::cache::{CacheOptions, FileCache, Lookup};
 use crate::files::{self, Opened, Root, SafePath};
 use cache_control::CachePolicy;
+use compress::{CompressOptions, Compressor};
 use content_tag::ContentTags;
 use file::Prepared;
 use listing::Sort;
@@ -64,6 +65,11 @@ pub struct Options {
     pub max_ranges: usize,
     /// Limits of the open-file cache.
     pub file_cache: CacheOptions,
+    /// Whether `FILE.br`, `FILE.zst`, `FILE.gz` beside a file are served as its
+    /// compressed representations.
+    pub precompressed: bool,
+    /// On-the-fly compression.
+    pub compress: CompressOptions,
 }
 
 /// How ETags are made.
@@ -92,6 +98,8 @@ impl Default for Options {
             etag: EtagMode::Metadata,
             max_ranges: range::MAX_RANGES,
             file_cache: CacheOptions::default(),
+            precompressed: true,
+            compress: CompressOptions::default(),
         }
     }
 }
@@ -131,6 +139,7 @@ pub struct Handler {
     pages: Arc<ErrorPages>,
     content_tags: Arc<ContentTags>,
     files: Arc<FileCache<Prepared>>,
+    compressor: Compressor,
 }
 
 impl Handler {
@@ -145,12 +154,14 @@ impl Handler {
         let pages =
             ErrorPages::load(options.error_pages.as_deref()).map_err(StartError::ErrorPage)?;
         let file_cache = options.file_cache;
+        let compressor = Compressor::new(options.compress.clone());
         Ok(Handler {
             root,
             options: Arc::new(options),
             pages: Arc::new(pages),
             content_tags: ContentTags::new(content_tag::MAX_TAGS),
             files: Arc::new(FileCache::new(file_cache)),
+            compressor,
         })
     }
 
@@ -195,7 +206,7 @@ impl Handler {
                 drop(entry);
                 return Err(files::Error::NotFound);
             }
-            Lookup::File(entry) => return Ok(self.file_response(req, &entry)),
+            Lookup::File(entry) => return Ok(self.file_response(req, &rel, &entry)),
             Lookup::Dir(dir) => dir,
         };
         if !path.has_trailing_slash() && !path.is_root() {
@@ -203,7 +214,9 @@ impl Handler {
         }
         for index in &self.options.index {
             match self.lookup(&rel.join(index)) {
-                Ok(Lookup::File(entry)) => return Ok(self.file_response(req, &entry)),
+                Ok(Lookup::File(entry)) => {
+                    return Ok(self.file_response(req, &rel.join(index), &entry))
+                }
                 Ok(Lookup::Dir(_)) | Err(files::Error::NotFound) => continue,
                 Err(e) => return Err(e),
             }

@@ -4,6 +4,7 @@ mod support;
 
 mod caching;
 mod cli;
+mod compress;
 mod files;
 mod h1;
 mod h2;

@@ -20,6 +20,7 @@ pub mod content_tag;
 mod file;
 pub mod headers;
 pub mod listing;
+pub mod listing_cache;
 pub mod negotiate;
 pub mod range;
 pub mod status;
@@ -38,6 +39,7 @@ use compress::{CompressOptions, Compressor};
 use content_tag::ContentTags;
 use file::Prepared;
 use listing::Sort;
+use listing_cache::{ListingCache, PageKey};
 pub use status::{status_for, ErrorPages, PageError};
 
 /// Entries read for one listing at most: the page and the entry list are built
@@ -140,6 +142,7 @@ pub struct Handler {
     content_tags: Arc<ContentTags>,
     files: Arc<FileCache<Prepared>>,
     compressor: Compressor,
+    listings: Arc<ListingCache>,
 }
 
 impl Handler {
@@ -162,6 +165,10 @@ impl Handler {
             content_tags: ContentTags::new(content_tag::MAX_TAGS),
             files: Arc::new(FileCache::new(file_cache)),
             compressor,
+            listings: Arc::new(ListingCache::new(
+                file_cache.revalidate,
+                listing_cache::MAX_BYTES,
+            )),
         })
     }
 
@@ -247,23 +254,23 @@ impl Handler {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("application/json"));
         let sort = Sort::from_query(req.uri().query());
-        let root = self.root.clone();
-        let options = self.options.clone();
-        // Reading and rendering a large folder takes milliseconds: off the runtime.
-        let page = tokio::task::spawn_blocking(move || -> Result<String, files::Error> {
-            // Reading stops at the cap: the memory bound holds however big the folder.
-            let (mut entries, truncated) =
-                root.read_dir(&rel, &dir.file, options.hidden, options.max_listing_entries)?;
-            sort.apply(&mut entries);
-            Ok(if wants_json {
-                listing::json(&entries)
-            } else {
-                listing::html(&path, &entries, sort, truncated)
-            })
-        })
-        .await
-        .map_err(|e| files::Error::Io(std::io::Error::other(e)))??;
-        let mut response = Response::new(Body::Bytes(Bytes::from(page)));
+        let identity = files::FileIdentity::of(&dir.meta);
+        let key = PageKey {
+            dir: rel.clone(),
+            sort: (sort.key as u8, sort.descending),
+            json: wants_json,
+        };
+        let page = match self.listings.get(&key, identity) {
+            Some(page) => page,
+            None => {
+                let page = self
+                    .render_listing(path, rel, dir, sort, wants_json)
+                    .await?;
+                self.listings.insert(key, identity, page.clone());
+                page
+            }
+        };
+        let mut response = Response::new(Body::Bytes(page));
         let headers = response.headers_mut();
         let content_type = if wants_json {
             "application/json; charset=utf-8"
@@ -278,6 +285,34 @@ impl Handler {
             HeaderValue::from_static("nosniff"),
         );
         Ok(response)
+    }
+
+    /// Reads and renders a listing on the blocking pool: a large folder takes
+    /// milliseconds.
+    async fn render_listing(
+        &self,
+        path: SafePath,
+        rel: PathBuf,
+        dir: Opened,
+        sort: Sort,
+        wants_json: bool,
+    ) -> Result<Bytes, files::Error> {
+        let root = self.root.clone();
+        let options = self.options.clone();
+        let page = tokio::task::spawn_blocking(move || -> Result<String, files::Error> {
+            // Reading stops at the cap: the memory bound holds however big the folder.
+            let (mut entries, truncated) =
+                root.read_dir(&rel, &dir.file, options.hidden, options.max_listing_entries)?;
+            sort.apply(&mut entries);
+            Ok(if wants_json {
+                listing::json(&entries)
+            } else {
+                listing::html(&path, &entries, sort, truncated)
+            })
+        })
+        .await
+        .map_err(|e| files::Error::Io(std::io::Error::other(e)))??;
+        Ok(Bytes::from(page))
     }
 }
 

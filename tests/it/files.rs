@@ -1595,3 +1595,16 @@ fn a_file_that_shrinks_while_sent_ends_the_connection() {
     );
     server.get("/grow.bin").expect(200);
 }
+
+#[test]
+fn a_cached_listing_shows_a_new_file_at_once() {
+    let t = TempRoot::new().file("d/a.txt", "a");
+    let server = serve(t.path());
+    let first = server.get("/d/");
+    first.expect(200);
+    assert!(!first.text().contains("b.txt"));
+    // Adding an entry changes the folder's mtime: the cached page is not used.
+    std::fs::write(t.join("d/b.txt"), "b").unwrap();
+    let second = server.get("/d/");
+    assert!(second.text().contains("b.txt"), "{second:?}");
+}

@@ -16,7 +16,9 @@ use std::task::Poll;
 
 use bytes::{Buf, BytesMut};
 use http::{Method, Request, Response, StatusCode, Version};
-use tokio::io::AsyncReadExt;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -105,15 +107,22 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
             }
             let started = Instant::now();
             let deadline = if first { accepted } else { started } + self.options.head_timeout;
-            let head = match self.read_head(deadline, shutdown).await {
+            // Boxed, like the exchange below: an idle connection carries neither.
+            let head = match Box::pin(self.read_head(deadline, shutdown)).await {
                 Ok(Some(head)) => head,
                 Ok(None) => return,
                 Err(error) => {
-                    Box::pin(self.refuse(error, None, started)).await;
+                    // The client may still be sending (an oversized head): linger
+                    // so that the error reaches it.
+                    if let End::Close = Box::pin(self.refuse(error, None, started)).await {
+                        linger_close(&mut self.io, &mut self.read).await;
+                    }
                     return;
                 }
             };
             served += 1;
+            // A client that asked to close sends nothing more: no need to linger.
+            let client_closes = !head.keep_alive;
             let limit = self.options.max_requests;
             let keep_alive = head.keep_alive && (limit == 0 || served < limit);
             // Boxed: the states of answering a request are most of this future,
@@ -121,6 +130,10 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
             match Box::pin(self.exchange(head, keep_alive, started, shutdown)).await {
                 Ok(()) => {}
                 Err(End::Gone) => return,
+                Err(End::Close) if client_closes && self.read.is_empty() => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
+                    return;
+                }
                 Err(End::Close) => {
                     linger_close(&mut self.io, &mut self.read).await;
                     return;

@@ -1,0 +1,134 @@
+//! Rendered listings, kept for the open-file cache's revalidation interval: a
+//! busy folder is read and rendered at most once a second per sort order and
+//! format, and a folder whose identity (inode, mtime, ctime) changed is read
+//! again at once. Bounded by the bytes of the pages held.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::files::FileIdentity;
+
+/// Bytes of rendered pages held at most.
+pub const MAX_BYTES: usize = 16 << 20;
+
+/// What a page depends on besides the folder: sort order and format.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    /// The folder, relative to the root.
+    pub dir: PathBuf,
+    /// Sort column and order, as the query gave them.
+    pub sort: (u8, bool),
+    /// JSON rather than HTML.
+    pub json: bool,
+}
+
+#[derive(Debug)]
+struct Page {
+    at: Instant,
+    identity: FileIdentity,
+    body: Bytes,
+}
+
+/// The cache of rendered listings.
+#[derive(Debug)]
+pub struct ListingCache {
+    pages: Mutex<(HashMap<PageKey, Page>, usize)>,
+    max_age: Duration,
+    max_bytes: usize,
+}
+
+impl ListingCache {
+    /// A cache trusting a page for `max_age`, holding at most `max_bytes`.
+    pub fn new(max_age: Duration, max_bytes: usize) -> ListingCache {
+        ListingCache {
+            pages: Mutex::new((HashMap::new(), 0)),
+            max_age,
+            max_bytes,
+        }
+    }
+
+    /// The page for `key` if it is young enough and the folder is unchanged.
+    pub fn get(&self, key: &PageKey, identity: FileIdentity) -> Option<Bytes> {
+        let pages = self.pages.lock().ok()?;
+        let page = pages.0.get(key)?;
+        (page.identity == identity && page.at.elapsed() < self.max_age).then(|| page.body.clone())
+    }
+
+    /// Keeps a page, evicting others to stay within the byte bound.
+    pub fn insert(&self, key: PageKey, identity: FileIdentity, body: Bytes) {
+        if body.len() > self.max_bytes / 4 {
+            return;
+        }
+        let Ok(mut pages) = self.pages.lock() else {
+            return;
+        };
+        let (map, held) = &mut *pages;
+        if let Some(old) = map.remove(&key) {
+            *held -= old.body.len();
+        }
+        while *held + body.len() > self.max_bytes {
+            let Some(victim) = map.keys().next().cloned() else {
+                break;
+            };
+            if let Some(old) = map.remove(&victim) {
+                *held -= old.body.len();
+            }
+        }
+        *held += body.len();
+        map.insert(
+            key,
+            Page {
+                at: Instant::now(),
+                identity,
+                body,
+            },
+        );
+    }
+
+    /// Bytes held.
+    pub fn bytes_held(&self) -> usize {
+        self.pages.lock().map_or(0, |p| p.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> FileIdentity {
+        FileIdentity::of(&std::fs::metadata(".").unwrap())
+    }
+
+    fn key(n: u8) -> PageKey {
+        PageKey {
+            dir: PathBuf::from(format!("d{n}")),
+            sort: (0, false),
+            json: false,
+        }
+    }
+
+    #[test]
+    fn pages_expire_and_the_bound_holds() {
+        let cache = ListingCache::new(Duration::from_millis(50), 1000);
+        cache.insert(key(0), identity(), Bytes::from(vec![0; 200]));
+        assert!(cache.get(&key(0), identity()).is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(
+            cache.get(&key(0), identity()).is_none(),
+            "expired page served"
+        );
+        for n in 0..20 {
+            cache.insert(key(n), identity(), Bytes::from(vec![0; 200]));
+            assert!(cache.bytes_held() <= 1000);
+        }
+        cache.insert(key(99), identity(), Bytes::from(vec![0; 600]));
+        assert!(
+            cache.get(&key(99), identity()).is_none(),
+            "a page over a quarter of the bound was kept"
+        );
+    }
+}

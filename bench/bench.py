@@ -319,6 +319,71 @@ def measure_idle_connections(server, count):
     return before, after, (after - before) / count
 
 
+def make_text_fixtures():
+    """A JSON document and a JavaScript bundle, generated, for the compression rows."""
+    d = WORK / "text"
+    d.mkdir(exist_ok=True)
+    items = [{"id": i, "name": f"user-{i}", "email": f"user{i}@example.com", "active": i % 3 == 0,
+              "score": (i * 7919) % 1000 / 10, "tags": ["alpha", "beta", "gamma"][: i % 3 + 1]}
+             for i in range(16000)]
+    (d / "big.json").write_text(json.dumps(items))
+    lines = [f"export function handler{i}(event, ctx) {{ const v = event.value * {i % 97} + ctx.offset; "
+             f"if (v > {i % 1000}) {{ return render('item-{i}', v); }} return null; }}\n" for i in range(8000)]
+    (d / "bundle.js").write_text("".join(lines))
+    return d
+
+
+def body_size(port, path, coding):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path, headers={"Accept-Encoding": coding})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return len(data), resp.getheader("Content-Encoding")
+
+
+def compression_report(duration):
+    """Bytes saved and server CPU per response for each coding, compressed on
+    the fly with the cache off; then the sizes `ferrox precompress` writes."""
+    d = make_text_fixtures()
+    binary = REPO / "target" / "release" / "ferrox"
+    port = free_port()
+    srv = Server("ferrox-compress", port, None, 0)
+    srv.procs = [subprocess.Popen([binary, str(d), "--quiet", "--log-level", "warn", "-l", f"127.0.0.1:{port}",
+                                   "--compress-cache-size", "0", "--no-precompressed"],
+                                  stderr=subprocess.DEVNULL, start_new_session=True)]
+    rows = []
+    try:
+        wait_port(port)
+        for name in ("big.json", "bundle.js"):
+            original = (d / name).stat().st_size
+            for coding in ("br", "zstd", "gzip"):
+                size, got = body_size(port, f"/{name}", coding)
+                cpu0 = srv.cpu_seconds()
+                res = wrk(f"http://127.0.0.1:{port}/{name}", 2, duration, ["-H", f"Accept-Encoding: {coding}"])
+                cpu = srv.cpu_seconds() - cpu0
+                per = cpu / max(res["requests"], 1)
+                rows.append({"file": name, "original": original, "coding": got, "size": size,
+                             "cpu_ms": per * 1000, "mb_per_cpu_s": original / per / 1e6 if per else float("nan")})
+                log(f"compression  {name} {coding}: {size} bytes, {per * 1000:.1f} ms CPU")
+    finally:
+        srv.stop()
+    pre = WORK / "text-pre"
+    if pre.exists():
+        shutil.rmtree(pre)
+    shutil.copytree(d, pre)
+    t0 = time.time()
+    subprocess.run([binary, "precompress", str(pre)], check=True, capture_output=True)
+    elapsed = time.time() - t0
+    sidecars = {}
+    for name in ("big.json", "bundle.js"):
+        for suffix in (".br", ".zst", ".gz"):
+            p = pre / f"{name}{suffix}"
+            sidecars[f"{name}{suffix}"] = p.stat().st_size if p.exists() else None
+    return {"on_the_fly": rows, "precompress_seconds": elapsed, "sidecars": sidecars}
+
+
 def median(values):
     return statistics.median(values) if values else float("nan")
 
@@ -334,6 +399,7 @@ def main():
     ap.add_argument("--only", help="run only scenarios whose name contains this")
     ap.add_argument("--no-tls", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--no-compression", action="store_true")
     args = ap.parse_args()
 
     # Enough descriptors for 5,000 idle connections on both ends.
@@ -385,6 +451,9 @@ def main():
     finally:
         for s in [*servers, ferrox_tls]:
             s.stop()
+    compression = None
+    if not args.no_compression and not args.only:
+        compression = compression_report(min(args.duration, 5))
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     out_dir = HERE / "results" / stamp
@@ -393,7 +462,7 @@ def main():
                "duration_s": args.duration, "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip(),
                "lighttpd": subprocess.run(["lighttpd", "-v"], capture_output=True, text=True).stdout.strip()}
     (out_dir / "raw.json").write_text(json.dumps({"machine": machine, "results": results, "tls": tls_results,
-                                                  "memory": memory}, indent=2))
+                                                  "memory": memory, "compression": compression}, indent=2))
 
     lines = [f"# ferrox load benchmark, {stamp}", "",
              f"{machine['cpus']} cores, kernel {machine['kernel']}, {machine['nginx']}, {machine['lighttpd']}; "
@@ -420,6 +489,16 @@ def main():
                            ("idle_conns_after", f"with {IDLE_CONNECTIONS:,} idle keep-alive conns")):
             lines.append(f"| {label} | " + " | ".join(f"{memory[s.name][key] / 2**20:.1f} MiB" for s in servers) + " |")
         lines.append("| per idle keep-alive conn | " + " | ".join(f"{memory[s.name]['per_idle_conn'] / 1024:.2f} KiB" for s in servers) + " |")
+    if compression:
+        lines += ["", "| compression (on the fly, cache off) | original | coding | compressed | saved | server CPU per response | input MB per CPU-second |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in compression["on_the_fly"]:
+            saved = 1 - r["size"] / r["original"]
+            lines.append(f"| {r['file']} | {r['original'] / 1024:,.0f} KiB | {r['coding']} | {r['size'] / 1024:,.0f} KiB | "
+                         f"{saved:.0%} | {r['cpu_ms']:.1f} ms | {r['mb_per_cpu_s']:,.0f} |")
+        side = compression["sidecars"]
+        lines += ["", f"`ferrox precompress` (br 11, zstd 19, gzip 9) on both files: {compression['precompress_seconds']:.1f} s wall; "
+                  "sidecars: " + ", ".join(f"{k} {v / 1024:,.0f} KiB" for k, v in side.items() if v)]
     table = "\n".join(lines) + "\n"
     (out_dir / "table.md").write_text(table)
     print(table)

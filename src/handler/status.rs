@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::body::Body;
 use crate::files;
@@ -53,9 +53,11 @@ impl std::error::Error for PageError {
 }
 
 /// Rendered error pages, all in memory.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ErrorPages {
     pages: HashMap<u16, Bytes>,
+    /// The fields every error page carries, built once and cloned per response.
+    headers: HeaderMap,
 }
 
 impl ErrorPages {
@@ -91,7 +93,17 @@ impl ErrorPages {
                 pages.insert(code, Bytes::from(page));
             }
         }
-        Ok(ErrorPages { pages })
+        let mut headers = HeaderMap::with_capacity(4);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
+        Ok(ErrorPages { pages, headers })
     }
 
     /// The response for `status`, with its page.
@@ -102,16 +114,7 @@ impl ErrorPages {
         };
         let mut response = Response::new(Body::Bytes(page));
         *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        headers.insert(
-            "x-content-type-options",
-            HeaderValue::from_static("nosniff"),
-        );
+        *response.headers_mut() = self.headers.clone();
         response
     }
 }

@@ -77,7 +77,8 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut listeners = Vec::new();
     for addr in &config.listen {
-        let socket = server::bind(*addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let socket = server::bind_with(*addr, config.per_core)
+            .with_context(|| format!("cannot listen on {addr}"))?;
         eprintln!(
             "ferrox: serving {} on {scheme}://{}/",
             handler.root().display(),
@@ -93,7 +94,8 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
             .first()
             .and_then(|l| l.socket.local_addr().ok())
             .map_or(443, |a| a.port());
-        let socket = server::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let socket = server::bind_with(addr, config.per_core)
+            .with_context(|| format!("cannot listen on {addr}"))?;
         eprintln!(
             "ferrox: redirecting http://{}/ to https",
             socket.local_addr()?
@@ -107,25 +109,24 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
         Some(format) => AccessLog::stdout(format).context("cannot start the access log")?,
         None => AccessLog::disabled(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("ferrox-worker")
-        .build()
-        .context("cannot start the runtime")?;
-    runtime.block_on(async {
-        let shutdown = Shutdown::new();
-        server::on_signals(shutdown.clone(), move || reload(tls.as_ref()))
-            .context("cannot install signal handlers")?;
-        server::run(
-            listeners,
-            Arc::new(FileService(handler)),
-            config.server,
-            log,
-            shutdown,
-        )
-        .await
-        .context("server failed")
-    })?;
+    let service = Arc::new(FileService(handler));
+    let shutdown = Shutdown::new();
+    if config.per_core {
+        serve_per_core(listeners, service, config.server, log, shutdown, tls)?;
+    } else {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("ferrox-worker")
+            .build()
+            .context("cannot start the runtime")?;
+        runtime.block_on(async {
+            server::on_signals(shutdown.clone(), move || reload(tls.as_ref()))
+                .context("cannot install signal handlers")?;
+            server::run(listeners, service, config.server, log, shutdown)
+                .await
+                .context("server failed")
+        })?;
+    }
     eprintln!("ferrox: stopped");
     Ok(())
 }
@@ -142,6 +143,70 @@ fn raise_open_file_limit() {
             tracing::warn!(error = %e, "cannot raise the open-file limit");
         }
     }
+}
+
+/// `--runtime per-core`: a current-thread runtime per core, each serving its own
+/// SO_REUSEPORT copy of every listener; the kernel spreads connections over
+/// them and no connection ever moves between threads.
+fn serve_per_core(
+    listeners: Vec<Listener>,
+    service: Arc<FileService>,
+    mut options: server::ServerOptions,
+    log: AccessLog,
+    shutdown: Shutdown,
+    tls: Option<Tls>,
+) -> anyhow::Result<()> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    options.max_connections = (options.max_connections / workers).max(1);
+    let mut sets = Vec::with_capacity(workers);
+    for _ in 1..workers {
+        let mut set = Vec::with_capacity(listeners.len());
+        for l in &listeners {
+            let addr = l.socket.local_addr()?;
+            let socket = server::bind_with(addr, true)
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            set.push(Listener {
+                socket,
+                protocol: l.protocol.clone(),
+            });
+        }
+        sets.push(set);
+    }
+    sets.insert(0, listeners);
+    let mut threads = Vec::with_capacity(workers);
+    for (i, set) in sets.into_iter().enumerate() {
+        let (service, options, log, shutdown, tls) = (
+            service.clone(),
+            options.clone(),
+            log.clone(),
+            shutdown.clone(),
+            tls.clone(),
+        );
+        let thread = std::thread::Builder::new()
+            .name(format!("ferrox-core-{i}"))
+            .spawn(move || -> anyhow::Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start a runtime")?;
+                runtime.block_on(async {
+                    if i == 0 {
+                        server::on_signals(shutdown.clone(), move || reload(tls.as_ref()))
+                            .context("cannot install signal handlers")?;
+                    }
+                    server::run(set, service, options, log, shutdown)
+                        .await
+                        .context("server failed")
+                })
+            })?;
+        threads.push(thread);
+    }
+    for thread in threads {
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("a worker thread panicked"))??;
+    }
+    Ok(())
 }
 
 /// SIGHUP: reload certificate files; a bad file keeps the old certificates.

@@ -35,6 +35,8 @@ pub struct Config {
     pub access_log: Option<LogFormat>,
     /// Diagnostics filter for stderr.
     pub log_level: String,
+    /// One current-thread runtime per core instead of one work-stealing runtime.
+    pub per_core: bool,
 }
 
 /// Where the TLS certificates come from.

@@ -186,6 +186,11 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub h2_max_streams: u32,
 
+    /// Concurrency model: one work-stealing runtime, or one single-threaded
+    /// runtime per core, each with its own SO_REUSEPORT listeners.
+    #[arg(long, env = "FERROX_RUNTIME", value_enum, default_value_t = RuntimeArg::WorkStealing)]
+    pub runtime: RuntimeArg,
+
     /// Do not serve FILE.br, FILE.zst and FILE.gz in place of FILE.
     #[arg(long, env = "FERROX_NO_PRECOMPRESSED", value_parser = BoolishValueParser::new())]
     pub no_precompressed: bool,
@@ -223,6 +228,15 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         jobs: usize,
     },
+}
+
+/// `--runtime` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeArg {
+    /// tokio's multi-thread runtime: connections move between cores.
+    WorkStealing,
+    /// A current-thread runtime per core; the kernel spreads connections.
+    PerCore,
 }
 
 /// `--etag` values.

@@ -208,5 +208,6 @@ pub fn resolve(args: Args) -> Result<Config, ConfigError> {
             LogFormatArg::Json => LogFormat::Json,
         }),
         log_level: args.log_level,
+        per_core: args.runtime == super::raw::RuntimeArg::PerCore,
     })
 }

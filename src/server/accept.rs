@@ -29,6 +29,13 @@ const BACKLOG: i32 = 4096;
 /// TIME_WAIT) and a deep backlog. Needs no runtime, so a taken port is reported
 /// before anything starts.
 pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    bind_with(addr, false)
+}
+
+/// [`bind`], optionally with `SO_REUSEPORT`, so that several listeners (one per
+/// worker thread) share the address and the kernel spreads connections over
+/// them. Only for that: any process of the same user could then share it too.
+pub fn bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
     use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
     let family = if addr.is_ipv4() {
         AddressFamily::INET
@@ -37,6 +44,9 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     };
     let socket = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
     sockopt::set_socket_reuseaddr(&socket, true)?;
+    if reuse_port {
+        sockopt::set_socket_reuseport(&socket, true)?;
+    }
     if addr.is_ipv6() {
         // [::] means IPv6 only; listen on 0.0.0.0 too for IPv4.
         sockopt::set_ipv6_v6only(&socket, true)?;

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use accept::bind;
+pub use accept::{bind, bind_with};
 pub use redirect::RedirectToHttps;
 pub use shutdown::{on_signals, Shutdown};
 pub use tls::Tls;

@@ -260,3 +260,31 @@ fn listens_on_ipv4_and_ipv6_at_once() {
     }
     drop(running);
 }
+
+#[test]
+fn the_per_core_runtime_serves_and_stops() {
+    let root = TempRoot::new().file("a.txt", "per core");
+    let mut running = Binary::start(
+        root.path(),
+        &["-l", "127.0.0.1:0", "--runtime", "per-core", "-q"],
+        &[],
+    );
+    for _ in 0..20 {
+        let body = ureq::get(&format!("{}/a.txt", running.url))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+        assert_eq!(body, "per core");
+    }
+    let pid = running.child.id();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count();
+    assert!(
+        threads > std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "{threads} threads"
+    );
+    running.signal("-TERM");
+    assert_eq!(running.child.wait().unwrap().code(), Some(0));
+}

@@ -201,10 +201,15 @@ fn precompressed_sidecars_are_served_as_the_file() {
     let root = TempRoot::new().file("site.js", &original);
     let br = write_sidecar(&root, "site.js", &original, Encoding::Br);
     let gz = write_sidecar(&root, "site.js", &original, Encoding::Gzip);
+    let zst = write_sidecar(&root, "site.js", &original, Encoding::Zstd);
     let server = TestServer::files(root.path());
     let mut c = server.raw();
     let identity = get(&mut c, "/site.js", "");
-    for (accept, coding, bytes) in [("br", "br", &br), ("gzip", "gzip", &gz)] {
+    for (accept, coding, bytes) in [
+        ("br", "br", &br),
+        ("gzip", "gzip", &gz),
+        ("zstd", "zstd", &zst),
+    ] {
         let r = get(
             &mut c,
             "/site.js",

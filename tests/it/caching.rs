@@ -16,6 +16,7 @@ use ferrox::handler::{self, ErrorPages, EtagMode};
 use ferrox::server::ServerOptions;
 use http::{HeaderValue, StatusCode};
 
+use crate::support;
 use crate::support::{Raw, Resp, TempRoot, TestServer};
 
 // ---------------------------------------------------------------------------
@@ -32,19 +33,6 @@ const OCTET: &str = "application/octet-stream";
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-
-/// Bytes from a xorshift generator: every position is checkable, no run repeats.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
 
 fn at(secs: u64, nanos: u32) -> SystemTime {
     UNIX_EPOCH + Duration::new(secs, nanos)
@@ -125,37 +113,12 @@ fn cache_options(
     }
 }
 
-/// One request on a kept-alive connection; `headers` are whole lines.
-#[track_caller]
-fn exchange(c: &mut Raw, method: &str, target: &str, headers: &str) -> Resp {
-    c.send(format!(
-        "{method} {target} HTTP/1.1\r\nHost: test\r\n{headers}\r\n"
-    ));
-    if method == "HEAD" {
-        c.head_response()
-    } else {
-        c.response()
-    }
-}
-
-/// One request on a fresh connection.
-#[track_caller]
-fn request(server: &TestServer, method: &str, target: &str, headers: &str) -> Resp {
-    let mut c = server.raw();
-    exchange(
-        &mut c,
-        method,
-        target,
-        &format!("{headers}Connection: close\r\n"),
-    )
-}
-
 /// Ends a kept-alive connection with a GET of `target`, whose body must be
 /// `body`: had an earlier response sent a byte too many or too few, this
 /// response's head would not parse or its body would differ.
 #[track_caller]
 fn finish(mut c: Raw, target: &str, body: &[u8]) {
-    let resp = exchange(&mut c, "GET", target, "Connection: close\r\n");
+    let resp = c.exchange("GET", target, "Connection: close\r\n");
     resp.expect(200);
     same_bytes(&resp.body, body, &format!("closing GET {target}"));
     c.expect_closed();
@@ -370,7 +333,7 @@ fn expect_parts(resp: &Resp, data: &[u8], content_type: &str, ranges: &[(usize, 
 /// A folder with `data.bin`: 100 KiB of noise, mtime pinned half a second past
 /// [`MTIME`].
 fn noise_root() -> (TempRoot, Vec<u8>) {
-    let data = noise(LEN, 0x5eed);
+    let data = support::noise(LEN, 0x5eed);
     let t = TempRoot::new().file("data.bin", &data);
     pin_mtimes(t.path(), 500_000_000);
     (t, data)
@@ -427,7 +390,7 @@ fn single_ranges_have_exact_bytes() {
     ];
     let mut c = server.raw();
     for (range, want) in &cases {
-        let resp = exchange(&mut c, "GET", "/data.bin", &format!("Range: {range}\r\n"));
+        let resp = c.exchange("GET", "/data.bin", &format!("Range: {range}\r\n"));
         match *want {
             Want::Part(start, end) => expect_partial(&resp, &data, start, end, OCTET),
             Want::Whole => expect_whole(&resp, &data, OCTET),
@@ -448,25 +411,20 @@ fn single_ranges_have_exact_bytes() {
 #[test]
 fn several_ranges_are_multipart_byteranges() {
     let (t, data) = noise_root();
-    let t = t.file("notes.txt", noise(3000, 7));
+    let t = t.file("notes.txt", support::noise(3000, 7));
     let text = std::fs::read(t.join("notes.txt")).unwrap();
     let server = serve(t.path(), options());
     let mut c = server.raw();
 
-    let first = exchange(&mut c, "GET", "/data.bin", "Range: bytes=0-9,20-29,50-\r\n");
+    let first = c.exchange("GET", "/data.bin", "Range: bytes=0-9,20-29,50-\r\n");
     let b1 = expect_parts(&first, &data, OCTET, &[(0, 9), (20, 29), (50, LEN - 1)]);
     assert_eq!(first.header("last-modified"), MTIME_HTTP);
-    let second = exchange(&mut c, "GET", "/data.bin", "Range: bytes=0-9,20-29,50-\r\n");
+    let second = c.exchange("GET", "/data.bin", "Range: bytes=0-9,20-29,50-\r\n");
     let b2 = expect_parts(&second, &data, OCTET, &[(0, 9), (20, 29), (50, LEN - 1)]);
     assert_ne!(b1, b2, "two responses share a boundary");
 
     // A suffix among them; parts carry the file's own type (charset included).
-    let resp = exchange(
-        &mut c,
-        "GET",
-        "/notes.txt",
-        "Range: bytes=-5,100-199,0-0\r\n",
-    );
+    let resp = c.exchange("GET", "/notes.txt", "Range: bytes=-5,100-199,0-0\r\n");
     expect_parts(
         &resp,
         &text,
@@ -474,10 +432,10 @@ fn several_ranges_are_multipart_byteranges() {
         &[(0, 0), (100, 199), (2995, 2999)],
     );
     // Unsatisfiable members are dropped; one left is a plain 206.
-    let resp = exchange(&mut c, "GET", "/data.bin", "Range: bytes=999999-,10-19\r\n");
+    let resp = c.exchange("GET", "/data.bin", "Range: bytes=999999-,10-19\r\n");
     expect_partial(&resp, &data, 10, 19, OCTET);
     // All unsatisfiable: 416.
-    let resp = exchange(&mut c, "GET", "/data.bin", "Range: bytes=999999-,-0\r\n");
+    let resp = c.exchange("GET", "/data.bin", "Range: bytes=999999-,-0\r\n");
     expect_unsatisfiable(&resp, LEN);
     finish(c, "/data.bin", &data);
 }
@@ -496,7 +454,7 @@ fn overlapping_and_adjacent_ranges_coalesce() {
         ("bytes=100-199,-102300", (100, LEN - 1)),
     ];
     for (range, (start, end)) in single {
-        let resp = exchange(&mut c, "GET", "/data.bin", &format!("Range: {range}\r\n"));
+        let resp = c.exchange("GET", "/data.bin", &format!("Range: {range}\r\n"));
         expect_partial(&resp, &data, start, end, OCTET);
     }
     let multi: [(&str, &[(usize, usize)]); 4] = [
@@ -509,7 +467,7 @@ fn overlapping_and_adjacent_ranges_coalesce() {
         ("bytes=500-599,0-9,590-700,9-10", &[(0, 10), (500, 700)]),
     ];
     for (range, ranges) in multi {
-        let resp = exchange(&mut c, "GET", "/data.bin", &format!("Range: {range}\r\n"));
+        let resp = c.exchange("GET", "/data.bin", &format!("Range: {range}\r\n"));
         expect_parts(&resp, &data, OCTET, ranges);
     }
     finish(c, "/data.bin", &data);
@@ -528,15 +486,13 @@ fn range_count_and_amplification_are_capped() {
     let (t, data) = noise_root();
     let server = serve(t.path(), options());
     let mut c = server.raw();
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/data.bin",
         &format!("Range: {}\r\n", spaced_ranges(17)),
     );
     expect_whole(&resp, &data, OCTET);
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/data.bin",
         &format!("Range: {}\r\n", spaced_ranges(16)),
@@ -550,16 +506,11 @@ fn range_count_and_amplification_are_capped() {
         "bytes=-60000,0-60000",
         "bytes=0-,-1",
     ] {
-        let resp = exchange(&mut c, "GET", "/data.bin", &format!("Range: {range}\r\n"));
+        let resp = c.exchange("GET", "/data.bin", &format!("Range: {range}\r\n"));
         expect_whole(&resp, &data, OCTET);
     }
     // Overlaps within the file's size are coalesced instead.
-    let resp = exchange(
-        &mut c,
-        "GET",
-        "/data.bin",
-        "Range: bytes=0-40000,30000-60000\r\n",
-    );
+    let resp = c.exchange("GET", "/data.bin", "Range: bytes=0-40000,30000-60000\r\n");
     expect_partial(&resp, &data, 0, 60_000, OCTET);
     finish(c, "/data.bin", &data);
 
@@ -571,15 +522,13 @@ fn range_count_and_amplification_are_capped() {
         },
     );
     let mut c = server.raw();
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/data.bin",
         &format!("Range: {}\r\n", spaced_ranges(3)),
     );
     expect_whole(&resp, &data, OCTET);
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/data.bin",
         &format!("Range: {}\r\n", spaced_ranges(2)),
@@ -604,8 +553,7 @@ fn ranges_past_4_gib_in_a_sparse_file() {
     set_mtime(&path, at(MTIME, 0));
     let server = serve(t.path(), options());
     let mut c = server.raw();
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/huge.bin",
         &format!("Range: bytes={AT}-{}\r\n", AT + 7),
@@ -616,14 +564,13 @@ fn ranges_past_4_gib_in_a_sparse_file() {
         format!("bytes {AT}-{}/{HUGE}", AT + 7)
     );
     assert_eq!(resp.body, b"FIVE GIB");
-    let resp = exchange(&mut c, "GET", "/huge.bin", "Range: bytes=-4\r\n");
+    let resp = c.exchange("GET", "/huge.bin", "Range: bytes=-4\r\n");
     assert_eq!(
         resp.header("content-range"),
         format!("bytes {}-{}/{HUGE}", HUGE - 4, HUGE - 1)
     );
     assert_eq!(resp.body, b"TAIL");
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/huge.bin",
         &format!("Range: bytes=0-1,{AT}-{},-2\r\n", AT + 3),
@@ -645,15 +592,10 @@ fn ranges_past_4_gib_in_a_sparse_file() {
         .collect();
     assert_eq!(got, want);
     // HEAD of it: the whole length, past u32::MAX.
-    let resp = exchange(&mut c, "HEAD", "/huge.bin", "Range: bytes=0-,0-\r\n");
+    let resp = c.exchange("HEAD", "/huge.bin", "Range: bytes=0-,0-\r\n");
     resp.expect(200);
     assert_eq!(resp.header("content-length"), HUGE.to_string());
-    let resp = exchange(
-        &mut c,
-        "GET",
-        "/huge.bin",
-        &format!("Range: bytes={HUGE}-\r\n"),
-    );
+    let resp = c.exchange("GET", "/huge.bin", &format!("Range: bytes={HUGE}-\r\n"));
     expect_unsatisfiable(&resp, HUGE as usize);
     drop(c);
 }
@@ -663,14 +605,14 @@ fn head_ignores_range() {
     let (t, data) = noise_root();
     let server = serve(t.path(), options());
     let mut c = server.raw();
-    let get = exchange(&mut c, "GET", "/data.bin", "");
+    let get = c.exchange("GET", "/data.bin", "");
     for range in [
         "bytes=0-99",
         "bytes=0-9,20-29",
         "bytes=999999-",
         "bytes=5-1",
     ] {
-        let head = exchange(&mut c, "HEAD", "/data.bin", &format!("Range: {range}\r\n"));
+        let head = c.exchange("HEAD", "/data.bin", &format!("Range: {range}\r\n"));
         head.expect(200);
         assert_eq!(head.header("content-length"), LEN.to_string(), "{head:?}");
         assert_eq!(head.header("content-type"), OCTET, "{head:?}");
@@ -680,8 +622,7 @@ fn head_ignores_range() {
     }
     // Preconditions still apply to HEAD.
     let etag = get.header("etag");
-    let head = exchange(
-        &mut c,
+    let head = c.exchange(
         "HEAD",
         "/data.bin",
         &format!("If-None-Match: {etag}\r\nRange: bytes=0-9\r\n"),
@@ -690,14 +631,13 @@ fn head_ignores_range() {
     assert!(head.try_header("cache-control").is_none(), "{head:?}");
     assert_eq!(head.header("etag"), etag);
     assert_eq!(head.header("last-modified"), MTIME_HTTP);
-    let head = exchange(
-        &mut c,
+    let head = c.exchange(
         "HEAD",
         "/data.bin",
         &format!("If-Modified-Since: {MTIME_HTTP}\r\n"),
     );
     head.expect(304);
-    let head = exchange(&mut c, "HEAD", "/data.bin", "If-Match: \"other\"\r\n");
+    let head = c.exchange("HEAD", "/data.bin", "If-Match: \"other\"\r\n");
     expect_failed(&head, true);
     // Any body byte a HEAD leaked would be read as this response's head.
     finish(c, "/data.bin", &data);
@@ -709,16 +649,16 @@ fn empty_file_ranges() {
     pin_mtimes(t.path(), 0);
     let server = serve(t.path(), options());
     let mut c = server.raw();
-    let resp = exchange(&mut c, "GET", "/empty.bin", "");
+    let resp = c.exchange("GET", "/empty.bin", "");
     expect_whole(&resp, b"", OCTET);
     for range in ["bytes=0-", "bytes=0-0", "bytes=0-9,20-"] {
-        let resp = exchange(&mut c, "GET", "/empty.bin", &format!("Range: {range}\r\n"));
+        let resp = c.exchange("GET", "/empty.bin", &format!("Range: {range}\r\n"));
         expect_unsatisfiable(&resp, 0);
     }
     // RFC 9110 §14.1.1: on an empty representation a suffix range with a
     // non-zero length is the one satisfiable form; no 206 can express it, so
     // the (empty) whole.
-    let resp = exchange(&mut c, "GET", "/empty.bin", "Range: bytes=-5\r\n");
+    let resp = c.exchange("GET", "/empty.bin", "Range: bytes=-5\r\n");
     expect_whole(&resp, b"", OCTET);
     finish(c, "/empty.bin", b"");
 }
@@ -740,7 +680,7 @@ enum Outcome {
 fn preconditions_alone_and_combined_in_rfc_order() {
     // A fingerprinted name, so the file has a Cache-Control of its own that the
     // 304 must repeat and the 412 page must not take.
-    let data = noise(LEN, 42);
+    let data = support::noise(LEN, 42);
     let t = TempRoot::new().file("app.0123abcd.js", &data);
     pin_mtimes(t.path(), 500_000_000);
     let server = serve(t.path(), options());
@@ -893,7 +833,7 @@ fn preconditions_alone_and_combined_in_rfc_order() {
             .iter()
             .map(|(n, v)| format!("{n}: {v}\r\n"))
             .collect();
-        let resp = exchange(&mut c, "GET", target, &headers);
+        let resp = c.exchange("GET", target, &headers);
         let expected = match want {
             Whole => 200,
             Partial(..) => 206,
@@ -950,7 +890,7 @@ fn not_modified_and_precondition_failed_heads() {
     pin_mtimes(t.path(), 0);
     let server = serve(t.path(), options());
     let mut c = server.raw();
-    let get = exchange(&mut c, "GET", "/page.html", "");
+    let get = c.exchange("GET", "/page.html", "");
     expect_whole(&get, &page, HTML);
     assert_eq!(get.header("cache-control"), "no-cache");
     let etag = get.header("etag").to_string();
@@ -961,7 +901,7 @@ fn not_modified_and_precondition_failed_heads() {
             format!("If-None-Match: {etag}\r\n"),
             format!("If-Modified-Since: {MTIME_HTTP}\r\n"),
         ] {
-            let resp = exchange(&mut c, method, "/page.html", &cond);
+            let resp = c.exchange(method, "/page.html", &cond);
             expect_not_modified(&resp, &etag, MTIME_HTTP, Some("no-cache"));
             assert!(resp.try_header("content-type").is_none(), "{resp:?}");
             assert!(resp.try_header("date").is_some(), "{resp:?}");
@@ -982,12 +922,11 @@ fn not_modified_and_precondition_failed_heads() {
     assert_eq!(text.matches("\r\n\r\n").count(), 1, "{text:?}");
 
     // 412 on GET and HEAD: the error page (its head alone for HEAD).
-    let resp = exchange(&mut c, "GET", "/page.html", "If-Match: \"nope\"\r\n");
+    let resp = c.exchange("GET", "/page.html", "If-Match: \"nope\"\r\n");
     expect_failed(&resp, false);
-    let resp = exchange(&mut c, "HEAD", "/page.html", "If-Match: \"nope\"\r\n");
+    let resp = c.exchange("HEAD", "/page.html", "If-Match: \"nope\"\r\n");
     expect_failed(&resp, true);
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/page.html",
         &format!("If-Unmodified-Since: {}\r\n", date(MTIME - 3600)),
@@ -1001,7 +940,8 @@ fn if_range_both_ways() {
     let (t, data) = noise_root();
     let server = serve(t.path(), options());
     let mut c = server.raw();
-    let etag = exchange(&mut c, "GET", "/data.bin", "")
+    let etag = c
+        .exchange("GET", "/data.bin", "")
         .header("etag")
         .to_string();
     let cases: Vec<(String, Outcome)> = vec![
@@ -1015,8 +955,7 @@ fn if_range_both_ways() {
     ];
     for (if_range, want) in &cases {
         for range in ["bytes=0-99", "bytes=0-49,50-99"] {
-            let resp = exchange(
-                &mut c,
+            let resp = c.exchange(
                 "GET",
                 "/data.bin",
                 &format!("Range: {range}\r\nIf-Range: {if_range}\r\n"),
@@ -1028,56 +967,50 @@ fn if_range_both_ways() {
         }
     }
     // A failed If-Range ignores even an unsatisfiable Range.
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/data.bin",
         "Range: bytes=999999-\r\nIf-Range: \"old\"\r\n",
     );
     expect_whole(&resp, &data, OCTET);
     // A matching one lets it through: 416 and multipart as usual.
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/data.bin",
         &format!("Range: bytes=999999-\r\nIf-Range: {etag}\r\n"),
     );
     expect_unsatisfiable(&resp, LEN);
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/data.bin",
         &format!("Range: bytes=0-9,20-29\r\nIf-Range: {etag}\r\n"),
     );
     expect_parts(&resp, &data, OCTET, &[(0, 9), (20, 29)]);
     // If-Range holds one validator: two lines (even agreeing) are no validator.
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/data.bin",
         &format!("Range: bytes=0-9\r\nIf-Range: {etag}\r\nIf-Range: {etag}\r\n"),
     );
     expect_whole(&resp, &data, OCTET);
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/data.bin",
         &format!("Range: bytes=0-9\r\nIf-Range: \"old\", {etag}\r\n"),
     );
     expect_whole(&resp, &data, OCTET);
     // If-Range without Range is ignored.
-    let resp = exchange(&mut c, "GET", "/data.bin", "If-Range: \"old\"\r\n");
+    let resp = c.exchange("GET", "/data.bin", "If-Range: \"old\"\r\n");
     expect_whole(&resp, &data, OCTET);
 
     // The file changes under a client resuming a download: its tag and date are
     // now old, so it gets the new file whole instead of a splice of two versions.
     let old_date = MTIME_HTTP;
-    let new = noise(LEN, 99);
+    let new = support::noise(LEN, 99);
     std::fs::write(t.join("data.bin"), &new).unwrap();
     set_mtime(&t.join("data.bin"), at(MTIME + 60, 0));
     for if_range in [etag.as_str(), old_date] {
-        let resp = exchange(
-            &mut c,
+        let resp = c.exchange(
             "GET",
             "/data.bin",
             &format!("Range: bytes=100-\r\nIf-Range: {if_range}\r\n"),
@@ -1100,7 +1033,7 @@ fn etag_changes_within_one_second_and_with_the_inode() {
     let server = serve(t.path(), options());
     let mut c = server.raw();
 
-    let first = exchange(&mut c, "GET", "/v.txt", "");
+    let first = c.exchange("GET", "/v.txt", "");
     first.expect(200);
     assert_eq!(first.body, b"version 1");
     let tag1 = first.header("etag").to_string();
@@ -1113,29 +1046,19 @@ fn etag_changes_within_one_second_and_with_the_inode() {
     std::fs::write(&path, "version 2").unwrap();
     set_mtime(&path, at(MTIME, 200_000_000));
     assert_eq!(std::fs::metadata(&path).unwrap().ino(), ino);
-    let second = exchange(
-        &mut c,
-        "GET",
-        "/v.txt",
-        &format!("If-None-Match: {tag1}\r\n"),
-    );
+    let second = c.exchange("GET", "/v.txt", &format!("If-None-Match: {tag1}\r\n"));
     second.expect(200);
     assert_eq!(second.body, b"version 2");
     let tag2 = second.header("etag").to_string();
     assert_ne!(tag1, tag2);
     assert_eq!(tag2, metadata_tag(&path));
     assert_eq!(second.header("last-modified"), MTIME_HTTP);
-    let resp = exchange(
-        &mut c,
-        "GET",
-        "/v.txt",
-        &format!("If-None-Match: {tag2}\r\n"),
-    );
+    let resp = c.exchange("GET", "/v.txt", &format!("If-None-Match: {tag2}\r\n"));
     expect_not_modified(&resp, &tag2, MTIME_HTTP, None);
     // A precondition on the old tag fails; on the new one it holds.
-    let resp = exchange(&mut c, "GET", "/v.txt", &format!("If-Match: {tag1}\r\n"));
+    let resp = c.exchange("GET", "/v.txt", &format!("If-Match: {tag1}\r\n"));
     expect_failed(&resp, false);
-    let resp = exchange(&mut c, "GET", "/v.txt", &format!("If-Match: {tag2}\r\n"));
+    let resp = c.exchange("GET", "/v.txt", &format!("If-Match: {tag2}\r\n"));
     resp.expect(200);
 
     // Replaced by a rename: same size, same mtime to the nanosecond, new inode.
@@ -1143,12 +1066,7 @@ fn etag_changes_within_one_second_and_with_the_inode() {
     std::fs::write(&tmp, "version 3").unwrap();
     set_mtime(&tmp, at(MTIME, 200_000_000));
     std::fs::rename(&tmp, &path).unwrap();
-    let third = exchange(
-        &mut c,
-        "GET",
-        "/v.txt",
-        &format!("If-None-Match: {tag2}\r\n"),
-    );
+    let third = c.exchange("GET", "/v.txt", &format!("If-None-Match: {tag2}\r\n"));
     third.expect(200);
     assert_eq!(third.body, b"version 3");
     assert_ne!(third.header("etag"), tag2);
@@ -1172,16 +1090,11 @@ fn last_modified_is_the_mtime_as_imf_fixdate() {
         ("/b.txt", "Thu, 01 Jan 1970 00:00:00 GMT"),
         ("/c.txt", "Tue, 14 Nov 2023 22:13:20 GMT"),
     ] {
-        let resp = exchange(&mut c, "GET", target, "");
+        let resp = c.exchange("GET", target, "");
         resp.expect(200);
         assert_eq!(resp.header("last-modified"), want, "{resp:?}");
         assert_eq!(resp.count("last-modified"), 1);
-        let resp = exchange(
-            &mut c,
-            "GET",
-            target,
-            &format!("If-Modified-Since: {want}\r\n"),
-        );
+        let resp = c.exchange("GET", target, &format!("If-Modified-Since: {want}\r\n"));
         resp.expect(304);
     }
     finish(c, "/a.txt", b"a");
@@ -1206,12 +1119,7 @@ fn last_modified_is_never_in_the_future() {
     // The ETag is still the file's, and still validates.
     let etag = resp.header("etag").to_string();
     assert_eq!(etag, metadata_tag(&path));
-    let resp = request(
-        &server,
-        "GET",
-        "/future.txt",
-        &format!("If-None-Match: {etag}\r\n"),
-    );
+    let resp = server.request("GET", "/future.txt", &format!("If-None-Match: {etag}\r\n"));
     resp.expect(304);
 }
 
@@ -1226,7 +1134,7 @@ fn an_mtime_before_1970_is_served_without_last_modified() {
     }
     let server = serve(t.path(), options());
     let mut c = server.raw();
-    let resp = exchange(&mut c, "GET", "/old.txt", "");
+    let resp = c.exchange("GET", "/old.txt", "");
     resp.expect(200);
     assert_eq!(resp.body, b"very old");
     assert!(resp.try_header("last-modified").is_none(), "{resp:?}");
@@ -1238,27 +1146,20 @@ fn an_mtime_before_1970_is_served_without_last_modified() {
         "If-Modified-Since: Sat, 03 Feb 2001 04:05:06 GMT",
         "If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT",
     ] {
-        let resp = exchange(&mut c, "GET", "/old.txt", &format!("{cond}\r\n"));
+        let resp = c.exchange("GET", "/old.txt", &format!("{cond}\r\n"));
         resp.expect(200);
         assert_eq!(resp.body, b"very old", "{cond}");
     }
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/old.txt",
         "Range: bytes=0-3\r\nIf-Range: Thu, 01 Jan 1970 00:00:00 GMT\r\n",
     );
     expect_whole(&resp, b"very old", "text/plain; charset=utf-8");
     // The tag still works.
-    let resp = exchange(
-        &mut c,
-        "GET",
-        "/old.txt",
-        &format!("If-None-Match: {etag}\r\n"),
-    );
+    let resp = c.exchange("GET", "/old.txt", &format!("If-None-Match: {etag}\r\n"));
     resp.expect(304);
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/old.txt",
         &format!("Range: bytes=0-3\r\nIf-Range: {etag}\r\n"),
@@ -1274,7 +1175,7 @@ fn an_mtime_before_1970_is_served_without_last_modified() {
 /// The Cache-Control of a GET, or `None`.
 #[track_caller]
 fn cache_control_of(c: &mut Raw, target: &str, status: u16) -> Option<String> {
-    let resp = exchange(c, "GET", target, "");
+    let resp = c.exchange("GET", target, "");
     resp.expect(status);
     assert!(resp.count("cache-control") <= 1, "{resp:?}");
     resp.try_header("cache-control").map(str::to_string)
@@ -1368,7 +1269,8 @@ fn cache_rules_first_match_wins_then_fingerprints_then_the_default() {
     );
 
     // The same header on 206, multipart 206, 304 and HEAD; error pages keep theirs.
-    let etag = exchange(&mut c, "GET", "/fonts/a.woff2", "")
+    let etag = c
+        .exchange("GET", "/fonts/a.woff2", "")
         .header("etag")
         .to_string();
     let want = "public, max-age=604800";
@@ -1379,7 +1281,7 @@ fn cache_rules_first_match_wins_then_fingerprints_then_the_default() {
         ("HEAD", String::new(), 200),
         ("HEAD", format!("If-None-Match: {etag}\r\n"), 304),
     ] {
-        let resp = exchange(&mut c, method, "/fonts/a.woff2", &headers);
+        let resp = c.exchange(method, "/fonts/a.woff2", &headers);
         resp.expect(status);
         assert_eq!(
             resp.header("cache-control"),
@@ -1387,9 +1289,9 @@ fn cache_rules_first_match_wins_then_fingerprints_then_the_default() {
             "{method} {headers}: {resp:?}"
         );
     }
-    let resp = exchange(&mut c, "GET", "/fonts/a.woff2", "If-Match: \"x\"\r\n");
+    let resp = c.exchange("GET", "/fonts/a.woff2", "If-Match: \"x\"\r\n");
     expect_failed(&resp, false);
-    let resp = exchange(&mut c, "GET", "/fonts/a.woff2", "Range: bytes=100-\r\n");
+    let resp = c.exchange("GET", "/fonts/a.woff2", "Range: bytes=100-\r\n");
     expect_unsatisfiable(&resp, 4);
     finish(c, "/app.js", b"js");
 }
@@ -1485,11 +1387,11 @@ fn content_options() -> handler::Options {
 
 #[test]
 fn content_etags_are_computed_in_the_background() {
-    let big = noise(1024 * 1024 + 3, 5);
+    let big = support::noise(1024 * 1024 + 3, 5);
     let t = TempRoot::new()
         .file("a/same.bin", &big)
         .file("b/same.bin", &big)
-        .file("other.bin", noise(1024 * 1024 + 3, 6))
+        .file("other.bin", support::noise(1024 * 1024 + 3, 6))
         .file("small.txt", "small");
     pin_mtimes(t.path(), 0);
     // Same bytes, other metadata: the content tag must not care.
@@ -1509,42 +1411,26 @@ fn content_etags_are_computed_in_the_background() {
     assert_eq!(a, content_tag(&big));
     assert_eq!(a, b, "identical files, different tags");
     assert_ne!(a, other);
-    assert_eq!(other, content_tag(&noise(1024 * 1024 + 3, 6)));
+    assert_eq!(other, content_tag(&support::noise(1024 * 1024 + 3, 6)));
     assert_eq!(small, content_tag(b"small"));
 
     // The content tag validates like any strong tag.
     let mut c = server.raw();
-    let resp = exchange(
-        &mut c,
-        "GET",
-        "/a/same.bin",
-        &format!("If-None-Match: {a}\r\n"),
-    );
+    let resp = c.exchange("GET", "/a/same.bin", &format!("If-None-Match: {a}\r\n"));
     expect_not_modified(&resp, &a, MTIME_HTTP, None);
     // The same tag for a copy elsewhere: identical content is not modified.
-    let resp = exchange(
-        &mut c,
-        "GET",
-        "/b/same.bin",
-        &format!("If-None-Match: {a}\r\n"),
-    );
+    let resp = c.exchange("GET", "/b/same.bin", &format!("If-None-Match: {a}\r\n"));
     resp.expect(304);
-    let resp = exchange(&mut c, "GET", "/a/same.bin", &format!("If-Match: {a}\r\n"));
+    let resp = c.exchange("GET", "/a/same.bin", &format!("If-Match: {a}\r\n"));
     resp.expect(200);
-    let resp = exchange(
-        &mut c,
+    let resp = c.exchange(
         "GET",
         "/a/same.bin",
         &format!("Range: bytes=10-19\r\nIf-Range: {a}\r\n"),
     );
     expect_partial(&resp, &big, 10, 19, OCTET);
     assert_eq!(resp.header("etag"), a);
-    let resp = exchange(
-        &mut c,
-        "GET",
-        "/other.bin",
-        &format!("If-None-Match: {a}\r\n"),
-    );
+    let resp = c.exchange("GET", "/other.bin", &format!("If-None-Match: {a}\r\n"));
     resp.expect(200);
     finish(c, "/small.txt", b"small");
 }
@@ -1562,30 +1448,15 @@ fn content_etag_follows_a_rewrite() {
     set_mtime(&path, at(MTIME + 1, 0));
     // Never the old content tag for the new bytes: the metadata tag until the
     // new hash is ready.
-    let resp = request(
-        &server,
-        "GET",
-        "/f.txt",
-        &format!("If-None-Match: {old}\r\n"),
-    );
+    let resp = server.request("GET", "/f.txt", &format!("If-None-Match: {old}\r\n"));
     resp.expect(200);
     assert_eq!(resp.body, b"other contents");
     assert_ne!(resp.header("etag"), old);
     let new = wait_for_content_tag(&server, "/f.txt");
     assert_eq!(new, content_tag(b"other contents"));
-    let resp = request(
-        &server,
-        "GET",
-        "/f.txt",
-        &format!("If-None-Match: {old}\r\n"),
-    );
+    let resp = server.request("GET", "/f.txt", &format!("If-None-Match: {old}\r\n"));
     resp.expect(200);
-    let resp = request(
-        &server,
-        "GET",
-        "/f.txt",
-        &format!("If-None-Match: {new}\r\n"),
-    );
+    let resp = server.request("GET", "/f.txt", &format!("If-None-Match: {new}\r\n"));
     resp.expect(304);
     assert_eq!(resp.header("last-modified"), date(MTIME + 1));
 }
@@ -1607,12 +1478,7 @@ fn content_etag_follows_an_in_place_rewrite_that_keeps_size_and_mtime() {
     std::fs::write(&path, "let a = 2;").unwrap();
     set_mtime(&path, at(MTIME, 0));
     assert_eq!(std::fs::metadata(&path).unwrap().ino(), ino);
-    let resp = request(
-        &server,
-        "GET",
-        "/build.js",
-        &format!("If-None-Match: {old}\r\n"),
-    );
+    let resp = server.request("GET", "/build.js", &format!("If-None-Match: {old}\r\n"));
     resp.expect(200);
     assert_eq!(resp.body, b"let a = 2;");
     assert_ne!(resp.header("etag"), old, "the old bytes' tag for new bytes");
@@ -1637,9 +1503,9 @@ fn an_index_file_has_the_same_ranges_and_preconditions() {
     pin_mtimes(t.path(), 250_000_000);
     let server = serve(t.path(), options());
     let mut c = server.raw();
-    let direct = exchange(&mut c, "GET", "/sub/index.html", "");
+    let direct = c.exchange("GET", "/sub/index.html", "");
     for target in ["/sub/", "/"] {
-        let get = exchange(&mut c, "GET", target, "");
+        let get = c.exchange("GET", target, "");
         expect_whole(&get, &page, HTML);
         assert_eq!(get.header("cache-control"), "no-cache");
         assert_eq!(get.header("last-modified"), MTIME_HTTP);
@@ -1654,40 +1520,37 @@ fn an_index_file_has_the_same_ranges_and_preconditions() {
             assert_eq!(etag, direct.header("etag"));
         }
 
-        let resp = exchange(&mut c, "GET", target, "Range: bytes=10-19\r\n");
+        let resp = c.exchange("GET", target, "Range: bytes=10-19\r\n");
         expect_partial(&resp, &page, 10, 19, HTML);
         assert_eq!(resp.header("cache-control"), "no-cache");
-        let resp = exchange(&mut c, "GET", target, "Range: bytes=0-4,-5\r\n");
+        let resp = c.exchange("GET", target, "Range: bytes=0-4,-5\r\n");
         let n = page.len();
         expect_parts(&resp, &page, HTML, &[(0, 4), (n - 5, n - 1)]);
-        let resp = exchange(&mut c, "GET", target, "Range: bytes=999999-\r\n");
+        let resp = c.exchange("GET", target, "Range: bytes=999999-\r\n");
         expect_unsatisfiable(&resp, n);
-        let resp = exchange(&mut c, "GET", target, &format!("If-None-Match: {etag}\r\n"));
+        let resp = c.exchange("GET", target, &format!("If-None-Match: {etag}\r\n"));
         expect_not_modified(&resp, &etag, MTIME_HTTP, Some("no-cache"));
-        let resp = exchange(
-            &mut c,
+        let resp = c.exchange(
             "GET",
             target,
             &format!("If-Modified-Since: {MTIME_HTTP}\r\n"),
         );
         expect_not_modified(&resp, &etag, MTIME_HTTP, Some("no-cache"));
-        let resp = exchange(&mut c, "GET", target, "If-Match: \"x\"\r\n");
+        let resp = c.exchange("GET", target, "If-Match: \"x\"\r\n");
         expect_failed(&resp, false);
-        let resp = exchange(
-            &mut c,
+        let resp = c.exchange(
             "GET",
             target,
             &format!("Range: bytes=0-9\r\nIf-Range: {etag}\r\n"),
         );
         expect_partial(&resp, &page, 0, 9, HTML);
-        let resp = exchange(
-            &mut c,
+        let resp = c.exchange(
             "GET",
             target,
             &format!("Range: bytes=0-9\r\nIf-Range: {}\r\n", date(MTIME - 1)),
         );
         expect_whole(&resp, &page, HTML);
-        let resp = exchange(&mut c, "HEAD", target, "Range: bytes=0-9\r\n");
+        let resp = c.exchange("HEAD", target, "Range: bytes=0-9\r\n");
         resp.expect(200);
         assert_eq!(resp.header("content-length"), page.len().to_string());
         assert!(resp.try_header("content-range").is_none());

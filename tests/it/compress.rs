@@ -12,7 +12,8 @@ use ferrox::handler::negotiate::Encoding;
 use ferrox::handler::{self};
 use ferrox::server::ServerOptions;
 
-use crate::support::{Raw, Resp, TempRoot, TestServer, BIN};
+use crate::support;
+use crate::support::{TempRoot, TestServer, BIN};
 
 /// Text that compresses well but not trivially: 200 KiB of varied lines.
 fn text(kib: usize) -> Vec<u8> {
@@ -30,19 +31,6 @@ fn text(kib: usize) -> Vec<u8> {
     }
     out.truncate(kib * 1024);
     out
-}
-
-/// Bytes no compressor can shrink: xorshift output.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 fn decode(encoding: &str, body: &[u8]) -> Vec<u8> {
@@ -64,18 +52,6 @@ fn decode(encoding: &str, body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn get(c: &mut Raw, target: &str, headers: &str) -> Resp {
-    c.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n{headers}\r\n"));
-    c.response()
-}
-
-fn head(c: &mut Raw, target: &str, headers: &str) -> Resp {
-    c.send(format!(
-        "HEAD {target} HTTP/1.1\r\nHost: t\r\n{headers}\r\n"
-    ));
-    c.head_response()
-}
-
 #[test]
 fn each_coding_on_the_fly_decodes_to_the_original_and_is_then_cached() {
     let original = text(300);
@@ -83,7 +59,7 @@ fn each_coding_on_the_fly_decodes_to_the_original_and_is_then_cached() {
     let server = TestServer::files(root.path());
     let mut c = server.raw();
     for coding in ["br", "zstd", "gzip"] {
-        let first = get(&mut c, "/app.js", &format!("Accept-Encoding: {coding}\r\n"));
+        let first = c.exchange("GET", "/app.js", &format!("Accept-Encoding: {coding}\r\n"));
         first.expect(200);
         assert_eq!(first.header("content-encoding"), coding);
         assert_eq!(first.header("vary"), "Accept-Encoding");
@@ -101,7 +77,7 @@ fn each_coding_on_the_fly_decodes_to_the_original_and_is_then_cached() {
         // The whole result was cached: the next answer has an exact length.
         let deadline = Instant::now() + Duration::from_secs(5);
         let second = loop {
-            let r = get(&mut c, "/app.js", &format!("Accept-Encoding: {coding}\r\n"));
+            let r = c.exchange("GET", "/app.js", &format!("Accept-Encoding: {coding}\r\n"));
             if r.try_header("content-length").is_some() || Instant::now() > deadline {
                 break r;
             }
@@ -133,13 +109,13 @@ fn negotiation_follows_weights_and_server_preference() {
         ("*", Some("br")),
         ("x-gzip", Some("gzip")),
     ] {
-        let r = get(&mut c, "/a.css", &format!("Accept-Encoding: {accept}\r\n"));
+        let r = c.exchange("GET", "/a.css", &format!("Accept-Encoding: {accept}\r\n"));
         r.expect(200);
         assert_eq!(r.try_header("content-encoding"), want, "{accept}");
         assert_eq!(r.header("vary"), "Accept-Encoding", "{accept}");
     }
     // No Accept-Encoding: identity, and still Vary.
-    let r = get(&mut c, "/a.css", "");
+    let r = c.exchange("GET", "/a.css", "");
     assert!(r.try_header("content-encoding").is_none());
     assert_eq!(r.header("vary"), "Accept-Encoding");
     assert_eq!(r.body, text(4));
@@ -157,11 +133,11 @@ fn identity_refused_with_nothing_else_is_406() {
     };
     let server = TestServer::files_with(root.path(), options, ServerOptions::default());
     let mut c = server.raw();
-    let r = get(&mut c, "/a.txt", "Accept-Encoding: br, identity;q=0\r\n");
+    let r = c.exchange("GET", "/a.txt", "Accept-Encoding: br, identity;q=0\r\n");
     r.expect(406);
     assert_eq!(r.header("vary"), "Accept-Encoding");
     // With identity acceptable the file goes out as it is.
-    let r = get(&mut c, "/a.txt", "Accept-Encoding: br\r\n");
+    let r = c.exchange("GET", "/a.txt", "Accept-Encoding: br\r\n");
     r.expect(200);
     assert!(r.try_header("content-encoding").is_none());
 }
@@ -175,7 +151,7 @@ fn images_and_small_files_are_not_compressed() {
     let server = TestServer::files(root.path());
     let mut c = server.raw();
     for target in ["/pic.png", "/pack.js.gz"] {
-        let r = get(&mut c, target, "Accept-Encoding: br, gzip\r\n");
+        let r = c.exchange("GET", target, "Accept-Encoding: br, gzip\r\n");
         r.expect(200);
         assert!(r.try_header("content-encoding").is_none(), "{target}");
         assert!(
@@ -183,7 +159,7 @@ fn images_and_small_files_are_not_compressed() {
             "{target}: an image cannot differ by coding"
         );
     }
-    let r = get(&mut c, "/tiny.js", "Accept-Encoding: br, gzip\r\n");
+    let r = c.exchange("GET", "/tiny.js", "Accept-Encoding: br, gzip\r\n");
     assert!(r.try_header("content-encoding").is_none());
     assert_eq!(r.body, b"let a = 1;\n");
 }
@@ -204,17 +180,13 @@ fn precompressed_sidecars_are_served_as_the_file() {
     let zst = write_sidecar(&root, "site.js", &original, Encoding::Zstd);
     let server = TestServer::files(root.path());
     let mut c = server.raw();
-    let identity = get(&mut c, "/site.js", "");
+    let identity = c.exchange("GET", "/site.js", "");
     for (accept, coding, bytes) in [
         ("br", "br", &br),
         ("gzip", "gzip", &gz),
         ("zstd", "zstd", &zst),
     ] {
-        let r = get(
-            &mut c,
-            "/site.js",
-            &format!("Accept-Encoding: {accept}\r\n"),
-        );
+        let r = c.exchange("GET", "/site.js", &format!("Accept-Encoding: {accept}\r\n"));
         r.expect(200);
         assert_eq!(r.header("content-encoding"), coding);
         assert_eq!(r.header("content-type"), "text/javascript; charset=utf-8");
@@ -223,8 +195,8 @@ fn precompressed_sidecars_are_served_as_the_file() {
         assert_eq!(decode(coding, &r.body), original);
         assert_ne!(r.header("etag"), identity.header("etag"));
         // A range applies to the sidecar's bytes.
-        let part = get(
-            &mut c,
+        let part = c.exchange(
+            "GET",
             "/site.js",
             &format!("Accept-Encoding: {accept}\r\nRange: bytes=0-9\r\n"),
         );
@@ -256,7 +228,9 @@ fn a_sidecar_older_than_its_file_is_ignored() {
         ..handler::Options::default()
     };
     let server = TestServer::files_with(root.path(), options, ServerOptions::default());
-    let r = get(&mut server.raw(), "/old.css", "Accept-Encoding: br\r\n");
+    let r = server
+        .raw()
+        .exchange("GET", "/old.css", "Accept-Encoding: br\r\n");
     r.expect(200);
     assert!(
         r.try_header("content-encoding").is_none(),
@@ -279,7 +253,9 @@ fn sidecars_can_be_turned_off() {
         ..handler::Options::default()
     };
     let server = TestServer::files_with(root.path(), options, ServerOptions::default());
-    let r = get(&mut server.raw(), "/x.js", "Accept-Encoding: br\r\n");
+    let r = server
+        .raw()
+        .exchange("GET", "/x.js", "Accept-Encoding: br\r\n");
     assert!(r.try_header("content-encoding").is_none());
     assert_eq!(r.body, original);
 }
@@ -291,15 +267,15 @@ fn head_and_304_for_compressed_representations() {
     let server = TestServer::files(root.path());
     let mut c = server.raw();
     // HEAD before anything is cached: GET's head, with no length to state.
-    let h = head(&mut c, "/h.js", "Accept-Encoding: gzip\r\n");
+    let h = c.exchange("HEAD", "/h.js", "Accept-Encoding: gzip\r\n");
     h.expect(200);
     assert_eq!(h.header("content-encoding"), "gzip");
     assert!(h.try_header("content-length").is_none(), "{h:?}");
-    let full = get(&mut c, "/h.js", "Accept-Encoding: gzip\r\n");
+    let full = c.exchange("GET", "/h.js", "Accept-Encoding: gzip\r\n");
     let etag = full.header("etag").to_string();
     assert!(etag.ends_with("-gzip\""), "{etag}");
-    let nm = get(
-        &mut c,
+    let nm = c.exchange(
+        "GET",
         "/h.js",
         &format!("Accept-Encoding: gzip\r\nIf-None-Match: {etag}\r\n"),
     );
@@ -307,16 +283,17 @@ fn head_and_304_for_compressed_representations() {
     assert_eq!(nm.header("vary"), "Accept-Encoding");
     assert_eq!(nm.header("etag"), etag);
     // The identity tag does not match the gzip representation, and vice versa.
-    let identity_tag = get(&mut c, "/h.js", "").header("etag").to_string();
-    get(
-        &mut c,
+    let identity_tag = c.exchange("GET", "/h.js", "").header("etag").to_string();
+    c.exchange(
+        "GET",
         "/h.js",
         &format!("Accept-Encoding: gzip\r\nIf-None-Match: {identity_tag}\r\n"),
     )
     .expect(200);
-    get(&mut c, "/h.js", &format!("If-None-Match: {etag}\r\n")).expect(200);
+    c.exchange("GET", "/h.js", &format!("If-None-Match: {etag}\r\n"))
+        .expect(200);
     // The connection is still in step: no stray body bytes anywhere above.
-    assert_eq!(get(&mut c, "/h.js", "").body, original);
+    assert_eq!(c.exchange("GET", "/h.js", "").body, original);
 }
 
 #[test]
@@ -325,8 +302,8 @@ fn a_cached_compressed_result_serves_ranges() {
     let root = TempRoot::new().file("r.js", &original);
     let server = TestServer::files(root.path());
     let mut c = server.raw();
-    let first = get(
-        &mut c,
+    let first = c.exchange(
+        "GET",
         "/r.js",
         "Accept-Encoding: zstd\r\nRange: bytes=0-9\r\n",
     );
@@ -334,14 +311,14 @@ fn a_cached_compressed_result_serves_ranges() {
     first.expect(200);
     let deadline = Instant::now() + Duration::from_secs(5);
     let whole = loop {
-        let r = get(&mut c, "/r.js", "Accept-Encoding: zstd\r\n");
+        let r = c.exchange("GET", "/r.js", "Accept-Encoding: zstd\r\n");
         if r.try_header("content-length").is_some() || Instant::now() > deadline {
             break r;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let part = get(
-        &mut c,
+    let part = c.exchange(
+        "GET",
         "/r.js",
         "Accept-Encoding: zstd\r\nRange: bytes=5-14\r\n",
     );
@@ -361,7 +338,9 @@ fn compression_over_h2c_matches_h1() {
     let original = text(20);
     let root = TempRoot::new().file("p.js", &original);
     let server = TestServer::files(root.path());
-    let a = get(&mut server.raw(), "/p.js", "Accept-Encoding: br\r\n");
+    let a = server
+        .raw()
+        .exchange("GET", "/p.js", "Accept-Encoding: br\r\n");
     assert_eq!(decode("br", &a.body), original);
 }
 
@@ -372,7 +351,7 @@ fn precompress_command_writes_smaller_sidecars() {
         .file("app.js", &original)
         .file("img.png", vec![0u8; 10_000])
         .file("small.css", "a{}")
-        .file("noise.txt", noise(20_000));
+        .file("noise.txt", support::noise(20_000, 7));
     let out = Command::new(BIN)
         .args(["precompress", root.path().to_str().unwrap()])
         .output()
@@ -402,7 +381,9 @@ fn precompress_command_writes_smaller_sidecars() {
     assert!(!summary.trim().is_empty(), "no summary printed");
     // The server then serves them.
     let server = TestServer::files(root.path());
-    let r = get(&mut server.raw(), "/app.js", "Accept-Encoding: br\r\n");
+    let r = server
+        .raw()
+        .exchange("GET", "/app.js", "Accept-Encoding: br\r\n");
     assert_eq!(
         r.header("content-length"),
         std::fs::metadata(root.join("app.js.br"))

@@ -89,24 +89,9 @@ fn strategies(root: &Path) -> Vec<Root> {
     }
 }
 
-/// One request on a fresh connection; raw, so the target reaches the server as
-/// written.
-#[track_caller]
-fn request(server: &TestServer, method: &str, target: &str, headers: &str) -> Resp {
-    let mut c = server.raw();
-    c.send(format!(
-        "{method} {target} HTTP/1.1\r\nHost: test\r\n{headers}Connection: close\r\n\r\n"
-    ));
-    if method == "HEAD" {
-        c.head_response()
-    } else {
-        c.response()
-    }
-}
-
 #[track_caller]
 fn get_json(server: &TestServer, target: &str) -> (Resp, serde_json::Value) {
-    let resp = request(server, "GET", target, "Accept: application/json\r\n");
+    let resp = server.request("GET", target, "Accept: application/json\r\n");
     resp.expect(200);
     let value = serde_json::from_slice(&resp.body)
         .unwrap_or_else(|e| panic!("{target}: bad JSON ({e}):\n{resp:?}"));
@@ -838,8 +823,7 @@ fn json_listing() {
         ])
     );
     // Among other types too; and the query still sorts.
-    let resp = request(
-        &server,
+    let resp = server.request(
         "GET",
         "/j/?sort=size&order=desc",
         "Accept: text/html;q=0.5, application/json\r\n",
@@ -848,7 +832,7 @@ fn json_listing() {
     let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
     assert_eq!(json_names(&json), ["d", "é.txt", "f.txt"]);
     // Without it: HTML.
-    let resp = request(&server, "GET", "/j/", "Accept: text/html\r\n");
+    let resp = server.request("GET", "/j/", "Accept: text/html\r\n");
     expect_listing(&resp, HTML);
     // An empty folder is an empty array.
     let (_, json) = get_json(&server, "/j/d/");
@@ -871,7 +855,7 @@ fn listing_disabled_is_404_but_index_and_redirect_remain() {
     expect_error(&server.get("/"), 404);
     expect_error(&server.get("/d/"), 404);
     expect_error(
-        &request(&server, "GET", "/d/", "Accept: application/json\r\n"),
+        &server.request("GET", "/d/", "Accept: application/json\r\n"),
         404,
     );
     expect_file(&server.get("/d/x.txt"), TEXT, b"x");
@@ -1023,7 +1007,7 @@ fn index_files_win_over_listings_in_order() {
     expect_file(&server.get("/site/?sort=size"), HTML, b"<h1>site</h1>");
     expect_file(&server.get("/site/index.html"), HTML, b"<h1>site</h1>");
     expect_file(
-        &request(&server, "GET", "/site/", "Accept: application/json\r\n"),
+        &server.request("GET", "/site/", "Accept: application/json\r\n"),
         HTML,
         b"<h1>site</h1>",
     );
@@ -1210,7 +1194,7 @@ fn builtin_error_pages_reveal_nothing() {
         ("GET", "/zq81%00", 400, "400 Bad Request"),
         ("POST", "/zq81.txt", 405, "405 Method Not Allowed"),
     ] {
-        let resp = request(&server, method, target, "Content-Length: 0\r\n");
+        let resp = server.request(method, target, "Content-Length: 0\r\n");
         expect_error(&resp, status);
         let page = resp.text();
         assert!(page.contains(&format!("<title>{title}</title>")), "{page}");
@@ -1228,7 +1212,7 @@ fn builtin_error_pages_reveal_nothing() {
             "{resp:?}"
         );
     }
-    let resp = request(&server, "POST", "/a.txt", "Content-Length: 0\r\n");
+    let resp = server.request("POST", "/a.txt", "Content-Length: 0\r\n");
     assert_eq!(resp.header("allow"), "GET, HEAD, OPTIONS");
 }
 
@@ -1255,11 +1239,11 @@ fn custom_error_pages() {
         assert_eq!(resp.header("content-length"), custom_404.len().to_string());
         assert_eq!(resp.body, custom_404, "{resp:?}");
     }
-    let resp = request(&server, "HEAD", "/missing.txt", "");
+    let resp = server.request("HEAD", "/missing.txt", "");
     resp.expect(404);
     assert_eq!(resp.header("content-length"), custom_404.len().to_string());
     // Also for errors decided before the handler runs.
-    let resp = request(&server, "DELETE", "/a.txt", "");
+    let resp = server.request("DELETE", "/a.txt", "");
     resp.expect(405);
     assert_eq!(resp.header("allow"), "GET, HEAD, OPTIONS");
     assert_eq!(resp.body, custom_405);

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
+use crate::support;
 use crate::support::{Raw, Resp, TempRoot, TestServer, TestService};
 use crate::tls::{cert, files, tls_connect, tls_for, within, WAIT};
 
@@ -82,19 +83,6 @@ pub(crate) async fn h2_get(send: &mut SendRequest<Bytes>, uri: &str) -> H2Resp {
 async fn h2c(addr: SocketAddr) -> (SendRequest<Bytes>, JoinHandle<Result<(), h2::Error>>) {
     let tcp = within("connect", TcpStream::connect(addr)).await.unwrap();
     h2_handshake(tcp).await
-}
-
-/// Bytes no compressor shortens, different for every seed.
-fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// Polls the access log until `done` holds (at most `wait`).
@@ -378,7 +366,7 @@ async fn a_hundred_concurrent_streams_fetch_different_files_exactly() {
     let mut root = TempRoot::new();
     let sizes: Vec<usize> = (0..100).map(|i| 7 + i * 1999).collect();
     for (i, size) in sizes.iter().enumerate() {
-        root = root.file(format!("f{i:03}.bin"), pseudo_random(i as u64, *size));
+        root = root.file(format!("f{i:03}.bin"), support::noise(*size, i as u64));
     }
     let c = cert(&["localhost"]);
     let server = TestServer::start_protocols(
@@ -428,7 +416,7 @@ async fn a_hundred_concurrent_streams_fetch_different_files_exactly() {
         assert_eq!(parts.headers["content-type"], "application/octet-stream");
         assert_eq!(bytes.len(), sizes[i], "f{i:03}: length");
         assert!(
-            bytes == pseudo_random(i as u64, sizes[i]),
+            bytes == support::noise(sizes[i], i as u64),
             "f{i:03}: bytes differ"
         );
     }
@@ -504,16 +492,16 @@ async fn every_static_file_feature_is_the_same_over_h2_as_over_h1() {
         .file("site/style.css", "body{color:red}\n")
         .file("site/app.js", "console.log(1)\n")
         .file("site/data.json", "{\"a\":1}\n")
-        .file("site/img.png", pseudo_random(1, 3000))
+        .file("site/img.png", support::noise(3000, 1))
         .file(
             "site/pic.svg",
             "<svg xmlns=\"http://www.w3.org/2000/svg\"/>\n",
         )
         .file("site/notes.txt", "0123456789abcdefghij")
         .file("site/mod.wasm", b"\0asm\x01\0\0\0")
-        .file("site/blob.unknownext", pseudo_random(2, 100))
+        .file("site/blob.unknownext", support::noise(100, 2))
         .file("site/empty.txt", "")
-        .file("site/big.bin", pseudo_random(3, 200_000))
+        .file("site/big.bin", support::noise(200_000, 3))
         .file("site/.secret", "hidden")
         .file("site/dir/a.txt", "A")
         .file("site/dir/b b.txt", "B")
@@ -792,7 +780,7 @@ async fn ranges_and_conditional_requests_over_h2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_reset_mid_file_frees_the_server() {
     const BIG: usize = 4 * 1024 * 1024;
-    let big = pseudo_random(7, BIG);
+    let big = support::noise(BIG, 7);
     let root = TempRoot::new()
         .file("big.bin", &big)
         .file("small.txt", "small");
@@ -1175,7 +1163,7 @@ async fn a_stream_the_server_cannot_finish_is_reset() {
     // A file that shrinks while it is sent: the stream is reset, not ended as
     // if the short body were whole.
     const BIG: usize = 4 * 1024 * 1024;
-    let big = pseudo_random(9, BIG);
+    let big = support::noise(BIG, 9);
     let root = TempRoot::new().file("shrinks.bin", &big);
     let server = TestServer::start_protocols(
         files(root.path()),

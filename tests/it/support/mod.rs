@@ -25,6 +25,20 @@ use ferrox::log::{AccessLog, LogFormat};
 use ferrox::proto::Service;
 use ferrox::server::{self, FileService, Listener, Protocol, ServerOptions, Shutdown};
 
+/// Bytes from a xorshift generator: incompressible, every position checkable,
+/// different for every seed.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
 /// A buffer shared between the server (as a log sink) and the test.
 #[derive(Clone, Default)]
 pub struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -158,6 +172,13 @@ impl TestServer {
             "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
         ));
         c.response()
+    }
+
+    /// One request on a fresh connection that closes after it.
+    #[track_caller]
+    pub fn request(&self, method: &str, target: &str, headers: &str) -> Resp {
+        self.raw()
+            .exchange(method, target, &format!("{headers}Connection: close\r\n"))
     }
 
     /// Starts a graceful shutdown.

@@ -105,6 +105,20 @@ impl Raw {
         }
     }
 
+    /// Sends one request (`headers` are whole lines) on this connection and reads
+    /// its response, knowing that a HEAD response has no body.
+    #[track_caller]
+    pub fn exchange(&mut self, method: &str, target: &str, headers: &str) -> Resp {
+        self.send(format!(
+            "{method} {target} HTTP/1.1\r\nHost: test\r\n{headers}\r\n"
+        ));
+        if method == "HEAD" {
+            self.head_response()
+        } else {
+            self.response()
+        }
+    }
+
     /// Reads one response to a GET (or any request whose response has a body).
     #[track_caller]
     pub fn response(&mut self) -> Resp {

@@ -71,9 +71,7 @@ pub async fn respond(
     for name in CONNECTION_FIELDS {
         parts.headers.remove(name);
     }
-    let mut today = Vec::with_capacity(date::DATE_LEN);
-    date::extend(&mut today);
-    if let Ok(value) = HeaderValue::from_bytes(&today) {
+    if let Some(value) = date::header_value() {
         parts.headers.insert(header::DATE, value);
     }
     if options.server_header && !parts.headers.contains_key(header::SERVER) {

@@ -9,12 +9,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ferrox::body::Body;
 use ferrox::files::cache::CacheOptions;
 use ferrox::handler::cache_control::{CachePolicy, Rule};
-use ferrox::handler::{self, ErrorPages, EtagMode};
+use ferrox::handler::{self, EtagMode};
 use ferrox::server::ServerOptions;
-use http::{HeaderValue, StatusCode};
+use http::HeaderValue;
 
 use crate::support;
 use crate::support::{Raw, Resp, TempRoot, TestServer};
@@ -141,17 +140,6 @@ fn same_bytes(got: &[u8], want: &[u8], what: &str) {
     }
 }
 
-/// The built-in page for a status, as the server must send it.
-fn builtin_page(status: u16) -> Vec<u8> {
-    let response = ErrorPages::load(None)
-        .unwrap()
-        .response(StatusCode::from_u16(status).unwrap());
-    match response.into_body() {
-        Body::Bytes(bytes) => bytes.to_vec(),
-        other => panic!("error page body is {other:?}"),
-    }
-}
-
 /// A 200 with the whole file.
 #[track_caller]
 fn expect_whole(resp: &Resp, data: &[u8], content_type: &str) {
@@ -202,7 +190,7 @@ fn expect_unsatisfiable(resp: &Resp, len: usize) {
     );
     assert_eq!(resp.header("content-type"), HTML, "{resp:?}");
     assert_eq!(resp.header("cache-control"), "no-cache", "{resp:?}");
-    assert_eq!(resp.body, builtin_page(416), "{resp:?}");
+    assert_eq!(resp.body, support::builtin_page(416), "{resp:?}");
 }
 
 /// A 304: the validators and Cache-Control of the 200, no framing, no body.
@@ -222,7 +210,7 @@ fn expect_not_modified(resp: &Resp, etag: &str, last_modified: &str, cache_contr
 #[track_caller]
 fn expect_failed(resp: &Resp, head_only: bool) {
     resp.expect(412);
-    let page = builtin_page(412);
+    let page = support::builtin_page(412);
     assert_eq!(resp.header("content-type"), HTML, "{resp:?}");
     assert_eq!(resp.header("cache-control"), "no-cache", "{resp:?}");
     assert_eq!(

@@ -120,14 +120,7 @@ fn serves_logs_and_exits_0_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0));
-    let mut stdout = String::new();
-    running
-        .child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    let stdout = running.stdout_after_exit();
     assert!(
         stdout.contains("\"GET /a.txt HTTP/1.1\" 200 6 \"-\" \"ureq/"),
         "access log: {stdout:?}"
@@ -151,14 +144,7 @@ fn flags_can_come_from_the_environment() {
     running.signal("-INT");
     let status = running.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
-    let mut stdout = String::new();
-    running
-        .child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    let stdout = running.stdout_after_exit();
     assert_eq!(stdout, "", "quiet still logged");
 }
 

@@ -11,12 +11,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ferrox::body::Body;
 use ferrox::files::{Confinement, Root};
-use ferrox::handler::{self, ErrorPages, Handler};
+use ferrox::handler::{self, Handler};
 use ferrox::server::{FileService, ServerOptions};
-use http::StatusCode;
 
+use crate::support;
 use crate::support::{Binary, Raw, Resp, TempRoot, TestServer};
 
 // ---------------------------------------------------------------------------
@@ -98,17 +97,6 @@ fn get_json(server: &TestServer, target: &str) -> (Resp, serde_json::Value) {
     (resp, value)
 }
 
-/// The built-in page for a status, as the server must send it.
-fn builtin_page(status: u16) -> Vec<u8> {
-    let response = ErrorPages::load(None)
-        .unwrap()
-        .response(StatusCode::from_u16(status).unwrap());
-    match response.into_body() {
-        Body::Bytes(bytes) => bytes.to_vec(),
-        other => panic!("error page body is {other:?}"),
-    }
-}
-
 /// Asserts a file response: status, type, nosniff, length, validators and the
 /// exact bytes.
 #[track_caller]
@@ -136,7 +124,7 @@ fn expect_error(resp: &Resp, status: u16) {
     resp.expect(status);
     assert_eq!(resp.header("content-type"), HTML, "{resp:?}");
     assert_eq!(resp.header(NOSNIFF), "nosniff", "{resp:?}");
-    assert_eq!(resp.body, builtin_page(status), "body of {resp:?}");
+    assert_eq!(resp.body, support::builtin_page(status), "body of {resp:?}");
 }
 
 /// Asserts a listing page's headers.

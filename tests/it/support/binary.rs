@@ -66,6 +66,16 @@ impl Binary {
         assert!(ok.success());
     }
 
+    /// Everything the process wrote to stdout (the access log); call after it exited.
+    pub fn stdout_after_exit(&mut self) -> String {
+        use std::io::Read;
+        let mut out = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            stdout.read_to_string(&mut out).unwrap();
+        }
+        out
+    }
+
     /// Resident memory of the server process, in bytes.
     pub fn rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();

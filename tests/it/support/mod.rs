@@ -39,6 +39,17 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// The built-in page for a status, exactly as the server must send it.
+pub fn builtin_page(status: u16) -> Vec<u8> {
+    let response = handler::ErrorPages::load(None)
+        .unwrap()
+        .response(http::StatusCode::from_u16(status).unwrap());
+    match response.into_body() {
+        ferrox::body::Body::Bytes(bytes) => bytes.to_vec(),
+        other => panic!("error page body is {other:?}"),
+    }
+}
+
 /// A buffer shared between the server (as a log sink) and the test.
 #[derive(Clone, Default)]
 pub struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -152,12 +152,16 @@ class Server:
 
 class Ferrox(Server):
     """Plain HTTP; HTTPS is a second process (FerroxTls), started only for the
-    HTTPS rows so that it does not count in ferrox's memory."""
+    HTTPS rows so that it does not count in ferrox's memory. `binary` and
+    `extra` let a candidate build or option set run beside the shipped one."""
+
+    binary = REPO / "target" / "release" / "ferrox"
+    extra = ()
 
     def start(self, cert, key):
-        binary = REPO / "target" / "release" / "ferrox"
-        self.procs = [subprocess.Popen([binary, str(SITE), "--quiet", "--log-level", "warn",
-                                        "-l", f"127.0.0.1:{self.port}"], stderr=subprocess.DEVNULL, start_new_session=True)]
+        self.procs = [subprocess.Popen([self.binary, str(SITE), "--quiet", "--log-level", "warn",
+                                        "-l", f"127.0.0.1:{self.port}", *self.extra],
+                                       stderr=subprocess.DEVNULL, start_new_session=True)]
         wait_port(self.port)
 
 
@@ -400,6 +404,10 @@ def main():
     ap.add_argument("--no-tls", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-compression", action="store_true")
+    ap.add_argument("--candidate", metavar="BINARY",
+                    help="also run this ferrox binary (an A/B build) in every round, as 'candidate'")
+    ap.add_argument("--candidate-args", default="", metavar="ARGS",
+                    help="extra flags for the candidate (with no --candidate: the shipped binary with these flags)")
     args = ap.parse_args()
 
     # Enough descriptors for 5,000 idle connections on both ends.
@@ -416,9 +424,15 @@ def main():
         Nginx("nginx", free_port(), free_port(), threads),
         Lighttpd("lighttpd", free_port(), None, threads),
     ]
+    if args.candidate or args.candidate_args:
+        candidate = Ferrox("candidate", free_port(), None, threads)
+        candidate.binary = Path(args.candidate) if args.candidate else Ferrox.binary
+        candidate.extra = tuple(args.candidate_args.split())
+        servers.insert(1, candidate)
     scenarios = [s for s in SCENARIOS if not args.only or args.only in s[0]]
     results = {s.name: {sc[0]: [] for sc in scenarios} for s in servers}
-    tls_results = {s.name: {t[0]: [] for t in TLS_SCENARIOS} for s in servers[:2]}
+    tls_pair = [s for s in servers if s.name in ("ferrox", "nginx")]
+    tls_results = {s.name: {t[0]: [] for t in TLS_SCENARIOS} for s in tls_pair}
     memory = {}
     try:
         for s in servers:
@@ -433,7 +447,7 @@ def main():
                     results[s.name][sc[0]].append(measure(s, sc, args.duration))
             if not args.no_tls and not args.only:
                 ferrox_tls.start(cert, key)
-                for s in servers[:2]:
+                for s in tls_pair:
                     log(f"round {r + 1}/{args.rounds}  HTTPS  {s.name}")
                     url = f"https://127.0.0.1:{s.tls_port}/1k.html"
                     res = wrk(url, 64, args.duration, [])
@@ -478,13 +492,23 @@ def main():
         lines.append(f"| {name} | {fmt_rate(f[metric], metric)}{errs} | {fmt_rate(n[metric], metric)} | "
                      f"{fmt_rate(l[metric], metric)} | **{ratio:.2f}×** | {f['p50_ms']:.2f} / {f['p99_ms']:.2f} | "
                      f"{n['p50_ms']:.2f} / {n['p99_ms']:.2f} | {f['cpu_us_per_req']:.1f} / {n['cpu_us_per_req']:.1f} |")
+    if "candidate" in results:
+        lines += ["", "| scenario | candidate | candidate/ferrox | candidate/nginx | server CPU µs/req (candidate / ferrox) |",
+                  "|---|---|---|---|---|"]
+        for name, _path, _c, _x, metric in scenarios:
+            med = {s: {k: median([run[k] for run in results[s][name]]) for k in (metric, "cpu_us_per_req")}
+                   for s in ("candidate", "ferrox", "nginx")}
+            c, f, n = med["candidate"], med["ferrox"], med["nginx"]
+            lines.append(f"| {name} | {fmt_rate(c[metric], metric)} | **{c[metric] / f[metric]:.2f}×** | "
+                         f"{c[metric] / n[metric]:.2f}× | {c['cpu_us_per_req']:.1f} / {f['cpu_us_per_req']:.1f} |")
     if any(tls_results["ferrox"].values()):
         lines += ["", "| HTTPS scenario | ferrox req/s | nginx req/s | ferrox/nginx |", "|---|---|---|---|"]
         for name, _p, _c in TLS_SCENARIOS:
             f, n = median(tls_results["ferrox"][name]), median(tls_results["nginx"][name])
             lines.append(f"| {name} | {f:,.0f} | {n:,.0f} | **{f / n:.2f}×** |")
     if memory:
-        lines += ["", "| memory (RSS, all processes) | ferrox | nginx | lighttpd |", "|---|---|---|---|"]
+        lines += ["", "| memory (RSS, all processes) | " + " | ".join(s.name for s in servers) + " |",
+                  "|---" * (len(servers) + 1) + "|"]
         for key, label in (("idle", "idle"), ("under_load", "under load (256 conns)"),
                            ("idle_conns_after", f"with {IDLE_CONNECTIONS:,} idle keep-alive conns")):
             lines.append(f"| {label} | " + " | ".join(f"{memory[s.name][key] / 2**20:.1f} MiB" for s in servers) + " |")

@@ -12,6 +12,7 @@ pub mod h2;
 use std::fs::File;
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -88,6 +89,13 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
     /// Whether [`Transport::poll_sendfile`] moves bytes without copying them.
     fn can_sendfile(&self) -> bool {
         false
+    }
+
+    /// Writes some of `buf`, hinting that more follows at once (a head before a
+    /// `sendfile` body), so that both leave in full segments rather than the
+    /// head alone in a small one. The default is a plain write.
+    fn poll_write_more(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(self).poll_write(cx, buf)
     }
 
     /// Writes up to `len` bytes of `file` from `offset` straight to the stream.

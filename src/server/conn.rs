@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use std::time::Duration;
 
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
+use rustix::net::SendFlags;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
@@ -50,6 +51,19 @@ impl Transport for TcpStream {
 
     fn can_sendfile(&self) -> bool {
         true
+    }
+
+    fn poll_write_more(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.poll_write_ready(cx))?;
+            let sent = self.try_io(Interest::WRITABLE, || {
+                rustix::net::send(&*self, buf, SendFlags::MORE).map_err(io::Error::from)
+            });
+            match sent {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
     }
 
     fn poll_sendfile(

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::chunked::ChunkedDecoder;
 use super::encode::{chunk_size_line, encode_head, BodyFraming, ConnectionField};
-use super::io::{linger_close, write_all, write_file, write_two};
+use super::io::{linger_close, write_all, write_all_more, write_file, write_two};
 use super::parse::{parse_head, Framing, Head, ParseError};
 use super::pool;
 use super::Options;
@@ -434,8 +434,12 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
                 *sent = bytes.len() as u64;
                 Ok(())
             }
+            // An empty slice has nothing to send after the head to release it.
+            Body::File(slice) if slice.len == 0 => {
+                write_all(&mut self.io, &self.write, limit).await
+            }
             Body::File(slice) => {
-                write_all(&mut self.io, &self.write, limit).await?;
+                write_all_more(&mut self.io, &self.write, limit).await?;
                 write_file(&mut self.io, &slice, &mut self.scratch, limit, sent).await
             }
             Body::Parts(parts) => {

@@ -48,6 +48,31 @@ pub async fn write_all<T: Transport>(io: &mut T, buf: &[u8], limit: Duration) ->
     Ok(())
 }
 
+/// Writes all of a head that a `sendfile` body follows at once: the transport
+/// holds it back (MSG_MORE) to leave with the body's first bytes, as nginx's
+/// `tcp_nopush` does, instead of in a segment of its own.
+pub async fn write_all_more<T: Transport>(
+    io: &mut T,
+    buf: &[u8],
+    limit: Duration,
+) -> io::Result<()> {
+    if !io.can_sendfile() {
+        return write_all(io, buf, limit).await;
+    }
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &buf[done..];
+        let n = timeout(limit, poll_fn(|cx| io.poll_write_more(cx, rest)))
+            .await
+            .map_err(|_| timed_out())??;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        done += n;
+    }
+    Ok(())
+}
+
 /// Writes `head` then `body` with vectored writes, so a head and a body in memory
 /// usually leave in one system call.
 pub async fn write_two<T: Transport>(

@@ -5,6 +5,7 @@
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -35,17 +36,7 @@ fn timed_out() -> io::Error {
 
 /// Writes all of `buf`; each write must make progress within `limit`.
 pub async fn write_all<T: Transport>(io: &mut T, buf: &[u8], limit: Duration) -> io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let n = timeout(limit, io.write(&buf[done..]))
-            .await
-            .map_err(|_| timed_out())??;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        done += n;
-    }
-    Ok(())
+    write_all_hinted(io, buf, limit, false).await
 }
 
 /// Writes all of a head that a `sendfile` body follows at once: the transport
@@ -56,15 +47,24 @@ pub async fn write_all_more<T: Transport>(
     buf: &[u8],
     limit: Duration,
 ) -> io::Result<()> {
-    if !io.can_sendfile() {
-        return write_all(io, buf, limit).await;
-    }
+    let more = io.can_sendfile();
+    write_all_hinted(io, buf, limit, more).await
+}
+
+async fn write_all_hinted<T: Transport>(
+    io: &mut T,
+    buf: &[u8],
+    limit: Duration,
+    more: bool,
+) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
         let rest = &buf[done..];
-        let n = timeout(limit, poll_fn(|cx| io.poll_write_more(cx, rest)))
-            .await
-            .map_err(|_| timed_out())??;
+        let write = poll_fn(|cx| match more {
+            true => io.poll_write_more(cx, rest),
+            false => Pin::new(&mut *io).poll_write(cx, rest),
+        });
+        let n = timeout(limit, write).await.map_err(|_| timed_out())??;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }

@@ -246,6 +246,28 @@ fn an_idle_keep_alive_connection_times_out() {
 }
 
 #[test]
+fn a_keep_alive_wait_outlives_an_earlier_shorter_deadline() {
+    // The idle timer is reused between waits: armed for the first head deadline,
+    // it fires during the keep-alive wait after it, which must go on.
+    let s = server_with(|o| {
+        o.head_timeout = Duration::from_millis(300);
+        o.idle_timeout = Duration::from_millis(1500);
+    });
+    let mut c = s.raw();
+    // Long enough for the server to be waiting on the head deadline.
+    std::thread::sleep(Duration::from_millis(100));
+    c.send(GET_HELLO);
+    c.response().expect(200);
+    std::thread::sleep(Duration::from_millis(700));
+    c.send(GET_HELLO);
+    c.response().expect(200);
+    let start = Instant::now();
+    assert!(c.is_closed_within(Duration::from_secs(5)));
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(1300), "closed after {took:?}");
+}
+
+#[test]
 fn a_get_with_a_body_is_followed_by_a_pipelined_request() {
     let s = server();
     let mut c = s.raw();

@@ -12,6 +12,7 @@
 
 use std::future::poll_fn;
 use std::io;
+use std::pin::Pin;
 use std::task::Poll;
 
 use bytes::{Buf, BytesMut};
@@ -19,8 +20,8 @@ use http::{Method, Request, Response, StatusCode, Version};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{sleep_until, timeout_at, Instant};
-use tokio_util::sync::CancellationToken;
+use tokio::time::{sleep_until, timeout_at, Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::chunked::ChunkedDecoder;
 use super::encode::{chunk_size_line, encode_head, BodyFraming, ConnectionField};
@@ -66,10 +67,43 @@ pub async fn serve<T: Transport, S: Service>(
         read: BytesMut::new(),
         write: Vec::new(),
         scratch: Vec::new(),
+        idle: None,
         service,
         options,
     };
     conn.run(shutdown).await;
+}
+
+/// The timer and shutdown futures of a connection waiting for its next request,
+/// kept from one wait to the next: a keep-alive connection waits once per
+/// request, and registering a fresh timer and shutdown waiter each time was a
+/// measurable share of a small request's cost. The timer is moved only when it
+/// would fire too late; one that fires early (for a wait that has since ended)
+/// is pushed on to the current end then (nginx's lazy timers). Boxed, so that a
+/// connection that never waits pays nothing and the connection future stays small.
+struct IdleWaits {
+    timer: Pin<Box<Sleep>>,
+    /// When the current wait ends.
+    until: Instant,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl IdleWaits {
+    fn new(until: Instant, shutdown: &CancellationToken) -> Self {
+        IdleWaits {
+            timer: Box::pin(sleep_until(until)),
+            until,
+            shutdown: Box::pin(shutdown.clone().cancelled_owned()),
+        }
+    }
+
+    /// Sets the end of the coming wait.
+    fn arm(&mut self, until: Instant) {
+        self.until = until;
+        if self.timer.deadline() > until {
+            self.timer.as_mut().reset(until);
+        }
+    }
 }
 
 /// Why an exchange ended the connection.
@@ -85,6 +119,8 @@ struct Conn<'a, T, S> {
     read: BytesMut,
     write: Vec<u8>,
     scratch: Vec<u8>,
+    /// Created at the first idle wait and kept: see [`IdleWaits`].
+    idle: Option<IdleWaits>,
     service: &'a S,
     options: &'a Options,
 }
@@ -145,8 +181,7 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
     /// Waits for the next request's first byte without holding buffers. False when
     /// the connection should close instead (timeout, shutdown, error).
     async fn wait_readable(&mut self, until: Instant, shutdown: &CancellationToken) -> bool {
-        let io = &self.io;
-        let ready_now = poll_fn(|cx| Poll::Ready(io.poll_read_ready(cx))).await;
+        let ready_now = poll_fn(|cx| Poll::Ready(self.io.poll_read_ready(cx))).await;
         match ready_now {
             Poll::Ready(Ok(())) => return true,
             Poll::Ready(Err(_)) => return false,
@@ -156,10 +191,26 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
         pool::give_read(std::mem::take(&mut self.read));
         pool::give_write(std::mem::take(&mut self.write));
         self.scratch = Vec::new();
-        tokio::select! {
-            ready = poll_fn(|cx| io.poll_read_ready(cx)) => ready.is_ok(),
-            () = sleep_until(until) => false,
-            () = shutdown.cancelled() => false,
+        let io = &self.io;
+        let waits = self
+            .idle
+            .get_or_insert_with(|| IdleWaits::new(until, shutdown));
+        waits.arm(until);
+        // Biased: no random branch order to draw, and readiness wins a tie.
+        loop {
+            tokio::select! {
+                biased;
+                ready = poll_fn(|cx| io.poll_read_ready(cx)) => return ready.is_ok(),
+                () = waits.shutdown.as_mut() => return false,
+                () = waits.timer.as_mut() => {
+                    if Instant::now() >= waits.until {
+                        return false;
+                    }
+                    // Fired for an earlier wait: sleep on to this one's end.
+                    let until = waits.until;
+                    waits.timer.as_mut().reset(until);
+                }
+            }
         }
     }
 
@@ -181,7 +232,11 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
             let idle = self.read.is_empty();
             let read = timeout_at(deadline, self.io.read_buf(&mut self.read));
             let read = if idle {
+                // Biased, read first: when the bytes are already there (the
+                // usual case after `wait_readable`), the shutdown future is never
+                // polled and never joins the token's waiter list.
                 tokio::select! {
+                    biased;
                     read = read => read,
                     () = shutdown.cancelled() => return Ok(None),
                 }

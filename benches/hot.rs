@@ -54,6 +54,7 @@ fn encoding(c: &mut Criterion) {
                 &mut out,
                 StatusCode::OK,
                 black_box(&headers),
+                None,
                 BodyFraming::Length(1024),
                 ConnectionField::Omit,
                 true,

@@ -13,13 +13,14 @@
 //! Everything that depends only on the file version ([`Prepared`]) is built once
 //! when the open-file cache opens it, not per request.
 
+use std::borrow::Cow;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 
 use super::compress::{is_compressible, is_encoded_name};
 use super::compress_cache::CacheKey;
@@ -32,6 +33,7 @@ use crate::files::{
     self,
     cache::{Cached, Lookup},
 };
+use crate::proto::EncodedFields;
 
 /// The codings a file may be sent in besides identity, best first.
 const CODINGS: [Encoding; 3] = [Encoding::Br, Encoding::Zstd, Encoding::Gzip];
@@ -49,12 +51,17 @@ pub(crate) struct Prepared {
     /// Every field of a 200 for this version, in wire order: cloned per
     /// response instead of hashing six inserts.
     headers: HeaderMap,
+    /// The same fields in HTTP/1.1 wire form, for the plain 200 of an HTTP/1
+    /// request: shared, not cloned field by field.
+    encoded: EncodedFields,
 }
 
 /// One representation of a file, ready for preconditions and ranges.
 struct Representation<'a> {
-    /// The fields of a 200.
-    head: HeaderMap,
+    /// The fields of a 200; borrowed until a response needs them changed.
+    head: Cow<'a, HeaderMap>,
+    /// `head` pre-encoded, while it is unchanged and the request is HTTP/1.
+    encoded: Option<&'a EncodedFields>,
     etag: HeaderValue,
     modified: Option<SystemTime>,
     content_type: &'a str,
@@ -146,6 +153,7 @@ impl Handler {
             etag,
             modified,
             negotiable,
+            encoded: EncodedFields::new(&map),
             headers: map,
         }
     }
@@ -158,8 +166,10 @@ impl Handler {
         entry: &Cached<Prepared>,
     ) -> Response<Body> {
         let prepared = &entry.payload;
+        let h1 = req.version() <= Version::HTTP_11;
         let mut identity = Representation {
-            head: prepared.headers.clone(),
+            head: Cow::Borrowed(&prepared.headers),
+            encoded: h1.then_some(&prepared.encoded),
             etag: prepared.etag.clone(),
             modified: prepared.modified,
             content_type: &prepared.content_type_text,
@@ -169,7 +179,8 @@ impl Handler {
         // ready, the prepared (metadata) tag stands.
         if entry.contents.is_none() && self.options.etag == EtagMode::Content {
             if let Some(tag) = self.content_tags.lookup(&entry.file, &entry.meta) {
-                identity.head.insert(header::ETAG, tag.clone());
+                identity.head.to_mut().insert(header::ETAG, tag.clone());
+                identity.encoded = None;
                 identity.etag = tag;
             }
         }
@@ -280,6 +291,7 @@ impl Handler {
     fn represent(&self, req: &Request<()>, rep: Representation<'_>) -> Response<Body> {
         let Representation {
             mut head,
+            encoded,
             etag,
             modified,
             content_type,
@@ -300,8 +312,8 @@ impl Handler {
                     header::CACHE_CONTROL,
                     header::VARY,
                 ] {
-                    if let Some(value) = head.remove(&name) {
-                        not_modified.insert(name, value);
+                    if let Some(value) = head.get(&name) {
+                        not_modified.insert(name, value.clone());
                     }
                 }
                 return with_headers(
@@ -316,12 +328,12 @@ impl Handler {
         }
         let Some(len) = source.len() else {
             // A stream of unknown length: whole, without ranges.
-            head.remove(header::ACCEPT_RANGES);
+            head.to_mut().remove(header::ACCEPT_RANGES);
             let body = match source {
                 Source::Stream(body) => body,
                 _ => Body::Empty,
             };
-            return with_headers(Response::new(body), StatusCode::OK, head);
+            return with_headers(Response::new(body), StatusCode::OK, head.into_owned());
         };
         // RFC 9110 §14.2: GET is the only method with range semantics.
         let range = req
@@ -335,7 +347,16 @@ impl Handler {
             None => Ranges::Full,
         };
         match ranges {
-            Ranges::Full => with_headers(Response::new(source.slice(0, len)), StatusCode::OK, head),
+            Ranges::Full => {
+                let mut response = Response::new(source.slice(0, len));
+                match (head, encoded) {
+                    (Cow::Borrowed(_), Some(fields)) => {
+                        response.extensions_mut().insert(fields.clone());
+                    }
+                    (head, _) => *response.headers_mut() = head.into_owned(),
+                }
+                response
+            }
             Ranges::Unsatisfiable => {
                 let mut r = self.error_response(StatusCode::RANGE_NOT_SATISFIABLE);
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
@@ -346,6 +367,7 @@ impl Handler {
             Ranges::Partial(ranges) => {
                 match ranges.as_slice() {
                     [one] => {
+                        let mut head = head.into_owned();
                         if let Ok(value) = HeaderValue::from_str(&one.content_range(len)) {
                             head.insert(header::CONTENT_RANGE, value);
                         }
@@ -363,6 +385,7 @@ impl Handler {
                                 }
                             });
                         let multipart = format!("multipart/byteranges; boundary={boundary}");
+                        let mut head = head.into_owned();
                         if let Ok(value) = HeaderValue::from_str(&multipart) {
                             head.insert(header::CONTENT_TYPE, value);
                         }
@@ -393,7 +416,8 @@ fn coded<'a>(
         HeaderValue::from_static(coding.token()),
     );
     Representation {
-        head,
+        head: Cow::Owned(head),
+        encoded: None,
         etag,
         modified: prepared.modified,
         content_type: &prepared.content_type_text,

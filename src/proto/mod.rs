@@ -6,6 +6,7 @@
 //! server answers GET, HEAD and OPTIONS; any other method is 405 with `Allow`.
 
 pub mod date;
+mod fields;
 pub mod h1;
 pub mod h2;
 
@@ -20,6 +21,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::Body;
+pub use fields::EncodedFields;
 
 /// The methods every protocol engine serves, as sent in `Allow`.
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";

@@ -30,7 +30,7 @@ use super::parse::{parse_head, Framing, Head, ParseError};
 use super::pool;
 use super::Options;
 use crate::body::{Body, Part};
-use crate::proto::{answer_method, Exchange, Service, Transport};
+use crate::proto::{answer_method, EncodedFields, Exchange, Service, Transport};
 
 /// Growth step of a read buffer (it doubles up to the head limit).
 const INITIAL_READ: usize = pool::READ_CAPACITY;
@@ -454,6 +454,7 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
             &mut self.write,
             status,
             &parts.headers,
+            parts.extensions.get::<EncodedFields>(),
             framing,
             connection,
             self.options.server_header,

@@ -5,6 +5,7 @@
 use http::{header, HeaderMap, StatusCode};
 
 use crate::proto::date;
+use crate::proto::fields::{encode_fields, EncodedFields};
 
 /// How the response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,20 +31,13 @@ pub enum ConnectionField {
     KeepAlive,
 }
 
-/// Fields the engine writes itself.
-fn owned_by_engine(name: &header::HeaderName) -> bool {
-    name == header::CONTENT_LENGTH
-        || name == header::TRANSFER_ENCODING
-        || name == header::CONNECTION
-        || name == header::DATE
-        || name == "keep-alive"
-}
-
-/// Appends a complete response head to `out`.
+/// Appends a complete response head to `out`: the status line, Date, Server,
+/// the pre-encoded `fields` if any, the map's fields, then the framing.
 pub fn encode_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
+    fields: Option<&EncodedFields>,
     framing: BodyFraming,
     connection: ConnectionField,
     server_header: bool,
@@ -55,20 +49,15 @@ pub fn encode_head(
     out.extend_from_slice(b"\r\nDate: ");
     date::extend(out);
     out.extend_from_slice(b"\r\n");
-    if server_header && !headers.contains_key(header::SERVER) {
+    let has_server =
+        headers.contains_key(header::SERVER) || fields.is_some_and(EncodedFields::has_server);
+    if server_header && !has_server {
         out.extend_from_slice(b"Server: ferrox\r\n");
     }
-    for (name, value) in headers {
-        if owned_by_engine(name) {
-            continue;
-        }
-        // HeaderValue guarantees no CR, LF or NUL, so nothing from a request can
-        // split this head.
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+    if let Some(fields) = fields {
+        out.extend_from_slice(fields.as_bytes());
     }
+    encode_fields(out, headers);
     match framing {
         BodyFraming::NoBody | BodyFraming::UntilClose => {}
         BodyFraming::Length(n) => {
@@ -104,7 +93,7 @@ mod tests {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         let mut out = Vec::new();
-        encode_head(&mut out, status, &headers, framing, conn, true);
+        encode_head(&mut out, status, &headers, None, framing, conn, true);
         let text = String::from_utf8(out).unwrap();
         // Blank out the date, which changes every second.
         let start = text.find("Date: ").unwrap() + 6;
@@ -128,6 +117,49 @@ mod tests {
         assert_eq!(
             head(StatusCode::OK, BodyFraming::Chunked, ConnectionField::KeepAlive),
             "HTTP/1.1 200 OK\r\nDate: <date>\r\nServer: ferrox\r\ncontent-type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn encoded_fields_go_after_server_and_can_replace_it() {
+        let mut map = HeaderMap::new();
+        map.insert(header::ETAG, HeaderValue::from_static("\"x\""));
+        let fields = EncodedFields::new(&map);
+        let mut extra = HeaderMap::new();
+        extra.insert("x-more", HeaderValue::from_static("1"));
+        let mut out = Vec::new();
+        encode_head(
+            &mut out,
+            StatusCode::OK,
+            &extra,
+            Some(&fields),
+            BodyFraming::Length(0),
+            ConnectionField::Omit,
+            true,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with(
+                "Server: ferrox\r\netag: \"x\"\r\nx-more: 1\r\nContent-Length: 0\r\n\r\n"
+            ),
+            "{text}"
+        );
+
+        map.insert(header::SERVER, HeaderValue::from_static("mine"));
+        let mut out = Vec::new();
+        encode_head(
+            &mut out,
+            StatusCode::OK,
+            &HeaderMap::new(),
+            Some(&EncodedFields::new(&map)),
+            BodyFraming::NoBody,
+            ConnectionField::Omit,
+            true,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains("ferrox") && text.contains("server: mine\r\n"),
+            "{text}"
         );
     }
 

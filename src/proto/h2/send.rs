@@ -15,7 +15,7 @@ use tokio::time::timeout;
 
 use super::Options;
 use crate::body::{Body, FileSlice, Part};
-use crate::proto::date;
+use crate::proto::{date, EncodedFields};
 
 /// File bytes read per chunk: a few frames' worth, from one pread.
 const FILE_CHUNK: usize = 64 * 1024;
@@ -68,6 +68,9 @@ pub async fn respond(
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
+    if let Some(fields) = parts.extensions.remove::<EncodedFields>() {
+        fields.append_to(&mut parts.headers);
+    }
     for name in CONNECTION_FIELDS {
         parts.headers.remove(name);
     }

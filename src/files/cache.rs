@@ -20,8 +20,9 @@
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,10 +89,17 @@ pub struct FileCache<T> {
     options: CacheOptions,
 }
 
+/// Keyed by the path's bytes with a fast seeded hash: std's `Path` hash walks
+/// components and SipHash was most of a hit's cost. The paths are normalised
+/// already, so byte equality is path equality.
 #[derive(Debug)]
 struct Entries<T> {
-    map: HashMap<PathBuf, Slot<T>>,
+    map: HashMap<Box<[u8]>, Slot<T>, foldhash::fast::RandomState>,
     bytes: usize,
+}
+
+fn key(rel: &Path) -> &[u8] {
+    rel.as_os_str().as_bytes()
 }
 
 /// A path's cached outcome: a file, or nothing there (so that 404s and probes
@@ -116,7 +124,7 @@ impl<T: Send + Sync> FileCache<T> {
     pub fn new(options: CacheOptions) -> FileCache<T> {
         FileCache {
             entries: Mutex::new(Entries {
-                map: HashMap::new(),
+                map: HashMap::default(),
                 bytes: 0,
             }),
             options,
@@ -146,11 +154,15 @@ impl<T: Send + Sync> FileCache<T> {
         rel: &Path,
         prepare: impl FnOnce(&Metadata, Option<&Bytes>) -> T,
     ) -> Result<Lookup<T>, Error> {
-        let hit = self.entries.lock().ok().and_then(|e| match e.map.get(rel) {
-            Some(Slot::Found(entry)) => Some(Ok(entry.clone())),
-            Some(Slot::Missing(since)) => Some(Err(*since)),
-            None => None,
-        });
+        let hit = self
+            .entries
+            .lock()
+            .ok()
+            .and_then(|e| match e.map.get(key(rel)) {
+                Some(Slot::Found(entry)) => Some(Ok(entry.clone())),
+                Some(Slot::Missing(since)) => Some(Err(*since)),
+                None => None,
+            });
         match hit {
             Some(Ok(entry)) if self.still_valid(root, rel, &entry) => {
                 return Ok(Lookup::File(entry))
@@ -233,7 +245,7 @@ impl<T: Send + Sync> FileCache<T> {
             return;
         };
         let size = entry.bytes();
-        if let Some(old) = entries.map.remove(rel) {
+        if let Some(old) = entries.map.remove(key(rel)) {
             entries.bytes -= old.bytes();
         }
         while !entries.map.is_empty()
@@ -249,13 +261,13 @@ impl<T: Send + Sync> FileCache<T> {
         }
         if self.options.max_entries > 0 && entries.bytes + size <= self.options.max_bytes {
             entries.bytes += size;
-            entries.map.insert(rel.to_path_buf(), entry);
+            entries.map.insert(key(rel).into(), entry);
         }
     }
 
     fn remove(&self, rel: &Path) {
         if let Ok(mut entries) = self.entries.lock() {
-            if let Some(old) = entries.map.remove(rel) {
+            if let Some(old) = entries.map.remove(key(rel)) {
                 entries.bytes -= old.bytes();
             }
         }

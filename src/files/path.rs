@@ -5,9 +5,9 @@
 //! when hidden files are allowed. The path is percent-decoded exactly once, so
 //! `%252e` is the literal name `%2e`, never `.`.
 
-use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
@@ -34,27 +34,21 @@ pub const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'}')
     .add(b'\'');
 
-/// A normalised request path.
+/// A normalised request path: its segments joined with `/`, without a leading
+/// one (one buffer, borrowed as a [`Path`] for every lookup).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SafePath {
-    segments: Vec<Vec<u8>>,
+    joined: Vec<u8>,
     trailing_slash: bool,
 }
 
 impl SafePath {
     /// The path relative to the root; `.` for the root itself.
-    pub fn relative(&self) -> PathBuf {
-        if self.segments.is_empty() {
-            return PathBuf::from(".");
+    pub fn relative(&self) -> &Path {
+        if self.joined.is_empty() {
+            return Path::new(".");
         }
-        let mut joined = Vec::new();
-        for (i, s) in self.segments.iter().enumerate() {
-            if i > 0 {
-                joined.push(b'/');
-            }
-            joined.extend_from_slice(s);
-        }
-        PathBuf::from(OsString::from_vec(joined))
+        Path::new(OsStr::from_bytes(&self.joined))
     }
 
     /// Whether the request path ended in `/`.
@@ -64,12 +58,14 @@ impl SafePath {
 
     /// True for the root folder.
     pub fn is_root(&self) -> bool {
-        self.segments.is_empty()
+        self.joined.is_empty()
     }
 
-    /// The decoded segments, for breadcrumbs.
-    pub fn segments(&self) -> &[Vec<u8>] {
-        &self.segments
+    /// The decoded segments, for breadcrumbs. None contains a `/`.
+    pub fn segments(&self) -> impl Iterator<Item = &[u8]> {
+        self.joined
+            .split(|&b| b == b'/')
+            .filter(|_| !self.joined.is_empty())
     }
 
     /// The normalised path as a percent-encoded URL path, with a trailing slash
@@ -77,13 +73,13 @@ impl SafePath {
     /// unreserved set is escaped.
     pub fn to_url(&self, slash: bool) -> String {
         let mut url = String::from("/");
-        for (i, s) in self.segments.iter().enumerate() {
+        for (i, s) in self.segments().enumerate() {
             if i > 0 {
                 url.push('/');
             }
             url.push_str(&encode_segment(s));
         }
-        if slash && !self.segments.is_empty() {
+        if slash && !self.is_root() {
             url.push('/');
         }
         url
@@ -114,24 +110,32 @@ pub fn sanitize(path: &str, hidden: bool) -> Result<SafePath, Error> {
     if decoded.iter().any(|&b| b < 0x20 || b == 0x7f) {
         return Err(Error::BadPath("control character in path"));
     }
-    let mut segments: Vec<Vec<u8>> = Vec::new();
+    let mut joined = Vec::with_capacity(decoded.len());
     for segment in decoded.split(|&b| b == b'/') {
         match segment {
             b"" | b"." => {}
             b".." => {
-                if segments.pop().is_none() {
+                if joined.is_empty() {
                     return Err(Error::BadPath("path leaves the root"));
                 }
+                // Drop the last segment and the `/` before it, if any.
+                let cut = joined.iter().rposition(|&b| b == b'/').unwrap_or(0);
+                joined.truncate(cut);
             }
             s if s.first() == Some(&b'.') && !hidden => return Err(Error::NotFound),
-            s => segments.push(s.to_vec()),
+            s => {
+                if !joined.is_empty() {
+                    joined.push(b'/');
+                }
+                joined.extend_from_slice(s);
+            }
         }
     }
     // RFC 3986 §5.2.4: a final `.` or `..` leaves the path ending in `/`, so
     // `/a.txt/.` names a directory (and is 404 on a file), not `/a.txt`.
     let last = decoded.rsplit(|&b| b == b'/').next().unwrap_or_default();
     Ok(SafePath {
-        segments,
+        joined,
         trailing_slash: matches!(last, b"" | b"." | b".."),
     })
 }
@@ -152,6 +156,10 @@ mod tests {
             ("//a//b/", Ok("a/b")),
             ("/a/./b", Ok("a/b")),
             ("/a/../b", Ok("b")),
+            ("/a/b/c/../../d", Ok("a/d")),
+            ("/ab/cd/..", Ok("ab")),
+            ("/a/..", Ok(".")),
+            ("/a/b/../..", Ok(".")),
             ("/a/%2e%2e/b", Ok("b")),
             ("/../x", Err(Error::BadPath("path leaves the root"))),
             ("/%2e%2e/x", Err(Error::BadPath("path leaves the root"))),
@@ -204,7 +212,7 @@ mod tests {
     fn hidden_allowed_when_asked() {
         assert_eq!(
             sanitize("/.env", true).unwrap().relative(),
-            PathBuf::from(".env")
+            Path::new(".env")
         );
     }
 

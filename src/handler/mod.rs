@@ -208,12 +208,12 @@ impl Handler {
     async fn try_respond(&self, req: &Request<()>) -> Result<Response<Body>, files::Error> {
         let path = files::sanitize(req.uri().path(), self.options.hidden)?;
         let rel = path.relative();
-        let dir = match self.lookup(&rel)? {
+        let dir = match self.lookup(rel)? {
             Lookup::File(entry) if path.has_trailing_slash() => {
                 drop(entry);
                 return Err(files::Error::NotFound);
             }
-            Lookup::File(entry) => return Ok(self.file_response(req, &rel, &entry)),
+            Lookup::File(entry) => return Ok(self.file_response(req, rel, &entry)),
             Lookup::Dir(dir) => dir,
         };
         if !path.has_trailing_slash() && !path.is_root() {
@@ -231,6 +231,7 @@ impl Handler {
         if !self.options.listing {
             return Err(files::Error::NotFound);
         }
+        let rel = rel.to_path_buf();
         self.listing(req, path, rel, dir).await
     }
 

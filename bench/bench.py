@@ -244,6 +244,21 @@ include_shell "/usr/share/lighttpd/create-mime.conf.pl"
         wait_port(self.port)
 
 
+class Ceiling(Server):
+    """bench/ceiling.c: a fixed 1 KiB response per request head, no parsing, no
+    files. Run in the 1 KiB keep-alive rows as the most this machine gives."""
+
+    def start(self, cert, key):
+        self.procs = [subprocess.Popen([REPO / "target" / "ceiling", str(self.port), str(self.threads)],
+                                       stderr=subprocess.DEVNULL, start_new_session=True)]
+        wait_port(self.port)
+
+
+def ceiling_applies(scenario):
+    _name, path, _conns, extra, _metric = scenario
+    return path == "/1k.html" and not extra
+
+
 def wrk(url, conns, duration, extra):
     cmd = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "5s",
            "-s", str(HERE / "report.lua"), *extra, url]
@@ -430,19 +445,20 @@ def main():
         candidate.extra = tuple(args.candidate_args.split())
         servers.insert(1, candidate)
     scenarios = [s for s in SCENARIOS if not args.only or args.only in s[0]]
-    results = {s.name: {sc[0]: [] for sc in scenarios} for s in servers}
+    ceiling = Ceiling("ceiling", free_port(), None, threads)
+    results = {s.name: {sc[0]: [] for sc in scenarios} for s in [*servers, ceiling]}
     tls_pair = [s for s in servers if s.name in ("ferrox", "nginx")]
     tls_results = {s.name: {t[0]: [] for t in TLS_SCENARIOS} for s in tls_pair}
     memory = {}
     try:
-        for s in servers:
+        for s in [*servers, ceiling]:
             s.start(cert, key)
         # Warm caches (page cache, open-file caches) before measuring.
         for s in servers:
             wrk(f"http://127.0.0.1:{s.port}/1k.html", 16, 1, [])
         for r in range(args.rounds):
             for sc in scenarios:
-                for s in servers:
+                for s in [*servers, ceiling] if ceiling_applies(sc) else servers:
                     log(f"round {r + 1}/{args.rounds}  {sc[0]:24}  {s.name}")
                     results[s.name][sc[0]].append(measure(s, sc, args.duration))
             if not args.no_tls and not args.only:
@@ -463,7 +479,7 @@ def main():
                 memory[s.name] = {"idle": idle, "under_load": loaded, "idle_conns_before": before,
                                   "idle_conns_after": after, "per_idle_conn": per_conn}
     finally:
-        for s in [*servers, ferrox_tls]:
+        for s in [*servers, ceiling, ferrox_tls]:
             s.stop()
     compression = None
     if not args.no_compression and not args.only:
@@ -492,6 +508,16 @@ def main():
         lines.append(f"| {name} | {fmt_rate(f[metric], metric)}{errs} | {fmt_rate(n[metric], metric)} | "
                      f"{fmt_rate(l[metric], metric)} | **{ratio:.2f}×** | {f['p50_ms']:.2f} / {f['p99_ms']:.2f} | "
                      f"{n['p50_ms']:.2f} / {n['p99_ms']:.2f} | {f['cpu_us_per_req']:.1f} / {n['cpu_us_per_req']:.1f} |")
+    ceiling_rows = [sc for sc in scenarios if ceiling_applies(sc)]
+    if ceiling_rows:
+        lines += ["", "Ceiling: bench/ceiling.c answers each request head with a fixed 1 KiB response "
+                  "(no parsing, no files), the most this machine gives.", "",
+                  "| scenario | ceiling | ceiling/nginx | ferrox/ceiling | server CPU µs/req (ceiling) |",
+                  "|---|---|---|---|---|"]
+        for name, _path, _c, _x, metric in ceiling_rows:
+            c, f, n = (median([run[metric] for run in results[s][name]]) for s in ("ceiling", "ferrox", "nginx"))
+            cpu = median([run["cpu_us_per_req"] for run in results["ceiling"][name]])
+            lines.append(f"| {name} | {fmt_rate(c, metric)} | {c / n:.2f}× | {f / c:.2f}× | {cpu:.1f} |")
     if "candidate" in results:
         lines += ["", "| scenario | candidate | candidate/ferrox | candidate/nginx | server CPU µs/req (candidate / ferrox) |",
                   "|---|---|---|---|---|"]

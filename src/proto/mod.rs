@@ -88,6 +88,13 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
         Poll::Ready(Ok(()))
     }
 
+    /// Whether closing takes an orderly shutdown first (TLS sends close_notify).
+    /// A TCP socket's close sends its FIN by itself, so a plain connection
+    /// skips the extra system call. The default is yes.
+    fn shutdown_before_close(&self) -> bool {
+        true
+    }
+
     /// Whether [`Transport::poll_sendfile`] moves bytes without copying them.
     fn can_sendfile(&self) -> bool {
         false

@@ -17,7 +17,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use rustix::net::SendFlags;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
-use tokio::time::{timeout, timeout_at, Instant};
+use tokio::time::timeout;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
@@ -25,11 +25,8 @@ use super::redirect::RedirectToHttps;
 use super::Protocol;
 use crate::body::Body;
 use crate::log::{AccessLog, Record};
+use crate::proto::h1::Ended;
 use crate::proto::{self, Exchange, Service, Transport};
-
-/// The HTTP/2 connection preface (RFC 9113 §3.4): how h2c with prior knowledge
-/// announces itself on a plain port.
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// What every connection of a server shares.
 pub(crate) struct ConnContext<S> {
@@ -53,6 +50,10 @@ impl Transport for TcpStream {
 
     fn can_sendfile(&self) -> bool {
         true
+    }
+
+    fn shutdown_before_close(&self) -> bool {
+        false
     }
 
     fn poll_write_more(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
@@ -107,13 +108,11 @@ pub(crate) async fn serve_tcp<S: Service>(
         match protocol {
             Protocol::Plain => {
                 let service = Logged::new(&*ctx.service, peer, ctx, None);
-                let deadline = Instant::now() + ctx.h1.head_timeout;
-                if has_h2_preface(&stream, deadline, &ctx.shutdown).await {
+                let h1 = proto::h1::serve_detecting_h2(stream, &service, &ctx.h1, &ctx.shutdown);
+                if let Ended::H2(stream) = h1.await {
                     // Boxed, like the TLS path: a connection future is as large as
                     // its largest state, and most connections are plain HTTP/1.1.
                     Box::pin(proto::h2::serve(stream, &service, &ctx.h2, &ctx.shutdown)).await;
-                } else {
-                    proto::h1::serve(stream, &service, &ctx.h1, &ctx.shutdown).await;
                 }
             }
             Protocol::Tls(tls) => {
@@ -187,37 +186,6 @@ async fn until_cancelled(
         Poll::Pending
     })
     .await
-}
-
-/// Whether a plain connection opens with the HTTP/2 preface. Peeks, so an
-/// HTTP/1.1 request is left untouched for the h1 engine. Waits for the first
-/// bytes under the head deadline; shutdown or a timeout mean "not h2".
-async fn has_h2_preface(
-    stream: &TcpStream,
-    deadline: Instant,
-    shutdown: &CancellationToken,
-) -> bool {
-    let mut seen = [0u8; 24];
-    loop {
-        let peeked = tokio::select! {
-            peeked = timeout_at(deadline, stream.peek(&mut seen)) => peeked,
-            () = shutdown.cancelled() => return false,
-        };
-        match peeked {
-            Ok(Ok(n)) if n > 0 => {
-                let seen = seen.get(..n).unwrap_or_default();
-                if seen != H2_PREFACE.get(..n).unwrap_or_default() {
-                    return false;
-                }
-                if n == H2_PREFACE.len() {
-                    return true;
-                }
-                // A preface split across segments: rare; wait for the rest.
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            _ => return false,
-        }
-    }
 }
 
 /// The service as one connection sees it: the shared service plus the peer's

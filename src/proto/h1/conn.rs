@@ -28,6 +28,7 @@ use super::encode::{chunk_size_line, encode_head, BodyFraming, ConnectionField};
 use super::io::{linger_close, write_all, write_all_more, write_file, write_two};
 use super::parse::{parse_head, Framing, Head, ParseError};
 use super::pool;
+use super::rewind::Rewind;
 use super::Options;
 use crate::body::{Body, Part};
 use crate::proto::{answer_method, EncodedFields, Exchange, Service, Transport};
@@ -62,16 +63,41 @@ pub async fn serve<T: Transport, S: Service>(
     options: &Options,
     shutdown: &CancellationToken,
 ) {
-    let mut conn = Conn {
-        io,
-        read: BytesMut::new(),
-        write: Vec::new(),
-        scratch: Vec::new(),
-        idle: None,
-        service,
-        options,
-    };
+    let mut conn = Conn::new(io, service, options, false);
     conn.run(shutdown).await;
+    conn.release();
+}
+
+/// The client connection preface of HTTP/2 (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How a connection served by [`serve_detecting_h2`] ended.
+pub enum Ended<T> {
+    /// Served as HTTP/1 to its end.
+    Done,
+    /// The client opened with the HTTP/2 preface (prior knowledge, RFC 9113
+    /// §3.3): the transport, replaying what was read, for an HTTP/2 engine.
+    H2(Rewind<T>),
+}
+
+/// Like [`serve`], but a connection that opens with the HTTP/2 preface is
+/// handed back instead of refused. The preface is recognised in the bytes the
+/// first head is read into, so telling the protocols apart costs no system call.
+pub async fn serve_detecting_h2<T: Transport, S: Service>(
+    io: T,
+    service: &S,
+    options: &Options,
+    shutdown: &CancellationToken,
+) -> Ended<T> {
+    let mut conn = Conn::new(io, service, options, true);
+    let h2 = conn.run(shutdown).await;
+    let read = std::mem::take(&mut conn.read);
+    conn.release();
+    if h2 {
+        return Ended::H2(Rewind::new(read.freeze(), conn.io));
+    }
+    pool::give_read(read);
+    Ended::Done
 }
 
 /// The timer and shutdown futures of a connection waiting for its next request,
@@ -106,6 +132,17 @@ impl IdleWaits {
     }
 }
 
+/// What reading a request head came to. Returned once per request and moved
+/// straight out: boxing the head would cost an allocation each time.
+#[allow(clippy::large_enum_variant)]
+enum HeadRead {
+    Head(Head),
+    /// The client closed, or the deadline passed (after a 408 for a partial head).
+    Closed,
+    /// The HTTP/2 preface, with detection on.
+    H2Preface,
+}
+
 /// Why an exchange ended the connection.
 enum End {
     /// The client went away, or the transport failed; nothing more can be sent.
@@ -121,12 +158,36 @@ struct Conn<'a, T, S> {
     scratch: Vec<u8>,
     /// Created at the first idle wait and kept: see [`IdleWaits`].
     idle: Option<IdleWaits>,
+    /// Until the first head: whether the HTTP/2 preface ends HTTP/1 service.
+    detect_h2: bool,
     service: &'a S,
     options: &'a Options,
 }
 
-impl<T: Transport, S: Service> Conn<'_, T, S> {
-    async fn run(&mut self, shutdown: &CancellationToken) {
+impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
+    fn new(io: T, service: &'a S, options: &'a Options, detect_h2: bool) -> Self {
+        Conn {
+            io,
+            read: BytesMut::new(),
+            write: Vec::new(),
+            scratch: Vec::new(),
+            idle: None,
+            detect_h2,
+            service,
+            options,
+        }
+    }
+
+    /// Gives the buffers back to this thread's pool. (A connection cut short by
+    /// the shutdown timeout just frees them.)
+    fn release(&mut self) {
+        pool::give_read(std::mem::take(&mut self.read));
+        pool::give_write(std::mem::take(&mut self.write));
+    }
+
+    /// Serves requests until the connection ends; true when it turned out to
+    /// speak HTTP/2 (its bytes so far are left in `read`).
+    async fn run(&mut self, shutdown: &CancellationToken) -> bool {
         let accepted = Instant::now();
         let mut served: u32 = 0;
         loop {
@@ -138,25 +199,27 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
                     Instant::now() + self.options.idle_timeout
                 };
                 if !self.wait_readable(wait_until, shutdown).await {
-                    return;
+                    return false;
                 }
             }
             let started = Instant::now();
             let deadline = if first { accepted } else { started } + self.options.head_timeout;
             // Boxed, like the exchange below: an idle connection carries neither.
             let head = match Box::pin(self.read_head(deadline, shutdown)).await {
-                Ok(Some(head)) => head,
-                Ok(None) => return,
+                Ok(HeadRead::Head(head)) => head,
+                Ok(HeadRead::Closed) => return false,
+                Ok(HeadRead::H2Preface) => return true,
                 Err(error) => {
                     // The client may still be sending (an oversized head): linger
                     // so that the error reaches it.
                     if let End::Close = Box::pin(self.refuse(error, None, started)).await {
                         linger_close(&mut self.io, &mut self.read).await;
                     }
-                    return;
+                    return false;
                 }
             };
             served += 1;
+            self.detect_h2 = false;
             // A client that asked to close sends nothing more: no need to linger.
             let client_closes = !head.keep_alive;
             let limit = self.options.max_requests;
@@ -165,14 +228,17 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
             // and an idle keep-alive connection should not carry them.
             match Box::pin(self.exchange(head, keep_alive, started, shutdown)).await {
                 Ok(()) => {}
-                Err(End::Gone) => return,
+                Err(End::Gone) => return false,
                 Err(End::Close) if client_closes && self.read.is_empty() => {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
-                    return;
+                    if self.io.shutdown_before_close() {
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
+                    }
+                    return false;
                 }
                 Err(End::Close) => {
                     linger_close(&mut self.io, &mut self.read).await;
-                    return;
+                    return false;
                 }
             }
         }
@@ -214,16 +280,23 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
         }
     }
 
-    /// Reads until a whole head is buffered. `Ok(None)`: the client closed, or the
-    /// deadline passed (a partial head is answered with 408 first).
+    /// Reads until a whole head is buffered (or, with detection on, the HTTP/2
+    /// preface). A partial head at the deadline is answered with 408 first.
     async fn read_head(
         &mut self,
         deadline: Instant,
         shutdown: &CancellationToken,
-    ) -> Result<Option<Head>, ParseError> {
+    ) -> Result<HeadRead, ParseError> {
         loop {
-            if let Some(head) = parse_head(&mut self.read, &self.options.head)? {
-                return Ok(Some(head));
+            match self.preface_so_far() {
+                Some(true) => return Ok(HeadRead::H2Preface),
+                // Part of the preface: neither protocol can be told yet.
+                Some(false) => {}
+                None => {
+                    if let Some(head) = parse_head(&mut self.read, &self.options.head)? {
+                        return Ok(HeadRead::Head(head));
+                    }
+                }
             }
             self.reserve_read();
             // Until a request's first byte arrives the connection is idle, and a
@@ -238,23 +311,38 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
                 tokio::select! {
                     biased;
                     read = read => read,
-                    () = shutdown.cancelled() => return Ok(None),
+                    () = shutdown.cancelled() => return Ok(HeadRead::Closed),
                 }
             } else {
                 read.await
             };
             match read {
                 Ok(Ok(n)) if n > 0 => {}
-                Ok(_) => return Ok(None),
+                Ok(_) => return Ok(HeadRead::Closed),
                 Err(_) => {
                     if !self.read.is_empty() {
                         self.send_error(StatusCode::REQUEST_TIMEOUT, None, Instant::now())
                             .await;
                     }
-                    return Ok(None);
+                    return Ok(HeadRead::Closed);
                 }
             }
         }
+    }
+
+    /// With detection on and bytes read: `Some(true)` for the whole HTTP/2
+    /// preface, `Some(false)` for a part of it, `None` when it is not one (and
+    /// detection ends).
+    fn preface_so_far(&mut self) -> Option<bool> {
+        if !self.detect_h2 || self.read.is_empty() {
+            return None;
+        }
+        let n = self.read.len().min(H2_PREFACE.len());
+        if self.read.get(..n) == H2_PREFACE.get(..n) {
+            return Some(n == H2_PREFACE.len());
+        }
+        self.detect_h2 = false;
+        None
     }
 
     fn reserve_read(&mut self) {
@@ -547,13 +635,6 @@ impl<T: Transport, S: Service> Conn<'_, T, S> {
             duration: started.elapsed(),
             complete: outcome.result.is_ok(),
         });
-    }
-}
-
-impl<T, S> Drop for Conn<'_, T, S> {
-    fn drop(&mut self) {
-        pool::give_read(std::mem::take(&mut self.read));
-        pool::give_write(std::mem::take(&mut self.write));
     }
 }
 

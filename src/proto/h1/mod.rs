@@ -7,11 +7,13 @@ pub mod encode;
 mod io;
 pub mod parse;
 mod pool;
+mod rewind;
 
 use std::time::Duration;
 
-pub use conn::{serve, status_for};
+pub use conn::{serve, serve_detecting_h2, status_for, Ended};
 pub use parse::{HeadLimits, ParseError, MAX_HEADERS_CAP};
+pub use rewind::Rewind;
 
 /// Every limit and timeout of an HTTP/1.1 connection.
 #[derive(Debug, Clone)]

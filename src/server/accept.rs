@@ -5,6 +5,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::cancel::until_cancelled;
 use super::conn::{serve_tcp, ConnContext};
 use super::Protocol;
 
@@ -64,39 +66,32 @@ pub(crate) async fn accept_loop<S: crate::proto::Service + 'static>(
     ctx: Arc<ConnContext<S>>,
     stop: CancellationToken,
 ) {
-    loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-            () = stop.cancelled() => return,
-        };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = stop.cancelled() => return,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let ctx = ctx.clone();
-                let protocol = protocol.clone();
-                tracker.spawn(async move {
-                    serve_tcp(stream, peer, &protocol, &ctx).await;
-                    drop(permit);
-                });
-            }
-            Err(error) if is_per_connection(&error) => {
-                tracing::debug!(%error, "accept: connection failed before it was accepted");
-            }
-            Err(error) => {
-                tracing::error!(%error, "accept failed; pausing before retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
-                    () = stop.cancelled() => return,
+    let accept = async {
+        loop {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let ctx = ctx.clone();
+                    let protocol = protocol.clone();
+                    tracker.spawn(async move {
+                        serve_tcp(stream, peer, &protocol, &ctx).await;
+                        drop(permit);
+                    });
+                }
+                Err(error) if is_per_connection(&error) => {
+                    tracing::debug!(%error, "accept: connection failed before it was accepted");
+                }
+                Err(error) => {
+                    tracing::error!(%error, "accept failed; pausing before retrying");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             }
         }
-    }
+    };
+    // One waiter on `stop` for the loop's life, not two per connection.
+    until_cancelled(pin!(accept), pin!(stop.cancelled()), &stop).await;
 }
 
 /// Errors that concern one client only; the next accept can proceed at once.

@@ -3,12 +3,11 @@
 //! because this is the only module that knows the socket.
 
 use std::fs::File;
-use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll, Waker};
+use std::task::{ready, Context, Poll};
 use std::time::SystemTime;
 
 use std::time::Duration;
@@ -19,8 +18,9 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::server::TlsStream;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::sync::CancellationToken;
 
+use super::cancel::until_cancelled;
 use super::redirect::RedirectToHttps;
 use super::Protocol;
 use crate::body::Body;
@@ -153,39 +153,6 @@ pub(crate) async fn serve_tcp<S: Service>(
     if !until_cancelled(pin!(serve), waiter, &ctx.abort).await {
         tracing::debug!(%peer, "connection closed by the shutdown timeout");
     }
-}
-
-/// Runs `future` to its end (true) unless `token` is cancelled first (false).
-/// A connection is woken many times per request, and polling the token's
-/// `waiter` takes its lock every time; here the waiter is polled once per waker
-/// and after that the token is only checked, which is one atomic load. Takes
-/// both futures pinned by the caller, so that neither is stored twice.
-async fn until_cancelled(
-    mut future: Pin<&mut impl Future<Output = ()>>,
-    mut waiter: Pin<&mut WaitForCancellationFuture<'_>>,
-    token: &CancellationToken,
-) -> bool {
-    let mut registered: Option<Waker> = None;
-    poll_fn(|cx| {
-        if future.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(true);
-        }
-        match &registered {
-            Some(waker) if waker.will_wake(cx.waker()) => {
-                if token.is_cancelled() {
-                    return Poll::Ready(false);
-                }
-            }
-            _ => {
-                if waiter.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(false);
-                }
-                registered = Some(cx.waker().clone());
-            }
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 /// The service as one connection sees it: the shared service plus the peer's

@@ -5,6 +5,7 @@
 //! handle is triggered, then drains.
 
 mod accept;
+mod cancel;
 mod conn;
 mod redirect;
 mod shutdown;

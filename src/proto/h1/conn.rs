@@ -91,13 +91,17 @@ pub async fn serve_detecting_h2<T: Transport, S: Service>(
 ) -> Ended<T> {
     let mut conn = Conn::new(io, service, options, true);
     let h2 = conn.run(shutdown).await;
-    let read = std::mem::take(&mut conn.read);
+    // The bytes read so far belong to the HTTP/2 engine, not to the pool.
+    let read = if h2 {
+        std::mem::take(&mut conn.read)
+    } else {
+        BytesMut::new()
+    };
     conn.release();
-    if h2 {
-        return Ended::H2(Rewind::new(read.freeze(), conn.io));
+    match h2 {
+        true => Ended::H2(Rewind::new(read.freeze(), conn.io)),
+        false => Ended::Done,
     }
-    pool::give_read(read);
-    Ended::Done
 }
 
 /// The timer and shutdown futures of a connection waiting for its next request,

@@ -13,7 +13,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use http::{Method, Request, Response, StatusCode, Version};
@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, timeout_at, Instant, Sleep};
+use tokio_util::io::poll_read_buf;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::chunked::ChunkedDecoder;
@@ -208,8 +209,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             }
             let started = Instant::now();
             let deadline = if first { accepted } else { started } + self.options.head_timeout;
-            // Boxed, like the exchange below: an idle connection carries neither.
-            let head = match Box::pin(self.read_head(deadline, shutdown)).await {
+            let head = match self.next_head(deadline, shutdown).await {
                 Ok(HeadRead::Head(head)) => head,
                 Ok(HeadRead::Closed) => return false,
                 Ok(HeadRead::H2Preface) => return true,
@@ -284,6 +284,20 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         }
     }
 
+    /// The next head: at once when one read brings it all (the usual case), with
+    /// no future to allocate and copy; else through `read_head`, boxed like the
+    /// exchange, so that an idle connection carries neither.
+    async fn next_head(
+        &mut self,
+        deadline: Instant,
+        shutdown: &CancellationToken,
+    ) -> Result<HeadRead, ParseError> {
+        if let Some(parsed) = poll_fn(|cx| Poll::Ready(self.head_at_once(cx))).await {
+            return parsed.map(HeadRead::Head);
+        }
+        Box::pin(self.read_head(deadline, shutdown)).await
+    }
+
     /// Reads until a whole head is buffered (or, with detection on, the HTTP/2
     /// preface). A partial head at the deadline is answered with 408 first.
     async fn read_head(
@@ -332,6 +346,26 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
                 }
             }
         }
+    }
+
+    /// A head, or the error that refuses it, from what is buffered or from one
+    /// read that does not block, without an await point. `None` leaves every
+    /// other case (a partial head, the HTTP/2 preface, the end of the stream, a
+    /// read error) to `read_head`, which finds any bytes read here in the
+    /// buffer; a read that would block has registered this task's waker, as
+    /// `read_head`'s would.
+    fn head_at_once(&mut self, cx: &mut Context<'_>) -> Option<Result<Head, ParseError>> {
+        if self.detect_h2 {
+            return None;
+        }
+        if self.read.is_empty() {
+            self.reserve_read();
+            match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read) {
+                Poll::Ready(Ok(n)) if n > 0 => {}
+                _ => return None,
+            }
+        }
+        parse_head(&mut self.read, &self.options.head).transpose()
     }
 
     /// With detection on and bytes read: `Some(true)` for the whole HTTP/2

@@ -179,25 +179,43 @@ impl Handler {
 
     /// Answers a GET or HEAD request.
     pub async fn respond(&self, req: &Request<()>) -> Response<Body> {
-        match self.try_respond(req).await {
-            Ok(response) => response,
-            Err(error) => {
-                match &error {
-                    files::Error::Forbidden => {
-                        tracing::warn!(path = req.uri().path(), "permission denied")
-                    }
-                    files::Error::Outside => tracing::info!(
-                        path = req.uri().path(),
-                        "refused: resolves outside the root"
-                    ),
-                    files::Error::Io(e) => {
-                        tracing::error!(path = req.uri().path(), error = %e, "cannot serve")
-                    }
-                    files::Error::NotFound | files::Error::BadPath(_) => {}
-                }
-                self.error_response(status_for(&error))
-            }
+        match self.resolve(req) {
+            Ok(Resolved::Response(response)) => response,
+            Ok(Resolved::Listing(listing)) => match self.listing(req, listing).await {
+                Ok(response) => response,
+                Err(error) => self.refusal(req, error),
+            },
+            Err(error) => self.refusal(req, error),
         }
+    }
+
+    /// The answer when it needs no waiting, which is every answer but a folder
+    /// listing to render: an engine can then skip the future of
+    /// [`Handler::respond`]. `None` for a listing (ask `respond`).
+    pub fn respond_now(&self, req: &Request<()>) -> Option<Response<Body>> {
+        match self.resolve(req) {
+            Ok(Resolved::Response(response)) => Some(response),
+            Ok(Resolved::Listing(_)) => None,
+            Err(error) => Some(self.refusal(req, error)),
+        }
+    }
+
+    /// The error page for `error`, logged by how much it deserves notice.
+    fn refusal(&self, req: &Request<()>, error: files::Error) -> Response<Body> {
+        match &error {
+            files::Error::Forbidden => {
+                tracing::warn!(path = req.uri().path(), "permission denied")
+            }
+            files::Error::Outside => tracing::info!(
+                path = req.uri().path(),
+                "refused: resolves outside the root"
+            ),
+            files::Error::Io(e) => {
+                tracing::error!(path = req.uri().path(), error = %e, "cannot serve")
+            }
+            files::Error::NotFound | files::Error::BadPath(_) => {}
+        }
+        self.error_response(status_for(&error))
     }
 
     /// The page for an error status.
@@ -205,7 +223,8 @@ impl Handler {
         self.pages.response(status)
     }
 
-    async fn try_respond(&self, req: &Request<()>) -> Result<Response<Body>, files::Error> {
+    /// Everything up to a response, or up to the folder listing that is one.
+    fn resolve(&self, req: &Request<()>) -> Result<Resolved, files::Error> {
         let path = files::sanitize(req.uri().path(), self.options.hidden)?;
         let rel = path.relative();
         let dir = match self.lookup(rel)? {
@@ -213,16 +232,22 @@ impl Handler {
                 drop(entry);
                 return Err(files::Error::NotFound);
             }
-            Lookup::File(entry) => return Ok(self.file_response(req, rel, &entry)),
+            Lookup::File(entry) => {
+                return Ok(Resolved::Response(self.file_response(req, rel, &entry)))
+            }
             Lookup::Dir(dir) => dir,
         };
         if !path.has_trailing_slash() && !path.is_root() {
-            return Ok(redirect_to_slash(&path, req.uri().query()));
+            return Ok(Resolved::Response(redirect_to_slash(
+                &path,
+                req.uri().query(),
+            )));
         }
         for index in &self.options.index {
             match self.lookup(&rel.join(index)) {
                 Ok(Lookup::File(entry)) => {
-                    return Ok(self.file_response(req, &rel.join(index), &entry))
+                    let response = self.file_response(req, &rel.join(index), &entry);
+                    return Ok(Resolved::Response(response));
                 }
                 Ok(Lookup::Dir(_)) | Err(files::Error::NotFound) => continue,
                 Err(e) => return Err(e),
@@ -232,7 +257,7 @@ impl Handler {
             return Err(files::Error::NotFound);
         }
         let rel = rel.to_path_buf();
-        self.listing(req, path, rel, dir).await
+        Ok(Resolved::Listing(Listing { path, rel, dir }))
     }
 
     /// Opens `rel` through the open-file cache.
@@ -245,10 +270,9 @@ impl Handler {
     async fn listing(
         &self,
         req: &Request<()>,
-        path: SafePath,
-        rel: PathBuf,
-        dir: Opened,
+        listing: Listing,
     ) -> Result<Response<Body>, files::Error> {
+        let Listing { path, rel, dir } = listing;
         let wants_json = req
             .headers()
             .get(header::ACCEPT)
@@ -315,6 +339,20 @@ impl Handler {
         .map_err(|e| files::Error::Io(std::io::Error::other(e)))??;
         Ok(Bytes::from(page))
     }
+}
+
+/// Where resolving a request ends.
+enum Resolved {
+    Response(Response<Body>),
+    /// A folder to list: rendering it waits on the blocking pool.
+    Listing(Listing),
+}
+
+/// A folder whose listing was asked for.
+struct Listing {
+    path: SafePath,
+    rel: PathBuf,
+    dir: Opened,
 }
 
 /// 301 to the slash form. The location is rebuilt from the normalised path and

@@ -37,6 +37,15 @@ pub trait Service: Send + Sync {
     fn call<'a>(&'a self, req: &'a Request<()>)
         -> impl Future<Output = Response<Body>> + Send + 'a;
 
+    /// The response to `req` when it can be made without waiting, or `None`
+    /// (the default) to have the engine await [`Service::call`]. HTTP/1.1 then
+    /// answers without allocating the call's future, often without any await
+    /// at all: worth it for a service whose answers are mostly in memory.
+    fn call_now(&self, req: &Request<()>) -> Option<Response<Body>> {
+        let _ = req;
+        None
+    }
+
     /// The response for an error the engine found before or instead of calling
     /// [`Service::call`] (malformed request, refused method, limits).
     fn error_response(&self, status: StatusCode) -> Response<Body> {

@@ -188,6 +188,10 @@ impl<S: Service> Service for Logged<'_, S> {
         self.inner.call(req)
     }
 
+    fn call_now(&self, req: &Request<()>) -> Option<Response<Body>> {
+        self.inner.call_now(req)
+    }
+
     fn error_response(&self, status: StatusCode) -> Response<Body> {
         self.inner.error_response(status)
     }
@@ -280,5 +284,43 @@ mod size_tests {
             assert!(whole <= 1536, "connection future is {whole} bytes");
             assert!(h1 <= 1024, "h1 future is {h1} bytes");
         });
+    }
+}
+
+#[cfg(test)]
+mod logged_tests {
+    use super::*;
+
+    /// Answers at once with 418: a wrapper that drops `call_now` would send
+    /// every request down the engine's slow path without any test noticing.
+    struct AtOnce;
+    impl Service for AtOnce {
+        async fn call<'a>(&'a self, _: &'a Request<()>) -> Response<Body> {
+            Response::new(Body::Empty)
+        }
+
+        fn call_now(&self, _: &Request<()>) -> Option<Response<Body>> {
+            let mut response = Response::new(Body::Empty);
+            *response.status_mut() = StatusCode::IM_A_TEAPOT;
+            Some(response)
+        }
+    }
+
+    #[test]
+    fn the_connection_wrapper_passes_answers_at_once_through() {
+        let ctx = ConnContext {
+            service: Arc::new(AtOnce),
+            h1: Default::default(),
+            h2: Default::default(),
+            tls_handshake_timeout: Duration::from_secs(1),
+            hsts: None,
+            log: AccessLog::disabled(),
+            shutdown: CancellationToken::new(),
+            abort: CancellationToken::new(),
+        };
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let logged = Logged::new(&AtOnce, peer, &ctx, None);
+        let response = logged.call_now(&Request::new(())).map(|r| r.status());
+        assert_eq!(response, Some(StatusCode::IM_A_TEAPOT));
     }
 }

@@ -104,6 +104,10 @@ impl Service for FileService {
         self.0.respond(req)
     }
 
+    fn call_now(&self, req: &http::Request<()>) -> Option<http::Response<Body>> {
+        self.0.respond_now(req)
+    }
+
     fn error_response(&self, status: http::StatusCode) -> http::Response<Body> {
         self.0.error_response(status)
     }

@@ -46,6 +46,17 @@ impl Service for RedirectToHttps {
     }
 
     async fn call<'a>(&'a self, req: &'a Request<()>) -> Response<Body> {
+        self.redirect(req)
+    }
+
+    fn call_now(&self, req: &Request<()>) -> Option<Response<Body>> {
+        Some(self.redirect(req))
+    }
+}
+
+impl RedirectToHttps {
+    /// 308 to the same URL over https, or 400 without a usable host.
+    fn redirect(&self, req: &Request<()>) -> Response<Body> {
         // The host and target passed the request parser, so they hold no CR, LF
         // or space; HeaderValue checks again.
         let location = self

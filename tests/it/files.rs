@@ -1580,3 +1580,44 @@ fn a_cached_listing_shows_a_new_file_at_once() {
     let second = server.get("/d/");
     assert!(second.text().contains("b.txt"), "{second:?}");
 }
+
+// ---------------------------------------------------------------------------
+// Responses that do not leave in one write
+// ---------------------------------------------------------------------------
+
+/// A small file's response usually leaves in one write, without a future. A
+/// client that pipelines many requests and reads late fills the socket
+/// buffers, so those writes stop part-way; the rest must follow from exactly
+/// where each stopped.
+#[test]
+fn pipelined_responses_read_late_arrive_whole_and_in_order() {
+    let body = support::noise(12 * 1024, 7);
+    let t = TempRoot::new().file("n.bin", &body).file("other.txt", "O");
+    let server = serve(t.path());
+    let mut c = server.raw();
+    let mut burst = String::new();
+    for i in 0..1000 {
+        let target = if i % 100 == 99 {
+            "/other.txt"
+        } else {
+            "/n.bin"
+        };
+        burst.push_str(&format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n"));
+    }
+    c.send(burst);
+    // 12 MB of answers: more than loopback's socket buffers hold.
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..1000 {
+        let r = c.response();
+        r.expect(200);
+        if i % 100 == 99 {
+            assert_eq!(r.body, b"O", "response {i}");
+        } else {
+            assert!(
+                r.body == body,
+                "response {i}: {} bytes differ",
+                r.body.len()
+            );
+        }
+    }
+}

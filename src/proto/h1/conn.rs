@@ -11,9 +11,10 @@
 //! 5. keep the connection or close it (lingering, so the last response arrives).
 
 use std::future::poll_fn;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, BytesMut};
 use http::{Method, Request, Response, StatusCode, Version};
@@ -165,6 +166,9 @@ struct Conn<'a, T, S> {
     idle: Option<IdleWaits>,
     /// Until the first head: whether the HTTP/2 preface ends HTTP/1 service.
     detect_h2: bool,
+    /// The task's waker as of the latest head, for the write that answers it at
+    /// once, outside any future (see `answer_at_once`).
+    waker: Option<Waker>,
     service: &'a S,
     options: &'a Options,
 }
@@ -178,6 +182,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             scratch: Vec::new(),
             idle: None,
             detect_h2,
+            waker: None,
             service,
             options,
         }
@@ -228,9 +233,14 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             let client_closes = !head.keep_alive;
             let limit = self.options.max_requests;
             let keep_alive = head.keep_alive && (limit == 0 || served < limit);
-            // Boxed: the states of answering a request are most of this future,
-            // and an idle keep-alive connection should not carry them.
-            match Box::pin(self.exchange(head, keep_alive, started, shutdown)).await {
+            // Boxed when it has to wait: the states of answering a request are
+            // most of this future, and an idle keep-alive connection should not
+            // carry them. The usual answer needs no future at all.
+            let answered = match self.answer_at_once(head, keep_alive, started, shutdown) {
+                AtOnce::Answered(result) => result,
+                AtOnce::Later(rest) => rest.await,
+            };
+            match answered {
                 Ok(()) => {}
                 Err(End::Gone) => return false,
                 Err(End::Close) if client_closes && self.read.is_empty() => {
@@ -355,6 +365,10 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
     /// buffer; a read that would block has registered this task's waker, as
     /// `read_head`'s would.
     fn head_at_once(&mut self, cx: &mut Context<'_>) -> Option<Result<Head, ParseError>> {
+        match &mut self.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            waker => *waker = Some(cx.waker().clone()),
+        }
         if self.detect_h2 {
             return None;
         }
@@ -391,6 +405,79 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         if spare < 512 {
             self.read.reserve(self.read.len().max(INITIAL_READ));
         }
+    }
+
+    /// Steps 3 to 5 without a future when nothing needs waiting: no request body,
+    /// an answer the service gives at once ([`Service::call_now`]) and a response
+    /// in memory that one write takes whole. Anything else continues in a boxed
+    /// future: the whole exchange, or the rest of the write.
+    ///
+    /// The write is polled with the waker of the poll that read the head: the
+    /// same task's, and a write that would block goes on in `send_rest`, which
+    /// polls again with the current one.
+    fn answer_at_once<'s>(
+        &'s mut self,
+        head: Head,
+        keep_alive: bool,
+        started: Instant,
+        shutdown: &'s CancellationToken,
+    ) -> AtOnce<'s> {
+        if head.framing != Framing::None {
+            return AtOnce::Later(Box::pin(self.exchange(head, keep_alive, started, shutdown)));
+        }
+        let request = &head.request;
+        let response = match answer_method(self.service, request.method()) {
+            Some(response) => response,
+            None => match self.service.call_now(request) {
+                Some(response) => response,
+                None => {
+                    let rest = self.exchange(head, keep_alive, started, shutdown);
+                    return AtOnce::Later(Box::pin(rest));
+                }
+            },
+        };
+        let keep_alive = keep_alive && !shutdown.is_cancelled();
+        let head_only = request.method() == Method::HEAD;
+        let staged = self.stage(response, head_only, request.version(), keep_alive);
+        if staged.body.is_some() {
+            return AtOnce::Later(Box::pin(self.send_rest(head.request, staged, 0, started)));
+        }
+        let written = match self.write_at_once() {
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(error)) => {
+                let outcome = staged.outcome(Err(error));
+                return AtOnce::Answered(self.settle(&head.request, outcome, started));
+            }
+            Poll::Pending => 0,
+        };
+        if written < self.write.len() {
+            let rest = self.send_rest(head.request, staged, written, started);
+            return AtOnce::Later(Box::pin(rest));
+        }
+        let outcome = staged.outcome(Ok(()));
+        AtOnce::Answered(self.settle(&head.request, outcome, started))
+    }
+
+    /// One write of `self.write`, polled with the waker kept by `head_at_once`
+    /// (without one, it is left to the future that follows).
+    fn write_at_once(&mut self) -> Poll<io::Result<usize>> {
+        let Some(waker) = &self.waker else {
+            return Poll::Pending;
+        };
+        let mut cx = Context::from_waker(waker);
+        Pin::new(&mut self.io).poll_write(&mut cx, &self.write)
+    }
+
+    /// The rest of a staged response, from `written` bytes of `self.write` on.
+    async fn send_rest(
+        &mut self,
+        request: Request<()>,
+        staged: Staged,
+        written: usize,
+        started: Instant,
+    ) -> Result<(), End> {
+        let outcome = self.send_staged(staged, written).await;
+        self.settle(&request, outcome, started)
     }
 
     /// Steps 3 to 5 for one parsed request.
@@ -531,6 +618,11 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         let outcome = self
             .write_response(response, head_only, request.version(), keep_alive)
             .await;
+        self.settle(request, outcome, started)
+    }
+
+    /// Logs a written (or abandoned) response and says whether to go on.
+    fn settle(&self, request: &Request<()>, outcome: Outcome, started: Instant) -> Result<(), End> {
         self.log(Some(request), &outcome, started);
         match outcome.result {
             Ok(true) => Ok(()),
@@ -551,6 +643,19 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         version: Version,
         keep_alive: bool,
     ) -> Outcome {
+        let staged = self.stage(response, head_only, version, keep_alive);
+        self.send_staged(staged, 0).await
+    }
+
+    /// Encodes the head into `self.write`, followed by a small body in memory;
+    /// what remains to send of the body is left in the result.
+    fn stage(
+        &mut self,
+        response: Response<Body>,
+        head_only: bool,
+        version: Version,
+        keep_alive: bool,
+    ) -> Staged {
         let mut response = response;
         self.service.decorate(&mut response);
         let (parts, body) = response.into_parts();
@@ -585,18 +690,46 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             connection,
             self.options.server_header,
         );
-        let send_body = !head_only && framing != BodyFraming::NoBody;
+        let mut staged = Staged {
+            status,
+            keep_alive,
+            chunked: framing == BodyFraming::Chunked,
+            inline_bytes: 0,
+            body: None,
+        };
+        if head_only || framing == BodyFraming::NoBody {
+            return staged;
+        }
+        match body {
+            Body::Empty => {}
+            Body::Bytes(bytes) if bytes.len() <= INLINE_BODY => {
+                self.write.extend_from_slice(&bytes);
+                staged.inline_bytes = bytes.len() as u64;
+            }
+            // An empty slice has nothing to send after the head to release it.
+            Body::File(slice) if slice.len == 0 => {}
+            body => staged.body = Some(body),
+        }
+        staged
+    }
+
+    /// Sends a staged response, of whose head (and inline body) `written` bytes
+    /// have already left.
+    async fn send_staged(&mut self, staged: Staged, written: usize) -> Outcome {
         let mut sent = 0;
-        let result = if send_body {
-            self.write_body(body, framing == BodyFraming::Chunked, &mut sent)
-                .await
-        } else {
-            write_all(&mut self.io, &self.write, self.options.send_timeout).await
+        let result = match staged.body {
+            Some(body) => self.write_body(body, staged.chunked, &mut sent).await,
+            None => {
+                let rest = self.write.get(written..).unwrap_or_default();
+                let result = write_all(&mut self.io, rest, self.options.send_timeout).await;
+                sent = staged.inline_bytes;
+                result
+            }
         };
         Outcome {
-            status,
+            status: staged.status,
             body_bytes: sent,
-            result: result.map(|()| keep_alive),
+            result: result.map(|()| staged.keep_alive),
         }
     }
 
@@ -604,19 +737,13 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
     async fn write_body(&mut self, body: Body, chunked: bool, sent: &mut u64) -> io::Result<()> {
         let limit = self.options.send_timeout;
         match body {
+            // Staged with the head; here only for completeness.
             Body::Empty => write_all(&mut self.io, &self.write, limit).await,
-            Body::Bytes(bytes) if bytes.len() <= INLINE_BODY => {
-                self.write.extend_from_slice(&bytes);
-                write_all(&mut self.io, &self.write, limit).await?;
-                *sent = bytes.len() as u64;
-                Ok(())
-            }
             Body::Bytes(bytes) => {
                 write_two(&mut self.io, &self.write, &bytes, limit).await?;
                 *sent = bytes.len() as u64;
                 Ok(())
             }
-            // An empty slice has nothing to send after the head to release it.
             Body::File(slice) if slice.len == 0 => {
                 write_all(&mut self.io, &self.write, limit).await
             }
@@ -673,6 +800,36 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             duration: started.elapsed(),
             complete: outcome.result.is_ok(),
         });
+    }
+}
+
+/// How `Conn::answer_at_once` left a request.
+enum AtOnce<'s> {
+    /// Answered without waiting: go on, or end the connection.
+    Answered(Result<(), End>),
+    /// The rest of the exchange, which has to wait.
+    Later(Pin<Box<dyn Future<Output = Result<(), End>> + Send + 's>>),
+}
+
+/// A response whose head (and any small body) is encoded in the write buffer.
+struct Staged {
+    status: StatusCode,
+    keep_alive: bool,
+    chunked: bool,
+    /// Body bytes copied behind the head.
+    inline_bytes: u64,
+    /// The body still to send after the write buffer.
+    body: Option<Body>,
+}
+
+impl Staged {
+    /// What sending all of the write buffer (and no more) came to.
+    fn outcome(&self, result: io::Result<()>) -> Outcome {
+        Outcome {
+            status: self.status,
+            body_bytes: if result.is_ok() { self.inline_bytes } else { 0 },
+            result: result.map(|()| self.keep_alive),
+        }
     }
 }
 

@@ -256,6 +256,20 @@ mod size_tests {
         }
     }
 
+    /// A connection context with default options and no access log.
+    pub(super) fn test_context<S>(service: S) -> ConnContext<S> {
+        ConnContext {
+            service: Arc::new(service),
+            h1: Default::default(),
+            h2: Default::default(),
+            tls_handshake_timeout: Duration::from_secs(1),
+            hsts: None,
+            log: AccessLog::disabled(),
+            shutdown: CancellationToken::new(),
+            abort: CancellationToken::new(),
+        }
+    }
+
     /// Memory per idle connection is mostly its future: keep the plain HTTP/1.1
     /// one small (h2, TLS, and each request's head read and exchange are boxed).
     #[test]
@@ -267,16 +281,7 @@ mod size_tests {
         rt.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let ctx = ConnContext {
-                service: Arc::new(Nop),
-                h1: Default::default(),
-                h2: Default::default(),
-                tls_handshake_timeout: Duration::from_secs(1),
-                hsts: None,
-                log: AccessLog::disabled(),
-                shutdown: CancellationToken::new(),
-                abort: CancellationToken::new(),
-            };
+            let ctx = test_context(Nop);
             let stream = TcpStream::connect(addr).await.unwrap();
             let whole = std::mem::size_of_val(&serve_tcp(stream, addr, &Protocol::Plain, &ctx));
             let stream = TcpStream::connect(addr).await.unwrap();
@@ -308,16 +313,7 @@ mod logged_tests {
 
     #[test]
     fn the_connection_wrapper_passes_answers_at_once_through() {
-        let ctx = ConnContext {
-            service: Arc::new(AtOnce),
-            h1: Default::default(),
-            h2: Default::default(),
-            tls_handshake_timeout: Duration::from_secs(1),
-            hsts: None,
-            log: AccessLog::disabled(),
-            shutdown: CancellationToken::new(),
-            abort: CancellationToken::new(),
-        };
+        let ctx = super::size_tests::test_context(AtOnce);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
         let logged = Logged::new(&AtOnce, peer, &ctx, None);
         let response = logged.call_now(&Request::new(())).map(|r| r.status());

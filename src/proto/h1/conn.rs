@@ -715,17 +715,14 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
 
     /// Sends a staged response, of whose head (and inline body) `written` bytes
     /// have already left.
-    async fn send_staged(&mut self, staged: Staged, written: usize) -> Outcome {
-        let mut sent = 0;
-        let result = match staged.body {
-            Some(body) => self.write_body(body, staged.chunked, &mut sent).await,
-            None => {
-                let rest = self.write.get(written..).unwrap_or_default();
-                let result = write_all(&mut self.io, rest, self.options.send_timeout).await;
-                sent = staged.inline_bytes;
-                result
-            }
+    async fn send_staged(&mut self, mut staged: Staged, written: usize) -> Outcome {
+        let Some(body) = staged.body.take() else {
+            let rest = self.write.get(written..).unwrap_or_default();
+            let result = write_all(&mut self.io, rest, self.options.send_timeout).await;
+            return staged.outcome(result);
         };
+        let mut sent = 0;
+        let result = self.write_body(body, staged.chunked, &mut sent).await;
         Outcome {
             status: staged.status,
             body_bytes: sent,

@@ -3,8 +3,9 @@
 
 The same fixture folder is served by all three; runs are interleaved
 (ferrox, nginx, lighttpd, ferrox, ...) for several rounds and medians are
-reported with the ferrox/nginx ratio. Server CPU time per request comes from
-/proc (wrk shares the machine's cores), memory from the servers' RSS.
+reported with the ferrox/nginx ratio (the median of per-round ratios). Server
+CPU time per request comes from /proc (wrk shares the machine's cores), memory
+from the servers' RSS; samples the hypervisor stole from are taken again.
 
 Run it through bench/run, which installs the tools and builds ferrox.
 """

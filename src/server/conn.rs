@@ -246,18 +246,25 @@ fn record<'a>(peer: SocketAddr, exchange: &'a Exchange<'a>) -> Record<'a> {
 }
 
 #[cfg(test)]
-mod size_tests {
+mod tests {
     use super::*;
 
-    struct Nop;
-    impl Service for Nop {
+    /// Answers everything at once with 418 (and `call` with an empty 200).
+    struct Teapot;
+    impl Service for Teapot {
         async fn call<'a>(&'a self, _: &'a Request<()>) -> Response<Body> {
             Response::new(Body::Empty)
+        }
+
+        fn call_now(&self, _: &Request<()>) -> Option<Response<Body>> {
+            let mut response = Response::new(Body::Empty);
+            *response.status_mut() = StatusCode::IM_A_TEAPOT;
+            Some(response)
         }
     }
 
     /// A connection context with default options and no access log.
-    pub(super) fn test_context<S>(service: S) -> ConnContext<S> {
+    fn test_context<S>(service: S) -> ConnContext<S> {
         ConnContext {
             service: Arc::new(service),
             h1: Default::default(),
@@ -281,41 +288,24 @@ mod size_tests {
         rt.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let ctx = test_context(Nop);
+            let ctx = test_context(Teapot);
             let stream = TcpStream::connect(addr).await.unwrap();
             let whole = std::mem::size_of_val(&serve_tcp(stream, addr, &Protocol::Plain, &ctx));
             let stream = TcpStream::connect(addr).await.unwrap();
-            let h1 = std::mem::size_of_val(&proto::h1::serve(stream, &Nop, &ctx.h1, &ctx.shutdown));
+            let h1 =
+                std::mem::size_of_val(&proto::h1::serve(stream, &Teapot, &ctx.h1, &ctx.shutdown));
             assert!(whole <= 1536, "connection future is {whole} bytes");
             assert!(h1 <= 1024, "h1 future is {h1} bytes");
         });
     }
-}
 
-#[cfg(test)]
-mod logged_tests {
-    use super::*;
-
-    /// Answers at once with 418: a wrapper that drops `call_now` would send
-    /// every request down the engine's slow path without any test noticing.
-    struct AtOnce;
-    impl Service for AtOnce {
-        async fn call<'a>(&'a self, _: &'a Request<()>) -> Response<Body> {
-            Response::new(Body::Empty)
-        }
-
-        fn call_now(&self, _: &Request<()>) -> Option<Response<Body>> {
-            let mut response = Response::new(Body::Empty);
-            *response.status_mut() = StatusCode::IM_A_TEAPOT;
-            Some(response)
-        }
-    }
-
+    /// A wrapper that dropped `call_now` would send every request down the
+    /// engine's slow path without any other test noticing.
     #[test]
     fn the_connection_wrapper_passes_answers_at_once_through() {
-        let ctx = super::size_tests::test_context(AtOnce);
+        let ctx = test_context(Teapot);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-        let logged = Logged::new(&AtOnce, peer, &ctx, None);
+        let logged = Logged::new(&Teapot, peer, &ctx, None);
         let response = logged.call_now(&Request::new(())).map(|r| r.status());
         assert_eq!(response, Some(StatusCode::IM_A_TEAPOT));
     }

@@ -191,11 +191,12 @@ impl Handler {
 
     /// The answer when it needs no waiting, which is every answer but a folder
     /// listing to render: an engine can then skip the future of
-    /// [`Handler::respond`]. `None` for a listing (ask `respond`).
+    /// [`Handler::respond`]. `None` for a listing not in the listing cache (ask
+    /// `respond`, which resolves the request again: once per folder and second).
     pub fn respond_now(&self, req: &Request<()>) -> Option<Response<Body>> {
         match self.resolve(req) {
             Ok(Resolved::Response(response)) => Some(response),
-            Ok(Resolved::Listing(_)) => None,
+            Ok(Resolved::Listing(listing)) => self.cached_listing(req, &listing),
             Err(error) => Some(self.refusal(req, error)),
         }
     }
@@ -272,44 +273,25 @@ impl Handler {
         req: &Request<()>,
         listing: Listing,
     ) -> Result<Response<Body>, files::Error> {
-        let Listing { path, rel, dir } = listing;
-        let wants_json = req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("application/json"));
-        let sort = Sort::from_query(req.uri().query());
-        let identity = files::FileIdentity::of(&dir.meta);
-        let key = PageKey {
-            dir: rel.clone(),
-            sort: (sort.key as u8, sort.descending),
-            json: wants_json,
-        };
-        let page = match self.listings.get(&key, identity) {
+        let ask = PageAsk::of(req, &listing);
+        let json = ask.key.json;
+        let page = match self.listings.get(&ask.key, ask.identity) {
             Some(page) => page,
             None => {
-                let page = self
-                    .render_listing(path, rel, dir, sort, wants_json)
-                    .await?;
-                self.listings.insert(key, identity, page.clone());
+                let Listing { path, rel, dir } = listing;
+                let page = self.render_listing(path, rel, dir, ask.sort, json).await?;
+                self.listings.insert(ask.key, ask.identity, page.clone());
                 page
             }
         };
-        let mut response = Response::new(Body::Bytes(page));
-        let headers = response.headers_mut();
-        let content_type = if wants_json {
-            "application/json; charset=utf-8"
-        } else {
-            "text/html; charset=utf-8"
-        };
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
-        headers.insert(
-            "x-content-type-options",
-            HeaderValue::from_static("nosniff"),
-        );
-        Ok(response)
+        Ok(listing_response(page, json))
+    }
+
+    /// The page from the listing cache, when it holds this version of it.
+    fn cached_listing(&self, req: &Request<()>, listing: &Listing) -> Option<Response<Body>> {
+        let ask = PageAsk::of(req, listing);
+        let page = self.listings.get(&ask.key, ask.identity)?;
+        Some(listing_response(page, ask.key.json))
     }
 
     /// Reads and renders a listing on the blocking pool: a large folder takes
@@ -353,6 +335,52 @@ struct Listing {
     path: SafePath,
     rel: PathBuf,
     dir: Opened,
+}
+
+/// Which page of a folder a request asks for, and which version of the folder.
+struct PageAsk {
+    key: PageKey,
+    identity: files::FileIdentity,
+    sort: Sort,
+}
+
+impl PageAsk {
+    fn of(req: &Request<()>, listing: &Listing) -> PageAsk {
+        let json = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"));
+        let sort = Sort::from_query(req.uri().query());
+        PageAsk {
+            key: PageKey {
+                dir: listing.rel.clone(),
+                sort: (sort.key as u8, sort.descending),
+                json,
+            },
+            identity: files::FileIdentity::of(&listing.dir.meta),
+            sort,
+        }
+    }
+}
+
+/// A listing page with its fields.
+fn listing_response(page: Bytes, json: bool) -> Response<Body> {
+    let mut response = Response::new(Body::Bytes(page));
+    let headers = response.headers_mut();
+    let content_type = if json {
+        "application/json; charset=utf-8"
+    } else {
+        "text/html; charset=utf-8"
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// 301 to the slash form. The location is rebuilt from the normalised path and

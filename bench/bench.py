@@ -307,7 +307,6 @@ def least_stolen(take):
         sample = take()
         t1, s1 = host_ticks()
         sample["steal"] = (s1 - s0) / max(t1 - t0, 1)
-        sample["attempts"] = attempt
         if best is None or sample["steal"] < best["steal"]:
             best = sample
         if sample["steal"] <= MAX_STEAL:

@@ -734,7 +734,9 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
     async fn write_body(&mut self, body: Body, chunked: bool, sent: &mut u64) -> io::Result<()> {
         let limit = self.options.send_timeout;
         match body {
-            // Staged with the head; here only for completeness.
+            // Nothing after the head: `stage` sends these with it, so they come
+            // here only from a caller that skips it. An empty file must not
+            // take the MSG_MORE path, which would hold the head back.
             Body::Empty => write_all(&mut self.io, &self.write, limit).await,
             Body::Bytes(bytes) => {
                 write_two(&mut self.io, &self.write, &bytes, limit).await?;

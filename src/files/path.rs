@@ -5,6 +5,7 @@
 //! when hidden files are allowed. The path is percent-decoded exactly once, so
 //! `%252e` is the literal name `%2e`, never `.`.
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -36,13 +37,22 @@ pub const SEGMENT: &AsciiSet = &CONTROLS
 
 /// A normalised request path: its segments joined with `/`, without a leading
 /// one (one buffer, borrowed as a [`Path`] for every lookup).
+/// Borrowed from the request when it was already normal (the usual case).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SafePath {
-    joined: Vec<u8>,
+pub struct SafePath<'a> {
+    joined: Cow<'a, [u8]>,
     trailing_slash: bool,
 }
 
-impl SafePath {
+impl SafePath<'_> {
+    /// The same path, owning its bytes.
+    pub fn into_owned(self) -> SafePath<'static> {
+        SafePath {
+            joined: Cow::Owned(self.joined.into_owned()),
+            trailing_slash: self.trailing_slash,
+        }
+    }
+
     /// The path relative to the root; `.` for the root itself.
     pub fn relative(&self) -> &Path {
         if self.joined.is_empty() {
@@ -105,10 +115,21 @@ pub fn encode_segment(segment: &[u8]) -> String {
 
 /// Decodes and normalises `path` (the path part of the request target, without
 /// the query). `hidden` allows segments starting with `.`.
-pub fn sanitize(path: &str, hidden: bool) -> Result<SafePath, Error> {
-    let decoded: Vec<u8> = percent_decode_str(path).collect();
+pub fn sanitize(path: &str, hidden: bool) -> Result<SafePath<'_>, Error> {
+    let decoded: Cow<[u8]> = match path.contains('%') {
+        true => percent_decode_str(path).into(),
+        false => Cow::Borrowed(path.as_bytes()),
+    };
     if decoded.iter().any(|&b| b < 0x20 || b == 0x7f) {
         return Err(Error::BadPath("control character in path"));
+    }
+    if let Cow::Borrowed(bytes) = decoded {
+        if let Some(joined) = already_normal(bytes, hidden) {
+            return Ok(SafePath {
+                joined: Cow::Borrowed(joined),
+                trailing_slash: bytes.ends_with(b"/"),
+            });
+        }
     }
     let mut joined = Vec::with_capacity(decoded.len());
     for segment in decoded.split(|&b| b == b'/') {
@@ -135,9 +156,26 @@ pub fn sanitize(path: &str, hidden: bool) -> Result<SafePath, Error> {
     // `/a.txt/.` names a directory (and is 404 on a file), not `/a.txt`.
     let last = decoded.rsplit(|&b| b == b'/').next().unwrap_or_default();
     Ok(SafePath {
-        joined,
+        joined: Cow::Owned(joined),
         trailing_slash: matches!(last, b"" | b"." | b".."),
     })
+}
+
+/// `path` without its leading and trailing `/` when that is already the
+/// normal form: no empty, `.` or `..` segment and, unless `hidden`, none that
+/// starts with `.`. Anything else takes the general loop, whatever it comes to.
+fn already_normal(path: &[u8], hidden: bool) -> Option<&[u8]> {
+    let inner = path.strip_prefix(b"/")?;
+    let inner = inner.strip_suffix(b"/").unwrap_or(inner);
+    if inner.is_empty() {
+        return Some(inner);
+    }
+    let normal = |s: &[u8]| match s.first() {
+        None => false,
+        Some(b'.') => hidden && s != b"." && s != b"..",
+        Some(_) => true,
+    };
+    inner.split(|&b| b == b'/').all(normal).then_some(inner)
 }
 
 #[cfg(test)]
@@ -175,6 +213,11 @@ mod tests {
             ),
             ("/a%7f", Err(Error::BadPath("control character in path"))),
             ("/.env", Err(Error::NotFound)),
+            ("/a/.env/..", Err(Error::NotFound)),
+            ("//", Ok(".")),
+            ("/a//", Ok("a")),
+            ("/a/b/", Ok("a/b")),
+            ("/a..b/c.", Ok("a..b/c.")),
             ("/a/.git/config", Err(Error::NotFound)),
             ("/a%20b+c", Ok("a b+c")),
             ("/caf%C3%A9", Ok("café")),
@@ -206,6 +249,21 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn a_normal_path_is_borrowed_and_any_other_is_normalised() {
+        let borrowed = |p: &str| matches!(sanitize(p, true).unwrap().joined, Cow::Borrowed(_));
+        for path in ["/", "/a", "/a/b.txt", "/a/b/", "/.env/x"] {
+            assert!(borrowed(path), "{path} was copied");
+        }
+        for path in [
+            "//a", "/a//b", "/a/./b", "/a/../b", "/a/.", "/a%20b", "/a/b/..",
+        ] {
+            assert!(!borrowed(path), "{path} was not normalised");
+        }
+        let dot_dirs = sanitize("/./../x", true);
+        assert_eq!(dot_dirs, Err(Error::BadPath("path leaves the root")));
     }
 
     #[test]

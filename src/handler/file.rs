@@ -33,7 +33,7 @@ use crate::files::{
     self,
     cache::{Cached, Lookup},
 };
-use crate::proto::EncodedFields;
+use crate::proto::{EncodedFields, Reply};
 
 /// The codings a file may be sent in besides identity, best first.
 const CODINGS: [Encoding; 3] = [Encoding::Br, Encoding::Zstd, Encoding::Gzip];
@@ -164,7 +164,7 @@ impl Handler {
         req: &Request<()>,
         rel: &Path,
         entry: &Cached<Prepared>,
-    ) -> Response<Body> {
+    ) -> Reply {
         let prepared = &entry.payload;
         let h1 = req.version() <= Version::HTTP_11;
         let mut identity = Representation {
@@ -214,7 +214,7 @@ impl Handler {
             response
                 .headers_mut()
                 .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-            return response;
+            return response.into();
         };
         let Some(slot) = CODINGS.iter().position(|e| *e == chosen) else {
             return self.represent(req, identity);
@@ -288,7 +288,7 @@ impl Handler {
     }
 
     /// Preconditions, then ranges, then the body of one representation.
-    fn represent(&self, req: &Request<()>, rep: Representation<'_>) -> Response<Body> {
+    fn represent(&self, req: &Request<()>, rep: Representation<'_>) -> Reply {
         let Representation {
             mut head,
             encoded,
@@ -316,15 +316,14 @@ impl Handler {
                         not_modified.insert(name, value.clone());
                     }
                 }
-                return with_headers(
-                    Response::new(Body::Empty),
-                    StatusCode::NOT_MODIFIED,
-                    not_modified,
-                );
+                let response = Response::new(Body::Empty);
+                return with_headers(response, StatusCode::NOT_MODIFIED, not_modified).into();
             }
             // An error page like any other: never the file's Cache-Control,
             // which could let a cache keep the 412 for a year.
-            Precondition::Failed => return self.error_response(StatusCode::PRECONDITION_FAILED),
+            Precondition::Failed => {
+                return self.error_response(StatusCode::PRECONDITION_FAILED).into()
+            }
         }
         let Some(len) = source.len() else {
             // A stream of unknown length: whole, without ranges.
@@ -333,7 +332,7 @@ impl Handler {
                 Source::Stream(body) => body,
                 _ => Body::Empty,
             };
-            return with_headers(Response::new(body), StatusCode::OK, head.into_owned());
+            return with_headers(Response::new(body), StatusCode::OK, head.into_owned()).into();
         };
         // RFC 9110 §14.2: GET is the only method with range semantics.
         let range = req
@@ -349,20 +348,21 @@ impl Handler {
         match ranges {
             Ranges::Full => {
                 let mut response = Response::new(source.slice(0, len));
-                match (head, encoded) {
-                    (Cow::Borrowed(_), Some(fields)) => {
-                        response.extensions_mut().insert(fields.clone());
+                let fields = match (head, encoded) {
+                    (Cow::Borrowed(_), Some(fields)) => Some(fields.clone()),
+                    (head, _) => {
+                        *response.headers_mut() = head.into_owned();
+                        None
                     }
-                    (head, _) => *response.headers_mut() = head.into_owned(),
-                }
-                response
+                };
+                Reply { response, fields }
             }
             Ranges::Unsatisfiable => {
                 let mut r = self.error_response(StatusCode::RANGE_NOT_SATISFIABLE);
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
                     r.headers_mut().insert(header::CONTENT_RANGE, value);
                 }
-                r
+                r.into()
             }
             Ranges::Partial(ranges) => {
                 match ranges.as_slice() {
@@ -372,7 +372,7 @@ impl Handler {
                             head.insert(header::CONTENT_RANGE, value);
                         }
                         let body = source.slice(one.start, one.len());
-                        with_headers(Response::new(body), StatusCode::PARTIAL_CONTENT, head)
+                        with_headers(Response::new(body), StatusCode::PARTIAL_CONTENT, head).into()
                     }
                     many => {
                         let boundary = range::boundary();
@@ -389,11 +389,8 @@ impl Handler {
                         if let Ok(value) = HeaderValue::from_str(&multipart) {
                             head.insert(header::CONTENT_TYPE, value);
                         }
-                        with_headers(
-                            Response::new(Body::Parts(parts)),
-                            StatusCode::PARTIAL_CONTENT,
-                            head,
-                        )
+                        let body = Body::Parts(parts);
+                        with_headers(Response::new(body), StatusCode::PARTIAL_CONTENT, head).into()
                     }
                 }
             }

@@ -108,7 +108,7 @@ fn display_time(t: std::time::SystemTime) -> String {
 }
 
 /// The HTML page for a directory.
-pub fn html(path: &SafePath, entries: &[Entry], sort: Sort, truncated: bool) -> String {
+pub fn html(path: &SafePath<'_>, entries: &[Entry], sort: Sort, truncated: bool) -> String {
     let mut out = String::with_capacity(1024 + entries.len() * 160);
     let _ = write!(
         out,
@@ -190,7 +190,7 @@ pub fn html(path: &SafePath, entries: &[Entry], sort: Sort, truncated: bool) -> 
     out
 }
 
-fn decoded_title(path: &SafePath) -> String {
+fn decoded_title(path: &SafePath<'_>) -> String {
     let mut raw = String::from("/");
     for segment in path.segments() {
         raw.push_str(&String::from_utf8_lossy(segment));

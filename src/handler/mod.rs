@@ -34,6 +34,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use crate::body::Body;
 use crate::files::cache::{CacheOptions, FileCache, Lookup};
 use crate::files::{self, Opened, Root, SafePath};
+use crate::proto::Reply;
 use cache_control::CachePolicy;
 use compress::{CompressOptions, Compressor};
 use content_tag::ContentTags;
@@ -180,7 +181,7 @@ impl Handler {
     /// Answers a GET or HEAD request.
     pub async fn respond(&self, req: &Request<()>) -> Response<Body> {
         match self.resolve(req) {
-            Ok(Resolved::Response(response)) => response,
+            Ok(Resolved::Response(reply)) => reply.into_response(),
             Ok(Resolved::Listing(listing)) => match self.listing(req, listing).await {
                 Ok(response) => response,
                 Err(error) => self.refusal(req, error),
@@ -193,11 +194,11 @@ impl Handler {
     /// listing to render: an engine can then skip the future of
     /// [`Handler::respond`]. `None` for a listing not in the listing cache (ask
     /// `respond`, which resolves the request again: once per folder and second).
-    pub fn respond_now(&self, req: &Request<()>) -> Option<Response<Body>> {
+    pub fn respond_now(&self, req: &Request<()>) -> Option<Reply> {
         match self.resolve(req) {
-            Ok(Resolved::Response(response)) => Some(response),
-            Ok(Resolved::Listing(listing)) => self.cached_listing(req, &listing),
-            Err(error) => Some(self.refusal(req, error)),
+            Ok(Resolved::Response(reply)) => Some(reply),
+            Ok(Resolved::Listing(listing)) => self.cached_listing(req, &listing).map(Reply::from),
+            Err(error) => Some(self.refusal(req, error).into()),
         }
     }
 
@@ -239,10 +240,8 @@ impl Handler {
             Lookup::Dir(dir) => dir,
         };
         if !path.has_trailing_slash() && !path.is_root() {
-            return Ok(Resolved::Response(redirect_to_slash(
-                &path,
-                req.uri().query(),
-            )));
+            let redirect = redirect_to_slash(&path, req.uri().query());
+            return Ok(Resolved::Response(redirect.into()));
         }
         for index in &self.options.index {
             match self.lookup(&rel.join(index)) {
@@ -258,6 +257,7 @@ impl Handler {
             return Err(files::Error::NotFound);
         }
         let rel = rel.to_path_buf();
+        let path = path.into_owned();
         Ok(Resolved::Listing(Listing { path, rel, dir }))
     }
 
@@ -298,7 +298,7 @@ impl Handler {
     /// milliseconds.
     async fn render_listing(
         &self,
-        path: SafePath,
+        path: SafePath<'static>,
         rel: PathBuf,
         dir: Opened,
         sort: Sort,
@@ -325,14 +325,14 @@ impl Handler {
 
 /// Where resolving a request ends.
 enum Resolved {
-    Response(Response<Body>),
+    Response(Reply),
     /// A folder to list: rendering it waits on the blocking pool.
     Listing(Listing),
 }
 
 /// A folder whose listing was asked for.
 struct Listing {
-    path: SafePath,
+    path: SafePath<'static>,
     rel: PathBuf,
     dir: Opened,
 }
@@ -385,7 +385,7 @@ fn listing_response(page: Bytes, json: bool) -> Response<Body> {
 
 /// 301 to the slash form. The location is rebuilt from the normalised path and
 /// percent-encoded, so no byte of the request reaches the header raw.
-fn redirect_to_slash(path: &SafePath, query: Option<&str>) -> Response<Body> {
+fn redirect_to_slash(path: &SafePath<'_>, query: Option<&str>) -> Response<Body> {
     let mut location = path.to_url(true);
     if let Some(query) = query {
         location.push('?');

@@ -41,7 +41,7 @@ pub trait Service: Send + Sync {
     /// (the default) to have the engine await [`Service::call`]. HTTP/1.1 then
     /// answers without allocating the call's future, often without any await
     /// at all: worth it for a service whose answers are mostly in memory.
-    fn call_now(&self, req: &Request<()>) -> Option<Response<Body>> {
+    fn call_now(&self, req: &Request<()>) -> Option<Reply> {
         let _ = req;
         None
     }
@@ -68,6 +68,39 @@ pub trait Service: Send + Sync {
     /// Called once per response after it has been written (or abandoned).
     fn on_response(&self, exchange: &Exchange<'_>) {
         let _ = exchange;
+    }
+}
+
+/// A response with, optionally, fields encoded once for many responses (see
+/// [`EncodedFields`]), as [`Service::call_now`] hands it over. Carried beside
+/// the response rather than in its extensions, whose map cost three allocations
+/// per response.
+#[derive(Debug)]
+pub struct Reply {
+    /// The response; its header map holds the fields not in `fields`.
+    pub response: Response<Body>,
+    /// Fields sent after the map's, as they are.
+    pub fields: Option<EncodedFields>,
+}
+
+impl Reply {
+    /// The plain response, with `fields` moved into its extensions (where
+    /// every engine finds them).
+    pub fn into_response(self) -> Response<Body> {
+        let mut response = self.response;
+        if let Some(fields) = self.fields {
+            response.extensions_mut().insert(fields);
+        }
+        response
+    }
+}
+
+impl From<Response<Body>> for Reply {
+    fn from(response: Response<Body>) -> Self {
+        Reply {
+            response,
+            fields: None,
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use super::Protocol;
 use crate::body::Body;
 use crate::log::{AccessLog, Record};
 use crate::proto::h1::Ended;
-use crate::proto::{self, Exchange, Service, Transport};
+use crate::proto::{self, Exchange, Reply, Service, Transport};
 
 /// What every connection of a server shares.
 pub(crate) struct ConnContext<S> {
@@ -188,7 +188,7 @@ impl<S: Service> Service for Logged<'_, S> {
         self.inner.call(req)
     }
 
-    fn call_now(&self, req: &Request<()>) -> Option<Response<Body>> {
+    fn call_now(&self, req: &Request<()>) -> Option<Reply> {
         self.inner.call_now(req)
     }
 
@@ -256,10 +256,10 @@ mod tests {
             Response::new(Body::Empty)
         }
 
-        fn call_now(&self, _: &Request<()>) -> Option<Response<Body>> {
+        fn call_now(&self, _: &Request<()>) -> Option<Reply> {
             let mut response = Response::new(Body::Empty);
             *response.status_mut() = StatusCode::IM_A_TEAPOT;
-            Some(response)
+            Some(response.into())
         }
     }
 
@@ -306,7 +306,9 @@ mod tests {
         let ctx = test_context(Teapot);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
         let logged = Logged::new(&Teapot, peer, &ctx, None);
-        let response = logged.call_now(&Request::new(())).map(|r| r.status());
+        let response = logged
+            .call_now(&Request::new(()))
+            .map(|r| r.response.status());
         assert_eq!(response, Some(StatusCode::IM_A_TEAPOT));
     }
 }

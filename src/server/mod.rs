@@ -27,7 +27,7 @@ pub use tls::Tls;
 use crate::body::Body;
 use crate::handler::Handler;
 use crate::log::AccessLog;
-use crate::proto::{self, Service};
+use crate::proto::{self, Reply, Service};
 use conn::ConnContext;
 
 /// What a listening socket serves.
@@ -104,7 +104,7 @@ impl Service for FileService {
         self.0.respond(req)
     }
 
-    fn call_now(&self, req: &http::Request<()>) -> Option<http::Response<Body>> {
+    fn call_now(&self, req: &http::Request<()>) -> Option<Reply> {
         self.0.respond_now(req)
     }
 

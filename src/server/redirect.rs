@@ -4,7 +4,7 @@
 use http::{header, HeaderValue, Request, Response, StatusCode};
 
 use crate::body::Body;
-use crate::proto::{self, Service};
+use crate::proto::{self, Reply, Service};
 
 /// Redirects to `https://HOST[:PORT]/path?query`.
 #[derive(Debug, Clone, Copy)]
@@ -49,8 +49,8 @@ impl Service for RedirectToHttps {
         self.redirect(req)
     }
 
-    fn call_now(&self, req: &Request<()>) -> Option<Response<Body>> {
-        Some(self.redirect(req))
+    fn call_now(&self, req: &Request<()>) -> Option<Reply> {
+        Some(self.redirect(req).into())
     }
 }
 

@@ -33,7 +33,7 @@ use super::pool;
 use super::rewind::Rewind;
 use super::Options;
 use crate::body::{Body, Part};
-use crate::proto::{answer_method, EncodedFields, Exchange, Service, Transport};
+use crate::proto::{answer_method, EncodedFields, Exchange, Reply, Service, Transport};
 
 /// Growth step of a read buffer (it doubles up to the head limit).
 const INITIAL_READ: usize = pool::READ_CAPACITY;
@@ -426,10 +426,10 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             return AtOnce::Later(Box::pin(self.exchange(head, keep_alive, started, shutdown)));
         }
         let request = &head.request;
-        let response = match answer_method(self.service, request.method()) {
-            Some(response) => response,
+        let reply = match answer_method(self.service, request.method()) {
+            Some(response) => Reply::from(response),
             None => match self.service.call_now(request) {
-                Some(response) => response,
+                Some(reply) => reply,
                 None => {
                     let rest = self.exchange(head, keep_alive, started, shutdown);
                     return AtOnce::Later(Box::pin(rest));
@@ -438,7 +438,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         };
         let keep_alive = keep_alive && !shutdown.is_cancelled();
         let head_only = request.method() == Method::HEAD;
-        let staged = self.stage(response, head_only, request.version(), keep_alive);
+        let staged = self.stage(reply, head_only, request.version(), keep_alive);
         if staged.body.is_some() {
             return AtOnce::Later(Box::pin(self.send_rest(head.request, staged, 0, started)));
         }
@@ -446,7 +446,9 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             Poll::Ready(Ok(n)) => n,
             Poll::Ready(Err(error)) => {
                 let outcome = staged.outcome(Err(error));
-                return AtOnce::Answered(self.settle(&head.request, outcome, started));
+                let settled = self.settle(&head.request, outcome, started);
+                pool::recycle(head.request);
+                return AtOnce::Answered(settled);
             }
             Poll::Pending => 0,
         };
@@ -455,7 +457,9 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             return AtOnce::Later(Box::pin(rest));
         }
         let outcome = staged.outcome(Ok(()));
-        AtOnce::Answered(self.settle(&head.request, outcome, started))
+        let settled = self.settle(&head.request, outcome, started);
+        pool::recycle(head.request);
+        AtOnce::Answered(settled)
     }
 
     /// One write of `self.write`, polled with the waker kept by `head_at_once`
@@ -477,7 +481,9 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         started: Instant,
     ) -> Result<(), End> {
         let outcome = self.send_staged(staged, written).await;
-        self.settle(&request, outcome, started)
+        let settled = self.settle(&request, outcome, started);
+        pool::recycle(request);
+        settled
     }
 
     /// Steps 3 to 5 for one parsed request.
@@ -643,7 +649,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         version: Version,
         keep_alive: bool,
     ) -> Outcome {
-        let staged = self.stage(response, head_only, version, keep_alive);
+        let staged = self.stage(response.into(), head_only, version, keep_alive);
         self.send_staged(staged, 0).await
     }
 
@@ -651,12 +657,15 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
     /// what remains to send of the body is left in the result.
     fn stage(
         &mut self,
-        response: Response<Body>,
+        reply: Reply,
         head_only: bool,
         version: Version,
         keep_alive: bool,
     ) -> Staged {
-        let mut response = response;
+        let Reply {
+            mut response,
+            fields,
+        } = reply;
         self.service.decorate(&mut response);
         let (parts, body) = response.into_parts();
         let status = parts.status;
@@ -685,7 +694,9 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             &mut self.write,
             status,
             &parts.headers,
-            parts.extensions.get::<EncodedFields>(),
+            fields
+                .as_ref()
+                .or_else(|| parts.extensions.get::<EncodedFields>()),
             framing,
             connection,
             self.options.server_header,

@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Request, Uri, Version};
+use http::{Method, Request, Uri, Version};
 
 /// The most header fields any configuration may allow. The parser keeps this many
 /// slots on the stack (not in the connection's future), so the bound stays modest.
@@ -151,7 +151,8 @@ fn build(
     let target = head.slice(path.start..path.end);
     let uri = parse_target(&method, target)?;
 
-    let mut headers = HeaderMap::with_capacity(fields.len());
+    let mut headers = super::pool::take_headers();
+    headers.reserve(fields.len());
     let mut content_length: Option<u64> = None;
     let mut codings = Codings::default();
     let mut hosts = 0;

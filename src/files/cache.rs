@@ -23,7 +23,8 @@ use std::fs::{File, Metadata};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -70,7 +71,10 @@ pub struct Cached<T> {
     pub contents: Option<Bytes>,
     /// What the caller derived from the file when it was opened.
     pub payload: T,
-    checked: Mutex<Instant>,
+    /// When the entry was last found valid, in nanoseconds since the cache's
+    /// epoch: an atomic rather than a lock, because every hit reads it, on
+    /// every core, and a lock would move its cache line between them each time.
+    checked: AtomicU64,
 }
 
 /// What a path turned out to be.
@@ -85,8 +89,12 @@ pub enum Lookup<T> {
 /// The cache. `T` is the caller's payload.
 #[derive(Debug)]
 pub struct FileCache<T> {
-    entries: Mutex<Entries<T>>,
+    /// Read-locked by hits, which run in parallel; write-locked only to insert
+    /// and remove.
+    entries: RwLock<Entries<T>>,
     options: CacheOptions,
+    /// What entries' check times count from.
+    epoch: Instant,
 }
 
 /// Keyed by the path's bytes with a fast seeded hash: std's `Path` hash walks
@@ -123,17 +131,18 @@ impl<T: Send + Sync> FileCache<T> {
     /// An empty cache.
     pub fn new(options: CacheOptions) -> FileCache<T> {
         FileCache {
-            entries: Mutex::new(Entries {
+            entries: RwLock::new(Entries {
                 map: HashMap::default(),
                 bytes: 0,
             }),
             options,
+            epoch: Instant::now(),
         }
     }
 
     /// Entries held.
     pub fn len(&self) -> usize {
-        self.entries.lock().map_or(0, |e| e.map.len())
+        self.entries.read().map_or(0, |e| e.map.len())
     }
 
     /// True when nothing is cached.
@@ -143,7 +152,7 @@ impl<T: Send + Sync> FileCache<T> {
 
     /// Bytes of file contents held.
     pub fn bytes_held(&self) -> usize {
-        self.entries.lock().map_or(0, |e| e.bytes)
+        self.entries.read().map_or(0, |e| e.bytes)
     }
 
     /// The file at `rel` beneath `root`: from the cache when still valid, else
@@ -156,7 +165,7 @@ impl<T: Send + Sync> FileCache<T> {
     ) -> Result<Lookup<T>, Error> {
         let hit = self
             .entries
-            .lock()
+            .read()
             .ok()
             .and_then(|e| match e.map.get(key(rel)) {
                 Some(Slot::Found(entry)) => Some(Ok(entry.clone())),
@@ -191,7 +200,7 @@ impl<T: Send + Sync> FileCache<T> {
             meta,
             contents,
             payload,
-            checked: Mutex::new(Instant::now()),
+            checked: AtomicU64::new(self.now()),
         });
         self.insert(rel, Slot::Found(entry.clone()));
         Ok(Lookup::File(entry))
@@ -208,20 +217,25 @@ impl<T: Send + Sync> FileCache<T> {
                 _ => return false,
             }
         }
-        let now = Instant::now();
-        let Ok(mut checked) = entry.checked.lock() else {
-            return false;
-        };
-        if now.duration_since(*checked) < self.options.revalidate {
+        let now = self.now();
+        let since = now.saturating_sub(entry.checked.load(Ordering::Relaxed));
+        if u128::from(since) < self.options.revalidate.as_nanos() {
             return true;
         }
+        // Two threads may both check at the end of an interval: one more stat.
         match root.identity(rel) {
             Ok(now_there) if now_there == FileIdentity::of(&entry.meta) => {
-                *checked = now;
+                entry.checked.store(now, Ordering::Relaxed);
                 true
             }
             _ => false,
         }
+    }
+
+    /// Nanoseconds since the cache's epoch (about 584 years before it wraps).
+    fn now(&self) -> u64 {
+        let since = Instant::now().saturating_duration_since(self.epoch);
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn read_small(&self, file: &File, meta: &Metadata) -> Option<Bytes> {
@@ -241,7 +255,7 @@ impl<T: Send + Sync> FileCache<T> {
     }
 
     fn insert(&self, rel: &Path, entry: Slot<T>) {
-        let Ok(mut entries) = self.entries.lock() else {
+        let Ok(mut entries) = self.entries.write() else {
             return;
         };
         let size = entry.bytes();
@@ -266,7 +280,7 @@ impl<T: Send + Sync> FileCache<T> {
     }
 
     fn remove(&self, rel: &Path) {
-        if let Ok(mut entries) = self.entries.lock() {
+        if let Ok(mut entries) = self.entries.write() {
             if let Some(old) = entries.map.remove(key(rel)) {
                 entries.bytes -= old.bytes();
             }
@@ -344,6 +358,26 @@ mod tests {
             cache.lookup(&root, Path::new("a.txt"), |_, _| 3),
             Err(Error::NotFound)
         ));
+    }
+
+    #[test]
+    fn an_entry_is_trusted_until_its_interval_ends() {
+        let (dir, root) = root_with(&[("a.txt", 10)]);
+        let options = CacheOptions {
+            revalidate: Duration::from_secs(1),
+            ..CacheOptions::default()
+        };
+        let cache = FileCache::new(options);
+        let first = file(cache.lookup(&root, Path::new("a.txt"), |_, _| 1).unwrap());
+        std::fs::write(dir.path().join("a.txt"), b"changed!").unwrap();
+        let trusted = file(cache.lookup(&root, Path::new("a.txt"), |_, _| 2).unwrap());
+        assert!(
+            Arc::ptr_eq(&first, &trusted),
+            "checked again within the interval"
+        );
+        std::thread::sleep(Duration::from_millis(1100));
+        let checked = file(cache.lookup(&root, Path::new("a.txt"), |_, _| 3).unwrap());
+        assert_eq!(checked.contents.as_deref(), Some(&b"changed!"[..]));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod date;
 mod fields;
 pub mod h1;
 pub mod h2;
+mod signal;
 
 use std::fs::File;
 use std::future::Future;
@@ -22,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::Body;
 pub use fields::EncodedFields;
+pub use signal::Signal;
 
 /// The methods every protocol engine serves, as sent in `Allow`.
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";
@@ -229,5 +231,24 @@ mod tests {
         ] {
             assert_eq!(strip_port(given), want, "{given}");
         }
+    }
+
+    #[test]
+    fn a_reply_keeps_its_fields_as_a_plain_response() {
+        let mut map = http::HeaderMap::new();
+        map.insert(header::ETAG, HeaderValue::from_static("\"x\""));
+        let reply = Reply {
+            response: Response::new(Body::Empty),
+            fields: Some(EncodedFields::new(&map)),
+        };
+        let response = reply.into_response();
+        let fields = response.extensions().get::<EncodedFields>();
+        assert_eq!(
+            fields.map(EncodedFields::as_bytes),
+            Some(&b"etag: \"x\"\r\n"[..])
+        );
+        let plain = Reply::from(plain_error(StatusCode::NOT_FOUND)).into_response();
+        assert!(plain.extensions().get::<EncodedFields>().is_none());
+        assert_eq!(plain.status(), StatusCode::NOT_FOUND);
     }
 }

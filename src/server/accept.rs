@@ -9,9 +9,9 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::proto::Signal;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::cancel::until_cancelled;
@@ -64,7 +64,7 @@ pub(crate) async fn accept_loop<S: crate::proto::Service + 'static>(
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
     ctx: Arc<ConnContext<S>>,
-    stop: CancellationToken,
+    stop: Signal,
 ) {
     let accept = async {
         loop {
@@ -91,7 +91,7 @@ pub(crate) async fn accept_loop<S: crate::proto::Service + 'static>(
         }
     };
     // One waiter on `stop` for the loop's life, not two per connection.
-    until_cancelled(pin!(accept), pin!(stop.cancelled()), &stop).await;
+    until_cancelled(pin!(accept), pin!(stop.fired()), &stop).await;
 }
 
 /// Errors that concern one client only; the next accept can proceed at once.

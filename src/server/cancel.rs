@@ -1,41 +1,30 @@
-//! Watching a cancellation token from a hot loop.
+//! Running a future until a signal fires, from a hot loop.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::{Poll, Waker};
 
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use crate::proto::Signal;
 
-/// Runs `future` to its end (true) unless `token` is cancelled first (false).
-/// A connection is woken many times per request, and polling the token's
-/// `waiter` takes its waiter list's lock every time; here the waiter is polled
-/// once per waker and after that the token is only checked (a short lock of its
-/// own state: removing the check altogether measured no faster). Takes both
-/// futures pinned by the caller, so that neither is stored twice.
-pub(crate) async fn until_cancelled(
+/// Runs `future` to its end (true) unless `signal` fires first (false).
+/// A connection is woken many times per request: `waiter` (one of the signal's
+/// `fired` futures) is polled once per waker, and after that the signal's flag
+/// is read (see [`Signal::poll_fired`]). Takes both futures pinned by the
+/// caller, so that neither is stored twice.
+pub(crate) async fn until_cancelled<F: Future<Output = ()>>(
     mut future: Pin<&mut impl Future<Output = ()>>,
-    mut waiter: Pin<&mut WaitForCancellationFuture<'_>>,
-    token: &CancellationToken,
+    mut waiter: Pin<&mut F>,
+    signal: &Signal,
 ) -> bool {
     let mut registered: Option<Waker> = None;
     poll_fn(|cx| {
         if future.as_mut().poll(cx).is_ready() {
             return Poll::Ready(true);
         }
-        match &registered {
-            Some(waker) if waker.will_wake(cx.waker()) => {
-                if token.is_cancelled() {
-                    return Poll::Ready(false);
-                }
-            }
-            _ => {
-                if waiter.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(false);
-                }
-                registered = Some(cx.waker().clone());
-            }
+        match signal.poll_fired(waiter.as_mut(), &mut registered, cx) {
+            true => Poll::Ready(false),
+            false => Poll::Pending,
         }
-        Poll::Pending
     })
     .await
 }
@@ -48,17 +37,17 @@ mod tests {
 
     #[tokio::test]
     async fn ends_with_the_future_or_at_the_cancel() {
-        let token = CancellationToken::new();
-        let done = until_cancelled(pin!(async {}), pin!(token.cancelled()), &token).await;
+        let signal = Signal::new();
+        let done = until_cancelled(pin!(async {}), pin!(signal.fired()), &signal).await;
         assert!(done);
 
-        let canceller = token.clone();
+        let canceller = signal.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            canceller.cancel();
+            canceller.fire();
         });
         let forever = std::future::pending::<()>();
-        let done = until_cancelled(pin!(forever), pin!(token.cancelled()), &token).await;
+        let done = until_cancelled(pin!(forever), pin!(signal.fired()), &signal).await;
         assert!(!done, "the cancel must end a future that never ends");
     }
 }

@@ -18,7 +18,6 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::server::TlsStream;
-use tokio_util::sync::CancellationToken;
 
 use super::cancel::until_cancelled;
 use super::redirect::RedirectToHttps;
@@ -26,7 +25,7 @@ use super::Protocol;
 use crate::body::Body;
 use crate::log::{AccessLog, Record};
 use crate::proto::h1::Ended;
-use crate::proto::{self, Exchange, Reply, Service, Transport};
+use crate::proto::{self, Exchange, Reply, Service, Signal, Transport};
 
 /// What every connection of a server shares.
 pub(crate) struct ConnContext<S> {
@@ -38,9 +37,9 @@ pub(crate) struct ConnContext<S> {
     pub hsts: Option<HeaderValue>,
     pub log: AccessLog,
     /// Triggered shutdown: idle connections close, busy ones finish.
-    pub shutdown: CancellationToken,
+    pub shutdown: Signal,
     /// After the shutdown timeout: everything closes now.
-    pub abort: CancellationToken,
+    pub abort: Signal,
 }
 
 impl Transport for TcpStream {
@@ -149,7 +148,7 @@ pub(crate) async fn serve_tcp<S: Service>(
             }
         }
     };
-    let waiter = pin!(ctx.abort.cancelled());
+    let waiter = pin!(ctx.abort.fired());
     if !until_cancelled(pin!(serve), waiter, &ctx.abort).await {
         tracing::debug!(%peer, "connection closed by the shutdown timeout");
     }
@@ -272,8 +271,8 @@ mod tests {
             tls_handshake_timeout: Duration::from_secs(1),
             hsts: None,
             log: AccessLog::disabled(),
-            shutdown: CancellationToken::new(),
-            abort: CancellationToken::new(),
+            shutdown: Signal::new(),
+            abort: Signal::new(),
         }
     }
 

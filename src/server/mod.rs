@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use accept::{bind, bind_with};
@@ -123,7 +122,7 @@ pub async fn run<S: Service + 'static>(
     log: AccessLog,
     shutdown: Shutdown,
 ) -> io::Result<()> {
-    let abort = CancellationToken::new();
+    let abort = proto::Signal::new();
     let ctx = Arc::new(ConnContext {
         service,
         h1: options.h1.clone(),
@@ -133,7 +132,7 @@ pub async fn run<S: Service + 'static>(
             .hsts_seconds
             .and_then(|s| http::HeaderValue::from_str(&format!("max-age={s}")).ok()),
         log,
-        shutdown: shutdown.token().clone(),
+        shutdown: shutdown.signal().clone(),
         abort: abort.clone(),
     });
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
@@ -148,7 +147,7 @@ pub async fn run<S: Service + 'static>(
             permits.clone(),
             connections.clone(),
             ctx.clone(),
-            shutdown.token().clone(),
+            shutdown.signal().clone(),
         ));
     }
     accepting.close();
@@ -167,7 +166,7 @@ pub async fn run<S: Service + 'static>(
             open = connections.len(),
             "shutdown timeout: closing remaining connections"
         );
-        abort.cancel();
+        abort.fire();
         connections.wait().await;
     }
     Ok(())

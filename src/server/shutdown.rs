@@ -1,12 +1,12 @@
 //! The shutdown handle: one trigger that every accept loop and idle connection
 //! watches.
 
-use tokio_util::sync::CancellationToken;
+use crate::proto::Signal;
 
 /// Starts a graceful shutdown when triggered. Clones share one trigger.
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown {
-    token: CancellationToken,
+    signal: Signal,
 }
 
 impl Shutdown {
@@ -18,21 +18,21 @@ impl Shutdown {
     /// Stops accepting, closes idle connections, and lets in-flight responses
     /// finish within the shutdown timeout.
     pub fn trigger(&self) {
-        self.token.cancel();
+        self.signal.fire();
     }
 
     /// Whether [`Shutdown::trigger`] has been called.
     pub fn is_triggered(&self) -> bool {
-        self.token.is_cancelled()
+        self.signal.has_fired()
     }
 
     /// Resolves once triggered.
     pub async fn triggered(&self) {
-        self.token.cancelled().await;
+        self.signal.fired().await;
     }
 
-    pub(crate) fn token(&self) -> &CancellationToken {
-        &self.token
+    pub(crate) fn signal(&self) -> &Signal {
+        &self.signal
     }
 }
 

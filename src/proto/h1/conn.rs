@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, timeout_at, Instant, Sleep};
 use tokio_util::io::poll_read_buf;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::chunked::ChunkedDecoder;
 use super::encode::{chunk_size_line, encode_head, BodyFraming, ConnectionField};
@@ -33,7 +33,7 @@ use super::pool;
 use super::rewind::Rewind;
 use super::Options;
 use crate::body::{Body, Part};
-use crate::proto::{answer_method, EncodedFields, Exchange, Reply, Service, Transport};
+use crate::proto::{answer_method, EncodedFields, Exchange, Reply, Service, Signal, Transport};
 
 /// Growth step of a read buffer (it doubles up to the head limit).
 const INITIAL_READ: usize = pool::READ_CAPACITY;
@@ -58,12 +58,12 @@ pub fn status_for(error: &ParseError) -> StatusCode {
 }
 
 /// Serves HTTP/1.x on `io` until the client leaves, a limit or timeout closes the
-/// connection, or `shutdown` is cancelled and no request is in flight.
+/// connection, or `shutdown` fires and no request is in flight.
 pub async fn serve<T: Transport, S: Service>(
     io: T,
     service: &S,
     options: &Options,
-    shutdown: &CancellationToken,
+    shutdown: &Signal,
 ) {
     let mut conn = Conn::new(io, service, options, false);
     conn.run(shutdown).await;
@@ -89,7 +89,7 @@ pub async fn serve_detecting_h2<T: Transport, S: Service>(
     io: T,
     service: &S,
     options: &Options,
-    shutdown: &CancellationToken,
+    shutdown: &Signal,
 ) -> Ended<T> {
     let mut conn = Conn::new(io, service, options, true);
     let h2 = conn.run(shutdown).await;
@@ -118,14 +118,17 @@ struct IdleWaits {
     /// When the current wait ends.
     until: Instant,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// The waker `shutdown` holds (see [`Signal::poll_fired`]).
+    registered: Option<Waker>,
 }
 
 impl IdleWaits {
-    fn new(until: Instant, shutdown: &CancellationToken) -> Self {
+    fn new(until: Instant, shutdown: &Signal) -> Self {
         IdleWaits {
             timer: Box::pin(sleep_until(until)),
             until,
-            shutdown: Box::pin(shutdown.clone().cancelled_owned()),
+            shutdown: Box::pin(shutdown.fired_owned()),
+            registered: None,
         }
     }
 
@@ -197,7 +200,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
 
     /// Serves requests until the connection ends; true when it turned out to
     /// speak HTTP/2 (its bytes so far are left in `read`).
-    async fn run(&mut self, shutdown: &CancellationToken) -> bool {
+    async fn run(&mut self, shutdown: &Signal) -> bool {
         let accepted = Instant::now();
         let mut served: u32 = 0;
         loop {
@@ -260,7 +263,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
 
     /// Waits for the next request's first byte without holding buffers. False when
     /// the connection should close instead (timeout, shutdown, error).
-    async fn wait_readable(&mut self, until: Instant, shutdown: &CancellationToken) -> bool {
+    async fn wait_readable(&mut self, until: Instant, shutdown: &Signal) -> bool {
         let ready_now = poll_fn(|cx| Poll::Ready(self.io.poll_read_ready(cx))).await;
         match ready_now {
             Poll::Ready(Ok(())) => return true,
@@ -276,22 +279,30 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             .idle
             .get_or_insert_with(|| IdleWaits::new(until, shutdown));
         waits.arm(until);
-        // Biased: no random branch order to draw, and readiness wins a tie.
-        loop {
-            tokio::select! {
-                biased;
-                ready = poll_fn(|cx| io.poll_read_ready(cx)) => return ready.is_ok(),
-                () = waits.shutdown.as_mut() => return false,
-                () = waits.timer.as_mut() => {
-                    if Instant::now() >= waits.until {
-                        return false;
-                    }
-                    // Fired for an earlier wait: sleep on to this one's end.
-                    let until = waits.until;
-                    waits.timer.as_mut().reset(until);
-                }
+        // Readiness first: it wins a tie.
+        poll_fn(|cx| {
+            if let Poll::Ready(ready) = io.poll_read_ready(cx) {
+                return Poll::Ready(ready.is_ok());
             }
-        }
+            let IdleWaits {
+                timer,
+                until,
+                shutdown: waiter,
+                registered,
+            } = &mut *waits;
+            if shutdown.poll_fired(waiter.as_mut(), registered, cx) {
+                return Poll::Ready(false);
+            }
+            while timer.as_mut().poll(cx).is_ready() {
+                if Instant::now() >= *until {
+                    return Poll::Ready(false);
+                }
+                // Fired for an earlier wait: sleep on to this one's end.
+                timer.as_mut().reset(*until);
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// The next head: at once when one read brings it all (the usual case), with
@@ -300,7 +311,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
     async fn next_head(
         &mut self,
         deadline: Instant,
-        shutdown: &CancellationToken,
+        shutdown: &Signal,
     ) -> Result<HeadRead, ParseError> {
         if let Some(parsed) = poll_fn(|cx| Poll::Ready(self.head_at_once(cx))).await {
             return parsed.map(HeadRead::Head);
@@ -313,7 +324,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
     async fn read_head(
         &mut self,
         deadline: Instant,
-        shutdown: &CancellationToken,
+        shutdown: &Signal,
     ) -> Result<HeadRead, ParseError> {
         loop {
             match self.preface_so_far() {
@@ -339,7 +350,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
                 tokio::select! {
                     biased;
                     read = read => read,
-                    () = shutdown.cancelled() => return Ok(HeadRead::Closed),
+                    () = shutdown.fired() => return Ok(HeadRead::Closed),
                 }
             } else {
                 read.await
@@ -420,7 +431,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         head: Head,
         keep_alive: bool,
         started: Instant,
-        shutdown: &'s CancellationToken,
+        shutdown: &'s Signal,
     ) -> AtOnce<'s> {
         if head.framing != Framing::None {
             return AtOnce::Later(Box::pin(self.exchange(head, keep_alive, started, shutdown)));
@@ -436,7 +447,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
                 }
             },
         };
-        let keep_alive = keep_alive && !shutdown.is_cancelled();
+        let keep_alive = keep_alive && !shutdown.has_fired();
         let head_only = request.method() == Method::HEAD;
         let staged = self.stage(reply, head_only, request.version(), keep_alive);
         if staged.body.is_some() {
@@ -492,7 +503,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         head: Head,
         keep_alive: bool,
         started: Instant,
-        shutdown: &CancellationToken,
+        shutdown: &Signal,
     ) -> Result<(), End> {
         let Head {
             request,
@@ -540,7 +551,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             Some(response) => response,
             None => self.service.call(&request).await,
         };
-        let keep_alive = keep_alive && !shutdown.is_cancelled();
+        let keep_alive = keep_alive && !shutdown.has_fired();
         self.respond(&request, response, keep_alive, started).await
     }
 

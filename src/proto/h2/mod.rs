@@ -20,9 +20,8 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::{Method, Request, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{sleep_until, timeout, Instant};
-use tokio_util::sync::CancellationToken;
 
-use crate::proto::{answer_method, Exchange, Service};
+use crate::proto::{answer_method, Exchange, Service, Signal};
 
 /// Limits and timeouts of an HTTP/2 connection.
 #[derive(Debug, Clone)]
@@ -69,7 +68,7 @@ const MAX_SEND_BUFFER: usize = 128 * 1024;
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves HTTP/2 on `io` (after TLS with ALPN `h2`, or h2c with prior knowledge).
-pub async fn serve<T, S>(io: T, service: &S, options: &Options, shutdown: &CancellationToken)
+pub async fn serve<T, S>(io: T, service: &S, options: &Options, shutdown: &Signal)
 where
     T: AsyncRead + AsyncWrite + Unpin + Send,
     S: Service,
@@ -113,7 +112,7 @@ where
                     idle_since = Instant::now();
                 }
             }
-            () = shutdown.cancelled(), if !closing => {
+            () = shutdown.fired(), if !closing => {
                 closing = true;
                 closing_since = Instant::now();
                 conn.graceful_shutdown();

@@ -13,6 +13,8 @@
 
 mod send;
 
+use std::future::poll_fn;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -95,6 +97,11 @@ where
     let mut closing = false;
     let mut closing_since = idle_since;
     let mut abrupt = false;
+    // One waiter for the connection's life, polled only for a new waker (see
+    // `Signal::poll_fired`): a fresh one per turn of the loop took the signal's
+    // locks to register, poll and deregister on every frame.
+    let mut waiter = std::pin::pin!(shutdown.fired());
+    let mut registered = None;
     loop {
         let idle_deadline = idle_since + options.idle_timeout;
         let close_deadline = idle_since.max(closing_since) + CLOSE_GRACE;
@@ -112,7 +119,10 @@ where
                     idle_since = Instant::now();
                 }
             }
-            () = shutdown.fired(), if !closing => {
+            () = poll_fn(|cx| match shutdown.poll_fired(waiter.as_mut(), &mut registered, cx) {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            }), if !closing => {
                 closing = true;
                 closing_since = Instant::now();
                 conn.graceful_shutdown();

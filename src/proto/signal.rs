@@ -12,7 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 
 use tokio_util::sync::{
     CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned,
@@ -58,25 +58,28 @@ impl Signal {
         self.inner.token.clone().cancelled_owned()
     }
 
-    /// Whether the signal has fired, for a poll function that keeps `waiter`
-    /// (one of this signal's [`Signal::fired`] futures) and `registered` (the
-    /// waker it was last polled with) from one poll to the next. The waiter is
-    /// polled only when the task's waker is not the one it holds; otherwise
-    /// the flag answers.
+    /// Ready once the signal has fired, for a poll function that keeps
+    /// `waiter` (one of this signal's [`Signal::fired`] futures) and
+    /// `registered` (the waker it was last polled with) from one poll to the
+    /// next. The waiter is polled only when the task's waker is not the one it
+    /// holds; otherwise the flag answers.
     pub fn poll_fired<F: Future<Output = ()>>(
         &self,
         waiter: Pin<&mut F>,
         registered: &mut Option<Waker>,
         cx: &mut Context<'_>,
-    ) -> bool {
+    ) -> Poll<()> {
         match registered {
-            Some(waker) if waker.will_wake(cx.waker()) => self.has_fired(),
+            Some(waker) if waker.will_wake(cx.waker()) => match self.has_fired() {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            },
             _ => {
-                if waiter.poll(cx).is_ready() {
-                    return true;
+                let polled = waiter.poll(cx);
+                if polled.is_pending() {
+                    *registered = Some(cx.waker().clone());
                 }
-                *registered = Some(cx.waker().clone());
-                false
+                polled
             }
         }
     }
@@ -87,7 +90,6 @@ mod tests {
     use super::*;
     use std::future::poll_fn;
     use std::pin::pin;
-    use std::task::Poll;
     use std::time::Duration;
 
     #[tokio::test]
@@ -104,10 +106,7 @@ mod tests {
         let mut polls = 0;
         poll_fn(|cx| {
             polls += 1;
-            match signal.poll_fired(waiter.as_mut(), &mut registered, cx) {
-                true => Poll::Ready(()),
-                false => Poll::Pending,
-            }
+            signal.poll_fired(waiter.as_mut(), &mut registered, cx)
         })
         .await;
         assert!(signal.has_fired());

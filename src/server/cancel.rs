@@ -21,10 +21,9 @@ pub(crate) async fn until_cancelled<F: Future<Output = ()>>(
         if future.as_mut().poll(cx).is_ready() {
             return Poll::Ready(true);
         }
-        match signal.poll_fired(waiter.as_mut(), &mut registered, cx) {
-            true => Poll::Ready(false),
-            false => Poll::Pending,
-        }
+        signal
+            .poll_fired(waiter.as_mut(), &mut registered, cx)
+            .map(|()| false)
     })
     .await
 }

@@ -290,7 +290,10 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
                 shutdown: waiter,
                 registered,
             } = &mut *waits;
-            if shutdown.poll_fired(waiter.as_mut(), registered, cx) {
+            if shutdown
+                .poll_fired(waiter.as_mut(), registered, cx)
+                .is_ready()
+            {
                 return Poll::Ready(false);
             }
             while timer.as_mut().poll(cx).is_ready() {
@@ -457,9 +460,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             Poll::Ready(Ok(n)) => n,
             Poll::Ready(Err(error)) => {
                 let outcome = staged.outcome(Err(error));
-                let settled = self.settle(&head.request, outcome, started);
-                pool::recycle(head.request);
-                return AtOnce::Answered(settled);
+                return AtOnce::Answered(self.finish(head.request, outcome, started));
             }
             Poll::Pending => 0,
         };
@@ -468,9 +469,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             return AtOnce::Later(Box::pin(rest));
         }
         let outcome = staged.outcome(Ok(()));
-        let settled = self.settle(&head.request, outcome, started);
-        pool::recycle(head.request);
-        AtOnce::Answered(settled)
+        AtOnce::Answered(self.finish(head.request, outcome, started))
     }
 
     /// One write of `self.write`, polled with the waker kept by `head_at_once`
@@ -492,9 +491,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         started: Instant,
     ) -> Result<(), End> {
         let outcome = self.send_staged(staged, written).await;
-        let settled = self.settle(&request, outcome, started);
-        pool::recycle(request);
-        settled
+        self.finish(request, outcome, started)
     }
 
     /// Steps 3 to 5 for one parsed request.
@@ -636,6 +633,14 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             .write_response(response, head_only, request.version(), keep_alive)
             .await;
         self.settle(request, outcome, started)
+    }
+
+    /// [`Conn::settle`] for a request the connection owns, whose header map
+    /// then goes back to the pool.
+    fn finish(&self, request: Request<()>, outcome: Outcome, started: Instant) -> Result<(), End> {
+        let settled = self.settle(&request, outcome, started);
+        pool::recycle(request);
+        settled
     }
 
     /// Logs a written (or abandoned) response and says whether to go on.

@@ -14,7 +14,6 @@
 mod send;
 
 use std::future::poll_fn;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -119,10 +118,7 @@ where
                     idle_since = Instant::now();
                 }
             }
-            () = poll_fn(|cx| match shutdown.poll_fired(waiter.as_mut(), &mut registered, cx) {
-                true => Poll::Ready(()),
-                false => Poll::Pending,
-            }), if !closing => {
+            () = poll_fn(|cx| shutdown.poll_fired(waiter.as_mut(), &mut registered, cx)), if !closing => {
                 closing = true;
                 closing_since = Instant::now();
                 conn.graceful_shutdown();

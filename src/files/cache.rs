@@ -115,7 +115,8 @@ fn key(rel: &Path) -> &[u8] {
 #[derive(Debug)]
 enum Slot<T> {
     Found(Arc<Cached<T>>),
-    Missing(Instant),
+    /// Since when, on the cache's clock ([`FileCache::now`]).
+    Missing(u64),
 }
 
 impl<T> Slot<T> {
@@ -176,15 +177,13 @@ impl<T: Send + Sync> FileCache<T> {
             Some(Ok(entry)) if self.still_valid(root, rel, &entry) => {
                 return Ok(Lookup::File(entry))
             }
-            Some(Err(since)) if since.elapsed() < self.options.revalidate => {
-                return Err(Error::NotFound)
-            }
+            Some(Err(since)) if self.trusted_since(since) => return Err(Error::NotFound),
             Some(_) => self.remove(rel),
             None => {}
         }
         let opened = match root.open_file(rel) {
             Err(Error::NotFound) => {
-                self.insert(rel, Slot::Missing(Instant::now()));
+                self.insert(rel, Slot::Missing(self.now()));
                 return Err(Error::NotFound);
             }
             other => other?,
@@ -217,22 +216,28 @@ impl<T: Send + Sync> FileCache<T> {
                 _ => return false,
             }
         }
-        let now = self.now();
-        let since = now.saturating_sub(entry.checked.load(Ordering::Relaxed));
-        if u128::from(since) < self.options.revalidate.as_nanos() {
+        if self.trusted_since(entry.checked.load(Ordering::Relaxed)) {
             return true;
         }
         // Two threads may both check at the end of an interval: one more stat.
         match root.identity(rel) {
             Ok(now_there) if now_there == FileIdentity::of(&entry.meta) => {
-                entry.checked.store(now, Ordering::Relaxed);
+                entry.checked.store(self.now(), Ordering::Relaxed);
                 true
             }
             _ => false,
         }
     }
 
-    /// Nanoseconds since the cache's epoch (about 584 years before it wraps).
+    /// Whether something checked at `since` (on the cache's clock) is still
+    /// within the revalidation interval.
+    fn trusted_since(&self, since: u64) -> bool {
+        let age = self.now().saturating_sub(since);
+        u128::from(age) < self.options.revalidate.as_nanos()
+    }
+
+    /// The cache's clock: nanoseconds since its epoch (about 584 years before
+    /// it wraps).
     fn now(&self) -> u64 {
         let since = Instant::now().saturating_duration_since(self.epoch);
         u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)

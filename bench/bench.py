@@ -118,15 +118,20 @@ class Server:
         return out
 
     def cpu_seconds(self):
-        total = 0
+        return sum(self.cpu_split())
+
+    def cpu_split(self):
+        """(user, system) CPU seconds of the server's processes."""
+        user = system = 0
         for pid in self.pids():
             try:
                 stat = Path(f"/proc/{pid}/stat").read_text()
                 fields = stat[stat.rfind(")") + 2:].split()
-                total += int(fields[11]) + int(fields[12])
+                user += int(fields[11])
+                system += int(fields[12])
             except (OSError, ValueError, IndexError):
                 pass
-        return total / CLK_TCK
+        return user / CLK_TCK, system / CLK_TCK
 
     def rss_bytes(self):
         total = 0
@@ -255,6 +260,19 @@ class Ceiling(Server):
         wait_port(self.port)
 
 
+class Probe(Server):
+    """bench/probe: ferrox's own parser, handler and head encoder in a bare
+    epoll loop per core (no tokio). Run with --probe in the 1 KiB keep-alive
+    rows: what ferrox reaches of it is what its engine costs."""
+
+    binary = REPO / "target" / "probe" / "release" / "ferrox-engine-probe"
+
+    def start(self, cert, key):
+        self.procs = [subprocess.Popen([self.binary, str(SITE), str(self.port), str(self.threads)],
+                                       stderr=subprocess.DEVNULL, start_new_session=True)]
+        wait_port(self.port)
+
+
 def ceiling_applies(scenario):
     _name, path, _conns, extra, _metric = scenario
     return path == "/1k.html" and not extra
@@ -322,9 +340,10 @@ def measure(server, scenario, duration, url_port=None):
 def measure_once(server, scenario, duration, url_port=None):
     name, path, conns, extra, _metric = scenario
     port = url_port or server.port
-    cpu0, rss_idle = server.cpu_seconds(), server.rss_bytes()
+    (user0, sys0), rss_idle = server.cpu_split(), server.rss_bytes()
     result = wrk(f"http://127.0.0.1:{port}{path}", conns, duration, extra)
-    cpu1 = server.cpu_seconds()
+    user1, sys1 = server.cpu_split()
+    requests = max(result["requests"], 1)
     secs = result["duration_us"] / 1e6
     errors = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
     if path == "/missing.html":
@@ -334,7 +353,8 @@ def measure_once(server, scenario, duration, url_port=None):
         "mbps": result["bytes"] / secs / 1e6,
         "p50_ms": result["p50_us"] / 1000,
         "p99_ms": result["p99_us"] / 1000,
-        "cpu_us_per_req": (cpu1 - cpu0) / max(result["requests"], 1) * 1e6,
+        "cpu_us_per_req": (user1 - user0 + sys1 - sys0) / requests * 1e6,
+        "user_us_per_req": (user1 - user0) / requests * 1e6,
         "errors": errors,
         "rss_idle": rss_idle,
     }
@@ -461,6 +481,12 @@ def paired_ratio(results, a, b, scenario, metric):
     return median([x[metric] / y[metric] for x, y in pairs if y[metric]])
 
 
+def paired_range(results, a, b, scenario, metric):
+    """The lowest and highest per-round ratio: how far one round can stray."""
+    ratios = [x[metric] / y[metric] for x, y in zip(results[a][scenario], results[b][scenario]) if y[metric]]
+    return (min(ratios), max(ratios)) if ratios else (float("nan"), float("nan"))
+
+
 def median(values):
     return statistics.median(values) if values else float("nan")
 
@@ -482,6 +508,8 @@ def main():
                     help="also run this ferrox binary (an A/B build) in every round, as 'candidate'")
     ap.add_argument("--candidate-args", default="", metavar="ARGS",
                     help="extra flags for the candidate (with no --candidate: the shipped binary with these flags)")
+    ap.add_argument("--probe", action="store_true",
+                    help="also run bench/probe (ferrox's handler without its engine) in the 1 KiB keep-alive rows")
     ap.add_argument("--max-steal", type=float, default=MAX_STEAL * 100, metavar="PERCENT",
                     help="retake a sample when the hypervisor stole more than this share of the machine "
                          "during it (at most twice, keeping the least-stolen); 100 turns it off")
@@ -508,20 +536,23 @@ def main():
         candidate.extra = tuple(args.candidate_args.split())
         servers.insert(1, candidate)
     scenarios = [s for s in SCENARIOS if not args.only or args.only in s[0]]
-    ceiling = Ceiling("ceiling", free_port(), None, threads)
-    results = {s.name: {sc[0]: [] for sc in scenarios} for s in [*servers, ceiling]}
+    # Diagnostics beside the servers, in the 1 KiB keep-alive rows only.
+    extras = [Ceiling("ceiling", free_port(), None, threads)]
+    if args.probe:
+        extras.append(Probe("probe", free_port(), None, threads))
+    results = {s.name: {sc[0]: [] for sc in scenarios} for s in [*servers, *extras]}
     tls_pair = [s for s in servers if s.name in ("ferrox", "nginx")]
     tls_results = {s.name: {t[0]: [] for t in TLS_SCENARIOS} for s in tls_pair}
     memory = {}
     try:
-        for s in [*servers, ceiling]:
+        for s in [*servers, *extras]:
             s.start(cert, key)
         # Warm caches (page cache, open-file caches) before measuring.
         for s in servers:
             wrk(f"http://127.0.0.1:{s.port}/1k.html", 16, 1, [])
         for r in range(args.rounds):
             for sc in scenarios:
-                for s in [*servers, ceiling] if ceiling_applies(sc) else servers:
+                for s in [*servers, *extras] if ceiling_applies(sc) else servers:
                     log(f"round {r + 1}/{args.rounds}  {sc[0]:24}  {s.name}")
                     results[s.name][sc[0]].append(measure(s, sc, args.duration))
             if not args.no_tls and not args.only:
@@ -543,7 +574,7 @@ def main():
                 memory[s.name] = {"idle": idle, "under_load": loaded, "idle_conns_before": before,
                                   "idle_conns_after": after, "per_idle_conn": per_conn}
     finally:
-        for s in [*servers, ceiling, ferrox_tls]:
+        for s in [*servers, *extras, ferrox_tls]:
             s.stop()
     compression = None
     if not args.no_compression and not args.only:
@@ -563,29 +594,38 @@ def main():
              f"wrk -t1, {args.duration} s runs, median of {args.rounds} interleaved rounds (ratios: median of the "
              "per-round ratios), access logs off.", "",
              steal_summary(results, args.max_steal), "",
-             "| scenario | ferrox | nginx | lighttpd | ferrox/nginx | ferrox p50 / p99 ms | nginx p50 / p99 ms | server CPU µs/req (ferrox / nginx) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| scenario | ferrox | nginx | lighttpd | ferrox/nginx | rounds' range | lighttpd/nginx | ferrox p50 / p99 ms | nginx p50 / p99 ms | server CPU µs/req (ferrox / nginx) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, _path, _c, _x, metric in scenarios:
         med = {s.name: {k: median([run[k] for run in results[s.name][name]]) for k in
                         ("rps", "mbps", "p50_ms", "p99_ms", "cpu_us_per_req", "errors")} for s in servers}
         f, n, l = med["ferrox"], med["nginx"], med["lighttpd"]
         ratio = paired_ratio(results, "ferrox", "nginx", name, metric)
+        low, high = paired_range(results, "ferrox", "nginx", name, metric)
+        lighttpd_ratio = paired_ratio(results, "lighttpd", "nginx", name, metric)
         errs = "" if f["errors"] == 0 else f" ({f['errors']:.0f} errors)"
         lines.append(f"| {name} | {fmt_rate(f[metric], metric)}{errs} | {fmt_rate(n[metric], metric)} | "
-                     f"{fmt_rate(l[metric], metric)} | **{ratio:.2f}×** | {f['p50_ms']:.2f} / {f['p99_ms']:.2f} | "
+                     f"{fmt_rate(l[metric], metric)} | **{ratio:.2f}×** | {low:.2f}–{high:.2f} | {lighttpd_ratio:.2f}× | "
+                     f"{f['p50_ms']:.2f} / {f['p99_ms']:.2f} | "
                      f"{n['p50_ms']:.2f} / {n['p99_ms']:.2f} | {f['cpu_us_per_req']:.1f} / {n['cpu_us_per_req']:.1f} |")
-    ceiling_rows = [sc for sc in scenarios if ceiling_applies(sc)]
-    if ceiling_rows:
-        lines += ["", "Ceiling: bench/ceiling.c answers each request head with a fixed 1 KiB response "
-                  "(no parsing, no files), the most this machine gives.", "",
-                  "| scenario | ceiling | ceiling/nginx | ferrox/ceiling | server CPU µs/req (ceiling) |",
-                  "|---|---|---|---|---|"]
-        for name, _path, _c, _x, metric in ceiling_rows:
-            c = median([run[metric] for run in results["ceiling"][name]])
-            cpu = median([run["cpu_us_per_req"] for run in results["ceiling"][name]])
-            over_nginx = paired_ratio(results, "ceiling", "nginx", name, metric)
-            ferrox_share = paired_ratio(results, "ferrox", "ceiling", name, metric)
-            lines.append(f"| {name} | {fmt_rate(c, metric)} | {over_nginx:.2f}× | {ferrox_share:.2f}× | {cpu:.1f} |")
+    extra_rows = [sc for sc in scenarios if ceiling_applies(sc)]
+    if extra_rows:
+        lines += ["", "Diagnostics: bench/ceiling.c answers each request head with a fixed 1 KiB response "
+                  "(no parsing, no files), the most this machine gives."]
+        if args.probe:
+            lines += ["bench/probe runs ferrox's own parser, handler and head encoder in a bare epoll loop "
+                      "per core, without tokio: ferrox/probe is what ferrox's engine costs."]
+        lines += ["", "| scenario | server | req/s | over nginx | ferrox over it | server CPU µs/req (user + sys) |",
+                  "|---|---|---|---|---|---|"]
+        for name, _path, _c, _x, metric in extra_rows:
+            for s in ["ferrox", *(e.name for e in extras)]:
+                runs = results[s][name]
+                user = median([run["user_us_per_req"] for run in runs])
+                total = median([run["cpu_us_per_req"] for run in runs])
+                over_ferrox = "" if s == "ferrox" else f"{paired_ratio(results, 'ferrox', s, name, metric):.2f}×"
+                lines.append(f"| {name} | {s} | {fmt_rate(median([run[metric] for run in runs]), metric)} | "
+                             f"{paired_ratio(results, s, 'nginx', name, metric):.2f}× | {over_ferrox} | "
+                             f"{user:.1f} + {total - user:.1f} |")
     if "candidate" in results:
         lines += ["", "| scenario | candidate | candidate/ferrox | candidate/nginx | server CPU µs/req (candidate / ferrox) |",
                   "|---|---|---|---|---|"]

@@ -265,7 +265,7 @@ class Probe(Server):
     epoll loop per core (no tokio). Run with --probe in the 1 KiB keep-alive
     rows: what ferrox reaches of it is what its engine costs."""
 
-    binary = REPO / "target" / "probe" / "release" / "ferrox-engine-probe"
+    binary = REPO / "target" / "release" / "ferrox-engine-probe"
 
     def start(self, cert, key):
         self.procs = [subprocess.Popen([self.binary, str(SITE), str(self.port), str(self.threads)],
@@ -472,18 +472,22 @@ def steal_summary(results, max_steal_pct):
             f"(worst kept: {worst:.1f}%).")
 
 
-def paired_ratio(results, a, b, scenario, metric):
-    """Median over rounds of a's value over b's in the same round. Servers run
-    back to back within a round, so this cancels the host's slow drift (all
-    servers get faster or slower together over minutes) that a ratio of
-    medians would keep."""
+def round_ratios(results, a, b, scenario, metric):
+    """a's value over b's, one per round. Servers run back to back within a
+    round, so each ratio cancels the host's slow drift (all servers get faster
+    or slower together over minutes) that a ratio of medians would keep."""
     pairs = zip(results[a][scenario], results[b][scenario])
-    return median([x[metric] / y[metric] for x, y in pairs if y[metric]])
+    return [x[metric] / y[metric] for x, y in pairs if y[metric]]
+
+
+def paired_ratio(results, a, b, scenario, metric):
+    """The median of the per-round ratios."""
+    return median(round_ratios(results, a, b, scenario, metric))
 
 
 def paired_range(results, a, b, scenario, metric):
     """The lowest and highest per-round ratio: how far one round can stray."""
-    ratios = [x[metric] / y[metric] for x, y in zip(results[a][scenario], results[b][scenario]) if y[metric]]
+    ratios = round_ratios(results, a, b, scenario, metric)
     return (min(ratios), max(ratios)) if ratios else (float("nan"), float("nan"))
 
 

@@ -120,17 +120,27 @@ fn worker(service: &FileService, port: u16) -> std::io::Result<()> {
     }
 }
 
-/// One read (mio is edge-triggered: a short read has drained the socket), then
-/// an answer to every whole head. False: close the connection.
+/// Reads what the socket holds, then answers every whole head. False: close
+/// the connection.
 fn serve(conn: &mut Conn, service: &FileService, limits: &HeadLimits, write: &mut Vec<u8>) -> bool {
+    // A stack buffer, copied from: safe code cannot read into a BytesMut's
+    // spare capacity without zero-filling it on every read first.
     let mut scratch = [0u8; 16384];
-    match conn.stream.read(&mut scratch) {
-        Ok(0) => return false,
-        Ok(n) => conn
-            .read
-            .extend_from_slice(scratch.get(..n).unwrap_or_default()),
-        Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-        Err(_) => return false,
+    // mio is edge-triggered: read until a short read (drained, as tokio also
+    // assumes) or WouldBlock, or no new edge will come.
+    loop {
+        match conn.stream.read(&mut scratch) {
+            Ok(0) => return false,
+            Ok(n) => {
+                conn.read
+                    .extend_from_slice(scratch.get(..n).unwrap_or_default());
+                if n < scratch.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(_) => return false,
+        }
     }
     loop {
         let head = match parse_head(&mut conn.read, limits) {

@@ -365,9 +365,23 @@ impl Handler {
                 r.into()
             }
             Ranges::Partial(ranges) => {
+                let mut head = head.into_owned();
+                if req.headers().contains_key(header::IF_RANGE) {
+                    // RFC 9110 §15.3.7: the client holds a response with this
+                    // representation's metadata already (it sent its validator),
+                    // so a 206 to If-Range repeats none of it; ETag, Cache-Control
+                    // and Vary stay, as that section requires.
+                    for name in [
+                        header::CONTENT_TYPE,
+                        header::CONTENT_ENCODING,
+                        header::CONTENT_LANGUAGE,
+                        header::LAST_MODIFIED,
+                    ] {
+                        head.remove(name);
+                    }
+                }
                 match ranges.as_slice() {
                     [one] => {
-                        let mut head = head.into_owned();
                         if let Ok(value) = HeaderValue::from_str(&one.content_range(len)) {
                             head.insert(header::CONTENT_RANGE, value);
                         }
@@ -385,7 +399,6 @@ impl Handler {
                                 }
                             });
                         let multipart = format!("multipart/byteranges; boundary={boundary}");
-                        let mut head = head.into_owned();
                         if let Ok(value) = HeaderValue::from_str(&multipart) {
                             head.insert(header::CONTENT_TYPE, value);
                         }

@@ -3,13 +3,16 @@
 //! `Response<Body>`, and writes it back.
 //!
 //! The method policy lives here so that every protocol applies the same one: the
-//! server answers GET, HEAD and OPTIONS; any other method is 405 with `Allow`.
+//! server answers GET, HEAD and OPTIONS; another method it knows is 405 with
+//! `Allow`, one it does not know is 501. Every status an engine picks by itself
+//! comes from [`status::status`].
 
 pub mod date;
 mod fields;
 pub mod h1;
 pub mod h2;
 mod signal;
+pub mod status;
 
 use std::fs::File;
 use std::future::Future;
@@ -24,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::body::Body;
 pub use fields::EncodedFields;
 pub use signal::Signal;
+pub use status::Failure;
 
 /// The methods every protocol engine serves, as sent in `Allow`.
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";
@@ -177,13 +181,32 @@ pub fn answer_method<S: Service>(service: &S, method: &Method) -> Option<Respons
         let mut r = Response::new(Body::Empty);
         *r.status_mut() = StatusCode::NO_CONTENT;
         r
+    } else if is_known(method) {
+        service.error_response(status::status(Failure::MethodNotAllowed))
     } else {
-        service.error_response(StatusCode::METHOD_NOT_ALLOWED)
+        return Some(service.error_response(status::status(Failure::MethodUnknown)));
     };
     response
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(ALLOW));
     Some(response)
+}
+
+/// The methods of RFC 9110 §9 and PATCH (RFC 5789): refused with 405, where
+/// any other token is a method this server does not recognise (501).
+fn is_known(method: &Method) -> bool {
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::CONNECT,
+        Method::TRACE,
+    ]
+    .contains(method)
 }
 
 /// The host a request is for: the authority of an absolute-form target, else the

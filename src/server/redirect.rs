@@ -63,7 +63,7 @@ impl RedirectToHttps {
             .location(req)
             .and_then(|l| HeaderValue::from_str(&l).ok());
         let Some(location) = location else {
-            return proto::plain_error(StatusCode::BAD_REQUEST);
+            return proto::plain_error(proto::status::status(proto::Failure::NoHost));
         };
         let mut response = Response::new(Body::Empty);
         *response.status_mut() = StatusCode::PERMANENT_REDIRECT;

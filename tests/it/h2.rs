@@ -358,7 +358,7 @@ async fn h2c_with_prior_knowledge_on_a_plain_port() {
     // Something that starts like the preface but is not: HTTP/1.1 answers.
     let mut c = server.raw();
     c.send("PRI / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    assert_eq!(c.response().status, 405);
+    assert_eq!(c.response().status, 501);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,25 @@
 //! A strict decoder for chunked request bodies (RFC 9112 §7.1). Ferrox never uses
 //! request bodies, so the decoder only finds where the body ends and counts its
 //! size; it must agree byte for byte with any front proxy about that end, so it
-//! accepts no bare LF and no sloppy chunk sizes.
+//! accepts no bare LF, no sloppy chunk sizes and no chunk extension outside the
+//! grammar ("funky chunks": `5;`, `5 `, `5;a[=b` are each read differently by
+//! some parser, so all of them are refused):
+//!
+//! ```text
+//! chunk-ext      = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+//! chunk-ext-name = token
+//! chunk-ext-val  = token / quoted-string
+//! ```
 
 use super::parse::{ParseError, MAX_CHUNK_LINE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Size { digits: u8 },
-    Ext,
+    Size {
+        digits: u8,
+    },
+    /// Somewhere in the chunk extensions.
+    Extension(Ext),
     SizeLf,
     Data,
     DataCr,
@@ -18,6 +29,65 @@ enum State {
     TrailerLf,
     EndLf,
     Done,
+}
+
+/// Where in `chunk-ext` the decoder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ext {
+    /// Whitespace after the size or a value: only `;` may follow.
+    BeforeSemi,
+    /// After `;`: whitespace, then a name.
+    BeforeName,
+    Name,
+    /// Whitespace after a name: only `=` or `;` may follow.
+    AfterName,
+    /// After `=`: whitespace, then a token or a quoted string.
+    BeforeValue,
+    Token,
+    Quoted,
+    QuotedEscape,
+    /// After a closing quote: as after a token.
+    AfterQuoted,
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// RFC 9110 §5.6.4 `qdtext` (and, after a backslash, `quoted-pair`'s octets).
+fn is_qdtext(b: u8) -> bool {
+    matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5B | 0x5D..=0x7E | 0x80..)
+}
+
+/// The state after byte `b` within the extensions; `None` when `b` breaks the
+/// grammar. CR (the end of the line) is handled by the caller.
+fn ext_step(ext: Ext, b: u8) -> Option<Ext> {
+    use Ext::*;
+    let ws = b == b' ' || b == b'\t';
+    Some(match ext {
+        BeforeSemi if ws => BeforeSemi,
+        BeforeSemi | Name | AfterName | Token | AfterQuoted if b == b';' => BeforeName,
+        BeforeName if ws => BeforeName,
+        BeforeName | Name if is_tchar(b) => Name,
+        Name | AfterName if ws => AfterName,
+        Name | AfterName if b == b'=' => BeforeValue,
+        BeforeValue if ws => BeforeValue,
+        BeforeValue if b == b'"' => Quoted,
+        BeforeValue | Token if is_tchar(b) => Token,
+        Token | AfterQuoted if ws => BeforeSemi,
+        Quoted if b == b'"' => AfterQuoted,
+        Quoted if b == b'\\' => QuotedEscape,
+        Quoted if is_qdtext(b) => Quoted,
+        QuotedEscape if b == b'\t' || b >= 0x20 && b != 0x7F => Quoted,
+        _ => return None,
+    })
+}
+
+/// Where a line may end within the extensions: after the size, a name, or a
+/// value; never after a bare `;`, `=` or trailing whitespace.
+fn ext_may_end(ext: Ext) -> bool {
+    matches!(ext, Ext::Name | Ext::Token | Ext::AfterQuoted)
 }
 
 /// Walks a chunked body; feed it bytes with [`ChunkedDecoder::advance`].
@@ -80,14 +150,16 @@ impl ChunkedDecoder {
                 self.chunk = self.chunk * 16 + u64::from(d);
                 Size { digits: digits + 1 }
             }
-            (Size { digits: 1.. }, b';' | b' ' | b'\t') => Ext,
-            (Size { digits: 1.. }, b'\r') | (Ext, b'\r') => SizeLf,
-            (Ext, _) if b != b'\n' && (b >= 0x20 || b == b'\t') => {
+            (Size { digits: 1.. }, b';') => Extension(Ext::BeforeName),
+            (Size { digits: 1.. }, b' ' | b'\t') => Extension(Ext::BeforeSemi),
+            (Size { digits: 1.. }, b'\r') => SizeLf,
+            (Extension(ext), b'\r') if ext_may_end(ext) => SizeLf,
+            (Extension(ext), _) => {
                 self.line += 1;
                 if self.line > MAX_CHUNK_LINE {
                     return Err(BAD);
                 }
-                Ext
+                Extension(ext_step(ext, b).ok_or(BAD)?)
             }
             (SizeLf, b'\n') => {
                 self.line = 0;
@@ -149,6 +221,23 @@ mod tests {
             (b"0\r\n\r\n", Ok((5, true))),
             (b"5\r\nhello\r\n0\r\n\r\nGET", Ok((15, true))),
             (b"5;ext=1\r\nhello\r\n0\r\n\r\n", Ok((21, true))),
+            (b"5;a\r\nhello\r\n0\r\n\r\n", Ok((17, true))),
+            (b"5 ; a = b ;c\r\nhello\r\n0\r\n\r\n", Ok((26, true))),
+            (b"5;a=\"x \\\" y\"\r\nhello\r\n0\r\n\r\n", Ok((26, true))),
+            (b"5;a=\"q\" ;b\r\nhello\r\n0\r\n\r\n", Ok((24, true))),
+            // Funky chunks: each of these is read as size 5 by some parser.
+            (b"5;\r\nhello\r\n0\r\n\r\n", bad),
+            (b"5 \r\nhello\r\n0\r\n\r\n", bad),
+            (b"5\t\r\nhello\r\n0\r\n\r\n", bad),
+            (b"5;bad[=x\r\nhello\r\n0\r\n\r\n", bad),
+            (b"5;a=\r\nhello\r\n0\r\n\r\n", bad),
+            (b"5;a \r\nhello\r\n0\r\n\r\n", bad),
+            (b"5;a=b c\r\nhello\r\n0\r\n\r\n", bad),
+            (b"5;a=\"open\r\nhello\r\n0\r\n\r\n", bad),
+            (b"5;a=\"x\"y\r\nhello\r\n0\r\n\r\n", bad),
+            (b"5 x\r\nhello\r\n0\r\n\r\n", bad),
+            (b"5;=x\r\nhello\r\n0\r\n\r\n", bad),
+            (b"5;a\x01\r\nhello\r\n0\r\n\r\n", bad),
             (b"A\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n", Ok((28, true))),
             (b"5\r\nhel", Ok((6, false))),
             (b"5\nhello\r\n0\r\n\r\n", bad),
@@ -179,5 +268,9 @@ mod tests {
         let mut input = b"1;".to_vec();
         input.extend(std::iter::repeat_n(b'a', MAX_CHUNK_LINE + 1));
         assert!(ChunkedDecoder::new(10).advance(&input).is_err());
+        let mut fits = b"1;".to_vec();
+        fits.extend(std::iter::repeat_n(b'a', MAX_CHUNK_LINE - 1));
+        fits.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
+        assert!(ChunkedDecoder::new(10).advance(&fits).is_ok());
     }
 }

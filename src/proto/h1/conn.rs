@@ -33,6 +33,7 @@ use super::pool;
 use super::rewind::Rewind;
 use super::Options;
 use crate::body::{Body, Part};
+use crate::proto::status::{status, Failure};
 use crate::proto::{answer_method, EncodedFields, Exchange, Reply, Service, Signal, Transport};
 
 /// Growth step of a read buffer (it doubles up to the head limit).
@@ -41,21 +42,6 @@ const INITIAL_READ: usize = pool::READ_CAPACITY;
 /// Bodies in memory up to this size are copied behind the head and leave in one
 /// write; larger ones go out as a second slice of a vectored write.
 const INLINE_BODY: usize = 16 * 1024;
-
-/// THE mapping from a request that cannot be served to its status code.
-pub fn status_for(error: &ParseError) -> StatusCode {
-    match error {
-        ParseError::Malformed(_) => StatusCode::BAD_REQUEST,
-        ParseError::HeadTooLarge | ParseError::TooManyHeaders => {
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-        }
-        ParseError::UriTooLong => StatusCode::URI_TOO_LONG,
-        ParseError::VersionNotSupported => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-        ParseError::UnknownTransferCoding => StatusCode::NOT_IMPLEMENTED,
-        ParseError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ParseError::UnknownExpectation => StatusCode::EXPECTATION_FAILED,
-    }
-}
 
 /// Serves HTTP/1.x on `io` until the client leaves, a limit or timeout closes the
 /// connection, or `shutdown` fires and no request is in flight.
@@ -363,7 +349,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
                 Ok(_) => return Ok(HeadRead::Closed),
                 Err(_) => {
                     if !self.read.is_empty() {
-                        self.send_error(StatusCode::REQUEST_TIMEOUT, None, Instant::now())
+                        self.send_error(status(Failure::Timeout), None, Instant::now())
                             .await;
                     }
                     return Ok(HeadRead::Closed);
@@ -508,7 +494,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             expect_continue,
             ..
         } = head;
-        let early = answer_method(self.service, request.method());
+        let mut early = answer_method(self.service, request.method());
 
         if framing != Framing::None {
             if let Framing::Length(n) = framing {
@@ -518,15 +504,16 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
                         .await);
                 }
             }
-            let refused_method = early.is_some() && request.method() != Method::OPTIONS;
-            if expect_continue && refused_method {
-                // The final status without reading the body, then close: the client
-                // may still send it.
-                let response = early
-                    .unwrap_or_else(|| self.service.error_response(StatusCode::METHOD_NOT_ALLOWED));
-                self.respond(&request, response, false, started).await?;
-                return Err(End::Close);
-            }
+            early = match early {
+                // A refused method with `Expect: 100-continue`: the final status
+                // without reading the body, then close (the client may still
+                // send it).
+                Some(response) if expect_continue && request.method() != Method::OPTIONS => {
+                    self.respond(&request, response, false, started).await?;
+                    return Err(End::Close);
+                }
+                early => early,
+            };
             if expect_continue {
                 write_all(
                     &mut self.io,
@@ -599,7 +586,8 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         started: Instant,
     ) -> End {
         tracing::debug!(?error, "refusing request");
-        self.send_error(status_for(&error), request, started).await
+        self.send_error(status(Failure::Head(error)), request, started)
+            .await
     }
 
     async fn send_error(

@@ -11,7 +11,7 @@ mod rewind;
 
 use std::time::Duration;
 
-pub use conn::{serve, serve_detecting_h2, status_for, Ended};
+pub use conn::{serve, serve_detecting_h2, Ended};
 pub use parse::{HeadLimits, ParseError, MAX_HEADERS_CAP};
 pub use rewind::Rewind;
 

@@ -36,7 +36,7 @@ impl Default for HeadLimits {
     }
 }
 
-/// Why a request could not be accepted. `conn::status_for` maps each to a status.
+/// Why a request could not be accepted. `proto::status` maps each to a status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseError {
     /// Syntax or framing the server will not guess about; the reason is for logs.
@@ -112,7 +112,18 @@ pub fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<Head
         Ok(_) if buf.len() < limits.max_head_bytes => return Ok(None),
         Ok(_) => return Err(too_large(buf, limits.max_head_bytes)),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
-        Err(httparse::Error::Version) => return Err(version_error(buf)),
+        Err(httparse::Error::Version) => {
+            // RFC 9112 §2.3: a higher minor version of HTTP/1 is answered as the
+            // highest we speak. The digit is rewritten in place and the head
+            // parsed again, so that every later step sees an HTTP/1.1 request.
+            if let Some(at) = newer_minor(buf) {
+                if let Some(digit) = buf.get_mut(at) {
+                    *digit = b'1';
+                }
+                return parse_head(buf, limits);
+            }
+            return Err(version_error(buf));
+        }
         Err(e) => return Err(ParseError::Malformed(httparse_reason(e))),
     };
     let (Some(method), Some(path), Some(minor)) = (req.method, req.path, req.version) else {
@@ -156,6 +167,7 @@ fn build(
     let mut content_length: Option<u64> = None;
     let mut codings = Codings::default();
     let mut hosts = 0;
+    let mut empty_host = false;
     let (mut close, mut keep_alive_token, mut expect_continue) = (false, false, false);
 
     for (name, value) in fields {
@@ -172,6 +184,7 @@ fn build(
             codings.add(raw)?;
         } else if name == header::HOST {
             hosts += 1;
+            empty_host = raw.is_empty();
             if !valid_host(raw) {
                 return Err(ParseError::Malformed("invalid Host"));
             }
@@ -197,6 +210,11 @@ fn build(
         0 if version == Version::HTTP_11 => return Err(ParseError::Malformed("missing Host")),
         0 | 1 => {}
         _ => return Err(ParseError::Malformed("repeated Host")),
+    }
+    if empty_host && uri.authority().is_none() {
+        // RFC 9110 §7.2: an http(s) target always has an authority, so an empty
+        // Host names nothing (nginx and lighttpd agree).
+        return Err(ParseError::Malformed("empty Host"));
     }
     if let Some(authority) = uri.authority() {
         // RFC 9112 §3.2.2: the target's authority replaces Host.
@@ -236,6 +254,11 @@ fn build(
 /// Origin-form and absolute-form for every method; asterisk-form only for OPTIONS,
 /// authority-form only for CONNECT (RFC 9112 §3.2).
 fn parse_target(method: &Method, target: Bytes) -> Result<Uri, ParseError> {
+    // The request-target grammar is ASCII: raw UTF-8 or Latin-1 must come
+    // percent-encoded, or two servers could look up two different paths.
+    if !target.is_ascii() {
+        return Err(ParseError::Malformed("non-ASCII byte in target"));
+    }
     let origin_form = target.first() == Some(&b'/');
     let asterisk = &target[..] == b"*";
     let uri =
@@ -374,6 +397,20 @@ fn too_large(buf: &[u8], max: usize) -> ParseError {
     }
 }
 
+/// The position of the minor digit when the request line ends in `HTTP/1.D`
+/// with D above 1.
+fn newer_minor(buf: &[u8]) -> Option<usize> {
+    let line_end = buf
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(buf.len());
+    let line = buf.get(..line_end)?;
+    match line.rsplit(|&b| b == b' ').next()? {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => Some(line_end - 1),
+        _ => None,
+    }
+}
+
 /// httparse knows only 1.0 and 1.1: a well-formed `HTTP/2.0` is a version we do
 /// not speak (505); anything else is a malformed request line (400).
 fn version_error(buf: &[u8]) -> ParseError {
@@ -481,12 +518,27 @@ mod tests {
                 "{bad}"
             );
         }
-        for good in ["[::1]", "[::1]:8080", "a.b:80", ""] {
+        for good in ["[::1]", "[::1]:8080", "a.b:80"] {
             assert!(
                 parse(&format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n")).is_ok(),
                 "{good}"
             );
         }
+        for empty in [
+            "GET / HTTP/1.1\r\nHost: \r\n\r\n",
+            "GET / HTTP/1.0\r\nHost:\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse(empty).unwrap_err(),
+                ParseError::Malformed("empty Host"),
+                "{empty:?}"
+            );
+        }
+        // An absolute-form target's authority replaces an empty Host.
+        let head = parse("GET http://example.com/ HTTP/1.1\r\nHost: \r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.request.headers()["host"], "example.com");
         assert_eq!(
             parse("GET http://u:p@example.com/ HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err(),
             ParseError::Malformed("userinfo in target")
@@ -519,6 +571,16 @@ mod tests {
                 "GET / HTTP/3.0\r\nHost: a\r\n\r\n",
                 Err(VersionNotSupported),
             ),
+            ("GET / HTTP/1.2\r\nHost: a\r\n\r\n", Ok(())),
+            ("GET / HTTP/1.9\r\nHost: a\r\n\r\n", Ok(())),
+            (
+                "GET / HTTP/1.10\r\nHost: a\r\n\r\n",
+                Err(Malformed("invalid line ending")),
+            ),
+            (
+                "GET /caf\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n",
+                Err(Malformed("non-ASCII byte in target")),
+            ),
             (
                 "GET / HTTP/1.x\r\nHost: a\r\n\r\n",
                 Err(Malformed("invalid HTTP version")),
@@ -544,6 +606,25 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(&parse(raw).map(|_| ()), want, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn a_newer_http_1_minor_is_served_as_1_1() {
+        let head = parse("GET /x HTTP/1.2\r\nHost: a\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.request.version(), Version::HTTP_11);
+        assert!(head.keep_alive);
+        // Split across reads: the partial line is rewritten once, then completed.
+        let mut buf = BytesMut::from("GET /x HTTP/1.3");
+        assert!(parse_head(&mut buf, &HeadLimits::default())
+            .unwrap()
+            .is_none());
+        buf.extend_from_slice(b"\r\nHost: a\r\n\r\n");
+        let head = parse_head(&mut buf, &HeadLimits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.request.version(), Version::HTTP_11);
     }
 
     #[test]

@@ -18,11 +18,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use http::{Method, Request, StatusCode};
+use http::{Method, Request};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{sleep_until, timeout, Instant};
 
-use crate::proto::{answer_method, Exchange, Service, Signal};
+use crate::proto::{answer_method, status, Exchange, Failure, Service, Signal};
 
 /// Limits and timeouts of an HTTP/2 connection.
 #[derive(Debug, Clone)]
@@ -163,9 +163,9 @@ async fn serve_stream<S: Service>(
         discard_body(&mut body, options.max_body_bytes),
     )
     .await
-    .unwrap_or(Err(StatusCode::REQUEST_TIMEOUT));
+    .unwrap_or(Err(Failure::Timeout));
     let response = match discarded {
-        Err(status) => service.error_response(status),
+        Err(failure) => service.error_response(status::status(failure)),
         Ok(()) => match early {
             Some(response) => response,
             None => service.call(&request).await,
@@ -188,14 +188,14 @@ async fn serve_stream<S: Service>(
 }
 
 /// Reads and drops a request body, returning flow-control credit as it goes.
-async fn discard_body(body: &mut h2::RecvStream, max: u64) -> Result<(), StatusCode> {
+async fn discard_body(body: &mut h2::RecvStream, max: u64) -> Result<(), Failure> {
     let mut total: u64 = 0;
     while let Some(chunk) = body.data().await {
-        let chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
+        let chunk = chunk.map_err(|_| Failure::BodyBroken)?;
         total += chunk.len() as u64;
         let _ = body.flow_control().release_capacity(chunk.len());
         if total > max {
-            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            return Err(Failure::BodyTooLarge);
         }
     }
     Ok(())

@@ -39,4 +39,5 @@ pub mod handler;
 pub mod log;
 pub mod precompress;
 pub mod proto;
+pub mod response;
 pub mod server;

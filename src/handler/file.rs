@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
 use super::compress::{is_compressible, is_encoded_name};
 use super::compress_cache::CacheKey;
@@ -33,7 +33,7 @@ use crate::files::{
     self,
     cache::{Cached, Lookup},
 };
-use crate::proto::{EncodedFields, Reply};
+use crate::response::{FieldBlock, Reply};
 
 /// The codings a file may be sent in besides identity, best first.
 const CODINGS: [Encoding; 3] = [Encoding::Br, Encoding::Zstd, Encoding::Gzip];
@@ -48,20 +48,17 @@ pub(crate) struct Prepared {
     modified: Option<SystemTime>,
     /// Whether other codings of this file may exist (`Vary` on every response).
     negotiable: bool,
-    /// Every field of a 200 for this version, in wire order: cloned per
-    /// response instead of hashing six inserts.
-    headers: HeaderMap,
-    /// The same fields in HTTP/1.1 wire form, for the plain 200 of an HTTP/1
-    /// request: shared, not cloned field by field.
-    encoded: EncodedFields,
+    /// Every field of a 200 for this version, in wire order, built once and
+    /// shared by every such response (each engine encodes the block once).
+    fields: FieldBlock,
 }
 
 /// One representation of a file, ready for preconditions and ranges.
 struct Representation<'a> {
     /// The fields of a 200; borrowed until a response needs them changed.
     head: Cow<'a, HeaderMap>,
-    /// `head` pre-encoded, while it is unchanged and the request is HTTP/1.
-    encoded: Option<&'a EncodedFields>,
+    /// The shared block `head` borrows from, while it is unchanged.
+    block: Option<&'a FieldBlock>,
     etag: HeaderValue,
     modified: Option<SystemTime>,
     content_type: &'a str,
@@ -153,8 +150,7 @@ impl Handler {
             etag,
             modified,
             negotiable,
-            encoded: EncodedFields::new(&map),
-            headers: map,
+            fields: FieldBlock::new(map),
         }
     }
 
@@ -166,10 +162,9 @@ impl Handler {
         entry: &Cached<Prepared>,
     ) -> Reply {
         let prepared = &entry.payload;
-        let h1 = req.version() <= Version::HTTP_11;
         let mut identity = Representation {
-            head: Cow::Borrowed(&prepared.headers),
-            encoded: h1.then_some(&prepared.encoded),
+            head: Cow::Borrowed(prepared.fields.map()),
+            block: Some(&prepared.fields),
             etag: prepared.etag.clone(),
             modified: prepared.modified,
             content_type: &prepared.content_type_text,
@@ -180,7 +175,7 @@ impl Handler {
         if entry.contents.is_none() && self.options.etag == EtagMode::Content {
             if let Some(tag) = self.content_tags.lookup(&entry.file, &entry.meta) {
                 identity.head.to_mut().insert(header::ETAG, tag.clone());
-                identity.encoded = None;
+                identity.block = None;
                 identity.etag = tag;
             }
         }
@@ -291,7 +286,7 @@ impl Handler {
     fn represent(&self, req: &Request<()>, rep: Representation<'_>) -> Reply {
         let Representation {
             mut head,
-            encoded,
+            block,
             etag,
             modified,
             content_type,
@@ -347,15 +342,11 @@ impl Handler {
         };
         match ranges {
             Ranges::Full => {
-                let mut response = Response::new(source.slice(0, len));
-                let fields = match (head, encoded) {
-                    (Cow::Borrowed(_), Some(fields)) => Some(fields.clone()),
-                    (head, _) => {
-                        *response.headers_mut() = head.into_owned();
-                        None
-                    }
-                };
-                Reply { response, fields }
+                let response = Response::new(source.slice(0, len));
+                match (head, block) {
+                    (Cow::Borrowed(_), Some(block)) => Reply::with_fields(response, block.clone()),
+                    (head, _) => with_headers(response, StatusCode::OK, head.into_owned()).into(),
+                }
             }
             Ranges::Unsatisfiable => {
                 let mut r = self.error_response(StatusCode::RANGE_NOT_SATISFIABLE);
@@ -419,7 +410,7 @@ fn coded<'a>(
     etag: HeaderValue,
     source: Source<'a>,
 ) -> Representation<'a> {
-    let mut head = prepared.headers.clone();
+    let mut head = prepared.fields.map().clone();
     head.insert(header::ETAG, etag.clone());
     head.insert(
         header::CONTENT_ENCODING,
@@ -427,7 +418,7 @@ fn coded<'a>(
     );
     Representation {
         head: Cow::Owned(head),
-        encoded: None,
+        block: None,
         etag,
         modified: prepared.modified,
         content_type: &prepared.content_type_text,

@@ -34,7 +34,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use crate::body::Body;
 use crate::files::cache::{CacheOptions, FileCache, Lookup};
 use crate::files::{self, Opened, Root, SafePath};
-use crate::proto::Reply;
+use crate::response::Reply;
 use cache_control::CachePolicy;
 use compress::{CompressOptions, Compressor};
 use content_tag::ContentTags;

@@ -8,7 +8,6 @@
 //! comes from [`status::status`].
 
 pub mod date;
-mod fields;
 pub mod h1;
 pub mod h2;
 mod signal;
@@ -25,7 +24,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::Body;
-pub use fields::EncodedFields;
+use crate::response::Reply;
 pub use signal::Signal;
 pub use status::Failure;
 
@@ -60,9 +59,10 @@ pub trait Service: Send + Sync {
 
     /// Called on every response just before it is written, whoever made it (the
     /// service, the engine's method policy, an error): the place for fields that
-    /// every response carries, such as HSTS.
-    fn decorate(&self, response: &mut Response<Body>) {
-        let _ = response;
+    /// every response carries, such as HSTS. The [`Reply`] shows every field,
+    /// its pre-built block included.
+    fn decorate(&self, reply: &mut Reply) {
+        let _ = reply;
     }
 
     /// Whether every method goes to [`Service::call`] instead of the engines'
@@ -74,39 +74,6 @@ pub trait Service: Send + Sync {
     /// Called once per response after it has been written (or abandoned).
     fn on_response(&self, exchange: &Exchange<'_>) {
         let _ = exchange;
-    }
-}
-
-/// A response with, optionally, fields encoded once for many responses (see
-/// [`EncodedFields`]), as [`Service::call_now`] hands it over. Carried beside
-/// the response rather than in its extensions, whose map cost three allocations
-/// per response.
-#[derive(Debug)]
-pub struct Reply {
-    /// The response; its header map holds the fields not in `fields`.
-    pub response: Response<Body>,
-    /// Fields sent after the map's, as they are.
-    pub fields: Option<EncodedFields>,
-}
-
-impl Reply {
-    /// The plain response, with `fields` moved into its extensions (where
-    /// every engine finds them).
-    pub fn into_response(self) -> Response<Body> {
-        let mut response = self.response;
-        if let Some(fields) = self.fields {
-            response.extensions_mut().insert(fields);
-        }
-        response
-    }
-}
-
-impl From<Response<Body>> for Reply {
-    fn from(response: Response<Body>) -> Self {
-        Reply {
-            response,
-            fields: None,
-        }
     }
 }
 
@@ -254,24 +221,5 @@ mod tests {
         ] {
             assert_eq!(strip_port(given), want, "{given}");
         }
-    }
-
-    #[test]
-    fn a_reply_keeps_its_fields_as_a_plain_response() {
-        let mut map = http::HeaderMap::new();
-        map.insert(header::ETAG, HeaderValue::from_static("\"x\""));
-        let reply = Reply {
-            response: Response::new(Body::Empty),
-            fields: Some(EncodedFields::new(&map)),
-        };
-        let response = reply.into_response();
-        let fields = response.extensions().get::<EncodedFields>();
-        assert_eq!(
-            fields.map(EncodedFields::as_bytes),
-            Some(&b"etag: \"x\"\r\n"[..])
-        );
-        let plain = Reply::from(plain_error(StatusCode::NOT_FOUND)).into_response();
-        assert!(plain.extensions().get::<EncodedFields>().is_none());
-        assert_eq!(plain.status(), StatusCode::NOT_FOUND);
     }
 }

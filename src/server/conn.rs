@@ -25,7 +25,8 @@ use super::Protocol;
 use crate::body::Body;
 use crate::log::{AccessLog, Record};
 use crate::proto::h1::Ended;
-use crate::proto::{self, Exchange, Reply, Service, Signal, Transport};
+use crate::proto::{self, Exchange, Service, Signal, Transport};
+use crate::response::Reply;
 
 /// What every connection of a server shares.
 pub(crate) struct ConnContext<S> {
@@ -195,13 +196,11 @@ impl<S: Service> Service for Logged<'_, S> {
         self.inner.error_response(status)
     }
 
-    fn decorate(&self, response: &mut Response<Body>) {
+    fn decorate(&self, reply: &mut Reply) {
         if let Some(hsts) = &self.hsts {
-            response
-                .headers_mut()
-                .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+            reply.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
         }
-        self.inner.decorate(response);
+        self.inner.decorate(reply);
     }
 
     fn accepts_any_method(&self) -> bool {
@@ -305,9 +304,7 @@ mod tests {
         let ctx = test_context(Teapot);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
         let logged = Logged::new(&Teapot, peer, &ctx, None);
-        let response = logged
-            .call_now(&Request::new(()))
-            .map(|r| r.response.status());
+        let response = logged.call_now(&Request::new(())).map(|r| r.status());
         assert_eq!(response, Some(StatusCode::IM_A_TEAPOT));
     }
 }

@@ -26,7 +26,8 @@ pub use tls::Tls;
 use crate::body::Body;
 use crate::handler::Handler;
 use crate::log::AccessLog;
-use crate::proto::{self, Reply, Service};
+use crate::proto::{self, Service};
+use crate::response::Reply;
 use conn::ConnContext;
 
 /// What a listening socket serves.

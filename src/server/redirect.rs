@@ -4,7 +4,8 @@
 use http::{header, HeaderValue, Request, Response, StatusCode};
 
 use crate::body::Body;
-use crate::proto::{self, Reply, Service};
+use crate::proto::{self, Service};
+use crate::response::Reply;
 
 /// Redirects to `https://HOST[:PORT]/path?query`.
 #[derive(Debug, Clone, Copy)]

@@ -23,7 +23,7 @@ use ferrox::body::Body;
 use ferrox::proto::h1::encode::{encode_head, BodyFraming, ConnectionField};
 use ferrox::proto::h1::parse::parse_head;
 use ferrox::proto::h1::HeadLimits;
-use ferrox::proto::{Reply, Service};
+use ferrox::proto::Service;
 use ferrox::server::FileService;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -148,14 +148,11 @@ fn serve(conn: &mut Conn, service: &FileService, limits: &HeadLimits, write: &mu
             Ok(None) => return true,
             Err(_) => return false,
         };
-        let Some(Reply {
-            mut response,
-            fields,
-        }) = service.call_now(&head.request)
-        else {
+        let Some(mut reply) = service.call_now(&head.request) else {
             return false;
         };
-        service.decorate(&mut response);
+        service.decorate(&mut reply);
+        let (response, fields) = reply.into_parts();
         let (parts, body) = response.into_parts();
         let length = body.len().unwrap_or(0);
         write.clear();

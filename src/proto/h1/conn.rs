@@ -34,7 +34,8 @@ use super::rewind::Rewind;
 use super::Options;
 use crate::body::{Body, Part};
 use crate::proto::status::{status, Failure};
-use crate::proto::{answer_method, EncodedFields, Exchange, Reply, Service, Signal, Transport};
+use crate::proto::{answer_method, Exchange, Service, Signal, Transport};
+use crate::response::Reply;
 
 /// Growth step of a read buffer (it doubles up to the head limit).
 const INITIAL_READ: usize = pool::READ_CAPACITY;
@@ -666,11 +667,9 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         version: Version,
         keep_alive: bool,
     ) -> Staged {
-        let Reply {
-            mut response,
-            fields,
-        } = reply;
-        self.service.decorate(&mut response);
+        let mut reply = reply;
+        self.service.decorate(&mut reply);
+        let (response, fields) = reply.into_parts();
         let (parts, body) = response.into_parts();
         let status = parts.status;
         let bodiless = status.is_informational()
@@ -698,9 +697,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             &mut self.write,
             status,
             &parts.headers,
-            fields
-                .as_ref()
-                .or_else(|| parts.extensions.get::<EncodedFields>()),
+            fields.as_ref(),
             framing,
             connection,
             self.options.server_header,

@@ -2,10 +2,12 @@
 //! engine owns (Date, Content-Length or Transfer-Encoding, Connection). Framing
 //! fields set by a service are dropped so that they can never contradict the body.
 
-use http::{header, HeaderMap, StatusCode};
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::{HeaderMap, StatusCode};
 
 use crate::proto::date;
-use crate::proto::fields::{encode_fields, EncodedFields};
+use crate::response::FieldBlock;
 
 /// How the response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,12 +34,13 @@ pub enum ConnectionField {
 }
 
 /// Appends a complete response head to `out`: the status line, Date, Server,
-/// the pre-encoded `fields` if any, the map's fields, then the framing.
+/// the block of pre-built `fields` if any (encoded once per block), the map's
+/// fields, then the framing.
 pub fn encode_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
-    fields: Option<&EncodedFields>,
+    fields: Option<&FieldBlock>,
     framing: BodyFraming,
     connection: ConnectionField,
     server_header: bool,
@@ -50,12 +53,12 @@ pub fn encode_head(
     date::extend(out);
     out.extend_from_slice(b"\r\n");
     let has_server =
-        headers.contains_key(header::SERVER) || fields.is_some_and(EncodedFields::has_server);
+        headers.contains_key(header::SERVER) || fields.is_some_and(|f| f.contains(&header::SERVER));
     if server_header && !has_server {
         out.extend_from_slice(b"Server: ferrox\r\n");
     }
     if let Some(fields) = fields {
-        out.extend_from_slice(fields.as_bytes());
+        out.extend_from_slice(fields.encoded(encode_block));
     }
     encode_fields(out, headers);
     match framing {
@@ -73,6 +76,38 @@ pub fn encode_head(
         ConnectionField::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// A block's fields in wire form, for [`FieldBlock::encoded`].
+fn encode_block(map: &HeaderMap) -> Bytes {
+    let mut wire = Vec::with_capacity(256);
+    encode_fields(&mut wire, map);
+    Bytes::from(wire)
+}
+
+/// Fields this engine writes itself: a service's copy is dropped, so that it
+/// can never contradict the framing.
+fn owned_by_engine(name: &HeaderName) -> bool {
+    name == header::CONTENT_LENGTH
+        || name == header::TRANSFER_ENCODING
+        || name == header::CONNECTION
+        || name == header::DATE
+        || name == "keep-alive"
+}
+
+/// Appends `Name: value\r\n` for every field of `headers` that the engine does
+/// not own. `HeaderValue` guarantees no CR, LF or NUL, so nothing from a request
+/// can split the head.
+fn encode_fields(out: &mut Vec<u8>, headers: &HeaderMap) {
+    for (name, value) in headers {
+        if owned_by_engine(name) {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
 }
 
 /// Appends a chunk-size line for a chunk of `len` bytes.
@@ -121,10 +156,12 @@ mod tests {
     }
 
     #[test]
-    fn encoded_fields_go_after_server_and_can_replace_it() {
+    fn block_fields_go_after_server_and_can_replace_it() {
         let mut map = HeaderMap::new();
         map.insert(header::ETAG, HeaderValue::from_static("\"x\""));
-        let fields = EncodedFields::new(&map);
+        map.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        map.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        let fields = FieldBlock::new(map.clone());
         let mut extra = HeaderMap::new();
         extra.insert("x-more", HeaderValue::from_static("1"));
         let mut out = Vec::new();
@@ -151,7 +188,7 @@ mod tests {
             &mut out,
             StatusCode::OK,
             &HeaderMap::new(),
-            Some(&EncodedFields::new(&map)),
+            Some(&FieldBlock::new(map)),
             BodyFraming::NoBody,
             ConnectionField::Omit,
             true,

@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{sleep_until, timeout, Instant};
 
 use crate::proto::{answer_method, status, Exchange, Failure, Service, Signal};
+use crate::response::Reply;
 
 /// Limits and timeouts of an HTTP/2 connection.
 #[derive(Debug, Clone)]
@@ -164,17 +165,21 @@ async fn serve_stream<S: Service>(
     )
     .await
     .unwrap_or(Err(Failure::Timeout));
-    let response = match discarded {
-        Err(failure) => service.error_response(status::status(failure)),
+    let mut reply = match discarded {
+        Err(failure) => Reply::new(service.error_response(status::status(failure))),
         Ok(()) => match early {
-            Some(response) => response,
-            None => service.call(&request).await,
+            Some(response) => Reply::new(response),
+            // What the service can answer at once needs no future (a cached
+            // file: the usual case).
+            None => match service.call_now(&request) {
+                Some(reply) => reply,
+                None => Reply::new(service.call(&request).await),
+            },
         },
     };
-    let mut response = response;
-    service.decorate(&mut response);
+    service.decorate(&mut reply);
     let head_only = request.method() == Method::HEAD;
-    let (status, body_bytes, result) = send::respond(respond, response, head_only, options).await;
+    let (status, body_bytes, result) = send::respond(respond, reply, head_only, options).await;
     if let Err(error) = &result {
         tracing::debug!(%error, "h2 stream abandoned");
     }

@@ -15,7 +15,8 @@ use tokio::time::timeout;
 
 use super::Options;
 use crate::body::{Body, FileSlice, Part};
-use crate::proto::{date, EncodedFields};
+use crate::proto::date;
+use crate::response::Reply;
 
 /// File bytes read per chunk: a few frames' worth, from one pread.
 const FILE_CHUNK: usize = 64 * 1024;
@@ -56,20 +57,24 @@ impl From<h2::Error> for SendError {
     }
 }
 
-/// Sends `response`; returns the status, body bytes sent, and how it ended.
+/// Sends `reply`; returns the status, body bytes sent, and how it ended.
 pub async fn respond(
     mut respond: SendResponse<Bytes>,
-    response: Response<Body>,
+    reply: Reply,
     head_only: bool,
     options: &Options,
 ) -> (StatusCode, u64, Result<(), SendError>) {
+    let (response, fields) = reply.into_parts();
     let (mut parts, body) = response.into_parts();
     let status = parts.status;
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    if let Some(fields) = parts.extensions.remove::<EncodedFields>() {
-        fields.append_to(&mut parts.headers);
+    if let Some(fields) = fields {
+        parts.headers.reserve(fields.map().len());
+        for (name, value) in fields.map() {
+            parts.headers.append(name.clone(), value.clone());
+        }
     }
     for name in CONNECTION_FIELDS {
         parts.headers.remove(name);

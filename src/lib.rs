@@ -3,36 +3,47 @@
 //! The map:
 //!
 //! - [`body`]: the response body enum (bytes, file slices, parts, streams).
+//! - [`response`]: [`response::Reply`], a response plus a block of pre-built
+//!   fields: the vocabulary the engines and the application both speak.
 //! - [`proto`]: wire protocols behind the [`proto::Service`] seam: `h1` (our
 //!   engine: `parse`, `chunked`, `encode`, `io`, `pool`, `conn`) and `h2` (the
-//!   `h2` crate); the method policy; the cached `Date`.
+//!   `h2` crate); the method policy; `status` (THE protocol failure → status
+//!   map); the cached `Date`.
 //! - [`files`]: the filesystem: `path` (sanitising), `resolve` (confined opens,
 //!   `openat2`), `cache` (the open-file cache), `mime`.
+//! - [`codec`]: content codings: the list of codings, what is worth
+//!   compressing, the encoders.
 //! - [`handler`]: request → response: the pipeline in `mod.rs`, `file` (one file's
-//!   representations), `conditional`, `range`, `negotiate`, `compress`,
-//!   `compress_cache`, `content_tag`, `cache_control`, `listing`,
-//!   `listing_cache`, `headers`, `status` (THE error → status map and pages).
+//!   representations), `conditional`, `range`, `negotiate`, `compress` (on-the-fly
+//!   scheduling), `compress_cache`, `content_tag`, `cache_control`, `listing`,
+//!   `listing_cache`, `headers`, `status` (THE file error → status map and pages).
 //! - [`server`]: sockets: `accept`, `conn` (TCP/TLS/h2c dispatch, the
 //!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown`.
 //! - [`config`]: `raw` (clap) → `resolve` → [`config::Config`]; [`log`]: the
 //!   access log and tracing set-up; [`precompress`]: the `ferrox precompress`
 //!   tool.
 //!
-//! Who may import whom:
+//! Who may import whom (a test, `tests/it/layering.rs`, reads this table and
+//! every `crate::` path in `src/`, and fails on an import it does not allow):
 //!
 //! ```text
-//! main    → config, server, log
-//! config  → options structs of server, handler, proto, files (to fill them)
-//! server  → proto, handler, body, log      (the only home of sockets and TLS)
-//! proto   → body                           (wire protocols; no files, no config)
-//! handler → files, body                    (request → response; no sockets)
-//! files   → std                            (the filesystem only)
-//! precompress → files, handler (compress, negotiate): a tool, not on the request path
+//! main        → config, server, handler, log, precompress
+//! config      → server, handler, proto, files, codec, log   (to fill their options)
+//! server      → proto, handler, body, response, log         (the only home of sockets and TLS)
+//! proto       → body, response                              (wire protocols; no files, no config)
+//! handler     → files, codec, body, response                (request → response; no sockets)
+//! precompress → files, codec                                (a tool, not on the request path)
+//! response    → body
+//! log         →
+//! body        →
+//! files       →                                             (the filesystem only)
+//! codec       →                                             (content codings only)
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod body;
+pub mod codec;
 pub mod config;
 pub mod files;
 pub mod handler;

@@ -31,14 +31,10 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::files::mime::content_type;
-use crate::handler::compress::{
-    is_compressible, is_encoded_name, Encoder, Levels, MIN_SIZE, PRECOMPRESS,
+use crate::codec::{
+    is_compressible, is_encoded_name, Encoder, Encoding, Levels, CODINGS, MIN_SIZE, PRECOMPRESS,
 };
-use crate::handler::negotiate::Encoding;
-
-/// The codings written by default, each with its sidecar suffix.
-pub const ENCODINGS: [Encoding; 3] = [Encoding::Br, Encoding::Zstd, Encoding::Gzip];
+use crate::files::mime::content_type;
 
 /// Write buffer of a sidecar.
 const WRITE_BUFFER: usize = 64 * 1024;
@@ -62,7 +58,7 @@ impl Default for PrecompressOptions {
     fn default() -> Self {
         PrecompressOptions {
             min_size: MIN_SIZE,
-            encodings: ENCODINGS.to_vec(),
+            encodings: CODINGS.to_vec(),
             levels: PRECOMPRESS,
             threads: 0,
             progress: true,
@@ -499,7 +495,7 @@ fn compress_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handler::compress::tests::{decode, text};
+    use crate::codec::encoder::tests::{decode, text};
     use std::time::{Duration, SystemTime};
 
     fn options() -> PrecompressOptions {
@@ -584,7 +580,7 @@ mod tests {
         ] {
             let source = root.join(rel);
             let mtime = fs::metadata(&source).unwrap().modified().unwrap();
-            for encoding in ENCODINGS {
+            for encoding in CODINGS {
                 let sidecar = sidecar_path(&source, encoding);
                 let packed = fs::read(&sidecar).unwrap();
                 assert_eq!(&decode(encoding, &packed), data, "{}", sidecar.display());
@@ -650,7 +646,7 @@ mod tests {
         let third = run(root, &options()).unwrap();
         assert_eq!(third.sidecars_written, 3);
         assert_eq!(third.sidecars_skipped_up_to_date, 3);
-        for encoding in ENCODINGS {
+        for encoding in CODINGS {
             let packed = fs::read(sidecar_path(&b, encoding)).unwrap();
             assert_eq!(decode(encoding, &packed), newer);
         }

@@ -200,8 +200,11 @@ impl Root {
     }
 }
 
-/// What identifies one version of a file: revalidation compares these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What identifies one version of a file: device, inode, size and both
+/// times to the nanosecond. THE key of every cache of per-version data (the
+/// open-file cache's revalidation, content tags, compressed responses,
+/// listings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileIdentity {
     dev: u64,
     ino: u64,
@@ -221,6 +224,11 @@ impl FileIdentity {
             mtime: (meta.mtime(), meta.mtime_nsec()),
             ctime: (meta.ctime(), meta.ctime_nsec()),
         }
+    }
+
+    /// The file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
     }
 }
 

@@ -1,5 +1,6 @@
-//! Compression of responses: which types are worth it, at which levels, and the
-//! on-the-fly compressing body.
+//! On-the-fly compression of responses: the options, the limits on work in
+//! progress, and the compressing body. What is worth compressing, the levels
+//! and the encoders themselves are in `codec`.
 //!
 //! The on-the-fly body ([`Compressor::compress_stream`]) is pulled, not pushed:
 //! each time the connection asks for the next chunk and none is ready, one
@@ -30,35 +31,19 @@ use std::fs::File;
 use std::future::Future;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use brotli::enc::encode::{
-    BrotliEncoderOperation, BrotliEncoderParameter, BrotliEncoderStateStruct,
-};
-use brotli::enc::StandardAlloc;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::PollSemaphore;
 
 use super::compress_cache::{CacheKey, CompressCache, DEFAULT_CACHE_BYTES};
-use super::negotiate::Encoding;
 use crate::body::{Body, ChunkStream};
-
-/// Smallest file compressed (1 KiB): below it the saving is a few hundred bytes
-/// at most, the response fits one TCP segment either way, and a compressed body
-/// loses its exact Content-Length unless cached.
-pub const MIN_SIZE: u64 = 1024;
-
-/// Largest file compressed on the fly (8 MiB): brotli's on-the-fly level
-/// compresses about 30 MB/s on one core, so 8 MiB already costs a quarter of a
-/// core-second per request that misses the cache (whose entries are at most an
-/// eighth of it). Bigger files are better precompressed (`ferrox precompress`).
-pub const MAX_SIZE: u64 = 8 * 1024 * 1024;
+use crate::codec::{is_compressible, Encoder, Encoding, Levels, MAX_SIZE, MIN_SIZE, ON_THE_FLY};
 
 /// On-the-fly responses in progress at most; past it the caller sends
 /// identity. Each holds an encoder (measured: brotli 5 with its 1 MiB window
@@ -77,43 +62,6 @@ pub const STEP_INPUT: usize = 256 * 1024;
 /// Output a step aims to produce before it returns (16 KiB): chunks of a useful
 /// size for the socket, without holding input back long.
 pub const OUT_CHUNK: usize = 16 * 1024;
-
-/// The levels of the three encoders, and brotli's window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Levels {
-    /// Brotli quality, 0 to 11.
-    pub br_quality: u32,
-    /// Brotli window, log2 bytes, 10 to 24.
-    pub br_window: u32,
-    /// Zstandard level, 1 to 19 here.
-    pub zstd: i32,
-    /// gzip level, 1 to 9.
-    pub gzip: u32,
-}
-
-/// Levels for compressing while the client waits: the knee of each encoder's
-/// speed/size curve. Measured on 1 MiB of real HTML (release build, one core):
-/// brotli 5 gives 4.6x at 30 MB/s where gzip 9 gives 4.2x at 19 MB/s; zstd 3
-/// gives 4.2x at 200 MB/s (its own default); gzip 6 (zlib's default) is as
-/// small as gzip 9 and faster. Brotli's 1 MiB window keeps an encoder near
-/// 5 MiB, where the default 4 MiB window takes 9 (streams run concurrently).
-pub const ON_THE_FLY: Levels = Levels {
-    br_quality: 5,
-    br_window: 20,
-    zstd: 3,
-    gzip: 6,
-};
-
-/// Levels for `ferrox precompress`, done once per deploy: the highest that are
-/// sensible. Brotli 11 with the largest standard window (16 MiB). Zstandard 19
-/// is the highest level whose window stays within 8 MiB, the most an HTTP
-/// client must accept for `zstd` (RFC 9659); 20 to 22 need more. gzip 9.
-pub const PRECOMPRESS: Levels = Levels {
-    br_quality: 11,
-    br_window: 24,
-    zstd: 19,
-    gzip: 9,
-};
 
 /// How responses are compressed; filled from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,275 +106,6 @@ pub fn default_jobs() -> usize {
         .map(|n| n.get() / 2)
         .unwrap_or(1)
         .max(1)
-}
-
-/// Whether a representation of this `Content-Type` gains from compression:
-/// text, scripts, JSON and XML (SVG included), WebAssembly, icons, and the font
-/// formats that are not compressed already (TrueType, OpenType, EOT). Never
-/// other images, audio, video, archives, WOFF/WOFF2, or anything unknown.
-pub fn is_compressible(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let Some((top, sub)) = essence.split_once('/') else {
-        return false;
-    };
-    if top == "text" {
-        return true;
-    }
-    // Structured syntax suffixes (RFC 6839): image/svg+xml, application/ld+json,
-    // application/manifest+json, application/rss+xml, ...
-    if sub.ends_with("+xml") || sub.ends_with("+json") {
-        return true;
-    }
-    matches!(
-        (top, sub),
-        (
-            "application",
-            "javascript"
-                | "x-javascript"
-                | "ecmascript"
-                | "json"
-                | "xml"
-                | "wasm"
-                | "yaml"
-                | "x-yaml"
-                | "toml"
-                | "x-ndjson"
-                | "rtf"
-                | "x-sh"
-                | "vnd.ms-fontobject"
-                | "font-sfnt"
-                | "x-font-ttf"
-                | "x-font-otf"
-                | "x-font-truetype"
-                | "x-font-opentype"
-        ) | ("image", "x-icon" | "vnd.microsoft.icon" | "bmp")
-            | ("font", "ttf" | "otf" | "collection" | "sfnt")
-    )
-}
-
-/// Whether a file's name says its bytes are compressed already (`.gz`, `.br`,
-/// `.zst`, `.svgz`, archives): such a file is never compressed again, even
-/// when its Content-Type is a compressible one (`.svgz` is `image/svg+xml`).
-pub fn is_encoded_name(path: &Path) -> bool {
-    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
-        return false;
-    };
-    matches!(
-        ext.to_ascii_lowercase().as_str(),
-        "gz" | "br"
-            | "zst"
-            | "zstd"
-            | "svgz"
-            | "tgz"
-            | "bz2"
-            | "xz"
-            | "lz4"
-            | "lzma"
-            | "z"
-            | "zip"
-            | "7z"
-    )
-}
-
-/// A streaming encoder for one of the three codings, writing into `W`.
-///
-/// Unlike the crates' own writers, dropping it does no work: brotli's and
-/// flate2's writers finish the stream when dropped, which would put CPU work
-/// wherever the drop happens (a runtime thread when a client goes away).
-/// Here the brotli state is driven directly, and gzip's encoder is only ever
-/// dropped after [`finish`](Self::finish) or off the runtime.
-pub enum Encoder<W: Write> {
-    /// Brotli.
-    Br(BrotliWriter<W>),
-    /// Zstandard.
-    Zstd(zstd::stream::write::Encoder<'static, W>),
-    /// gzip.
-    Gzip(flate2::write::GzEncoder<W>),
-}
-
-impl<W: Write> Encoder<W> {
-    /// An encoder for `encoding` at `levels`. `size_hint` is the input's
-    /// length when known: zstd then records it in the frame header and fits
-    /// its window to it, brotli tunes its block sizes. Identity is refused
-    /// (`InvalidInput`).
-    pub fn new(
-        encoding: Encoding,
-        levels: &Levels,
-        size_hint: Option<u64>,
-        inner: W,
-    ) -> io::Result<Encoder<W>> {
-        match encoding {
-            Encoding::Br => Ok(Encoder::Br(BrotliWriter::new(
-                inner,
-                levels.br_quality,
-                levels.br_window,
-                size_hint,
-            ))),
-            Encoding::Zstd => {
-                let mut encoder = zstd::stream::write::Encoder::new(inner, levels.zstd)?;
-                if let Some(size) = size_hint {
-                    // The size must then be exact: a file that shrinks while
-                    // read fails (as it must) before the frame ends.
-                    encoder.set_pledged_src_size(Some(size))?;
-                    encoder.include_contentsize(true)?;
-                }
-                Ok(Encoder::Zstd(encoder))
-            }
-            Encoding::Gzip => Ok(Encoder::Gzip(flate2::write::GzEncoder::new(
-                inner,
-                flate2::Compression::new(levels.gzip),
-            ))),
-            Encoding::Identity => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "identity is not an encoder",
-            )),
-        }
-    }
-
-    /// The writer the output goes to.
-    pub fn get_ref(&self) -> &W {
-        match self {
-            Encoder::Br(e) => &e.inner,
-            Encoder::Zstd(e) => e.get_ref(),
-            Encoder::Gzip(e) => e.get_ref(),
-        }
-    }
-
-    /// The writer the output goes to. Taking bytes already written out of it
-    /// (a `Vec`) is fine: the encoders only ever append.
-    pub fn get_mut(&mut self) -> &mut W {
-        match self {
-            Encoder::Br(e) => &mut e.inner,
-            Encoder::Zstd(e) => e.get_mut(),
-            Encoder::Gzip(e) => e.get_mut(),
-        }
-    }
-
-    /// Ends the stream (writing what the encoder still holds, and the trailer)
-    /// and returns the writer.
-    pub fn finish(self) -> io::Result<W> {
-        match self {
-            Encoder::Br(e) => e.finish(),
-            Encoder::Zstd(e) => e.finish(),
-            Encoder::Gzip(e) => e.finish(),
-        }
-    }
-}
-
-impl<W: Write> Write for Encoder<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Encoder::Br(e) => e.write(buf),
-            Encoder::Zstd(e) => e.write(buf),
-            Encoder::Gzip(e) => e.write(buf),
-        }
-    }
-
-    /// Passes buffered output on where the coding allows it; costs ratio.
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Encoder::Br(e) => e.flush(),
-            Encoder::Zstd(e) => e.flush(),
-            Encoder::Gzip(e) => e.flush(),
-        }
-    }
-}
-
-/// A brotli encoder writing into `W`, driving the encoder state directly so
-/// that errors reach the caller (the crate's writer drops them when finishing)
-/// and a drop costs nothing.
-pub struct BrotliWriter<W: Write> {
-    /// Boxed: the state is kilobytes inline, and moves with the job.
-    state: Box<BrotliEncoderStateStruct<StandardAlloc>>,
-    scratch: Box<[u8]>,
-    inner: W,
-}
-
-/// Brotli's output scratch buffer.
-const BROTLI_SCRATCH: usize = 16 * 1024;
-
-impl<W: Write> BrotliWriter<W> {
-    /// An encoder at `quality` (0-11) with a window of 2^`window` bytes.
-    pub fn new(inner: W, quality: u32, window: u32, size_hint: Option<u64>) -> BrotliWriter<W> {
-        let mut state = Box::new(BrotliEncoderStateStruct::new(StandardAlloc::default()));
-        // set_parameter fails only once encoding started, which it has not.
-        state.set_parameter(BrotliEncoderParameter::BROTLI_PARAM_QUALITY, quality);
-        state.set_parameter(BrotliEncoderParameter::BROTLI_PARAM_LGWIN, window);
-        if let Some(size) = size_hint {
-            let size = u32::try_from(size).unwrap_or(u32::MAX);
-            state.set_parameter(BrotliEncoderParameter::BROTLI_PARAM_SIZE_HINT, size);
-        }
-        BrotliWriter {
-            state,
-            scratch: vec![0; BROTLI_SCRATCH].into_boxed_slice(),
-            inner,
-        }
-    }
-
-    fn run(&mut self, op: BrotliEncoderOperation, input: &[u8]) -> io::Result<()> {
-        let mut available_in = input.len();
-        let mut in_offset = 0;
-        loop {
-            let mut available_out = self.scratch.len();
-            let mut out_offset = 0;
-            let ok = self.state.compress_stream(
-                op,
-                &mut available_in,
-                input,
-                &mut in_offset,
-                &mut available_out,
-                &mut self.scratch,
-                &mut out_offset,
-                &mut None,
-                &mut |_, _, _, _| (),
-            );
-            if out_offset > 0 {
-                self.inner.write_all(&self.scratch[..out_offset])?;
-            }
-            if !ok {
-                return Err(io::Error::other("brotli encoder failed"));
-            }
-            let done = match op {
-                BrotliEncoderOperation::BROTLI_OPERATION_FINISH => self.state.is_finished(),
-                _ => available_in == 0 && !self.state.has_more_output(),
-            };
-            if done {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Ends the stream and returns the writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.run(BrotliEncoderOperation::BROTLI_OPERATION_FINISH, &[])?;
-        self.inner.flush()?;
-        Ok(self.inner)
-    }
-}
-
-impl<W: Write> Write for BrotliWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.run(BrotliEncoderOperation::BROTLI_OPERATION_PROCESS, buf)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.run(BrotliEncoderOperation::BROTLI_OPERATION_FLUSH, &[])?;
-        self.inner.flush()
-    }
-}
-
-/// Compresses `input` whole, in memory (small bodies: error pages, listings).
-pub fn compress_to_vec(input: &[u8], encoding: Encoding, levels: &Levels) -> io::Result<Vec<u8>> {
-    let out = Vec::with_capacity(input.len() / 3 + 64);
-    let mut encoder = Encoder::new(encoding, levels, Some(input.len() as u64), out)?;
-    encoder.write_all(input)?;
-    encoder.finish()
 }
 
 /// On-the-fly compression for a handler: options, the job and stream limits,
@@ -784,60 +463,9 @@ impl Drop for CompressStream {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::io::Read;
+    use crate::codec::encoder::tests::{decode, text};
+    use std::path::Path;
     use std::time::{Duration, Instant};
-
-    #[test]
-    fn compressible_types() {
-        let yes = [
-            "text/html; charset=utf-8",
-            "text/css; charset=utf-8",
-            "text/plain",
-            "text/javascript; charset=utf-8",
-            "text/csv",
-            "TEXT/HTML",
-            "application/javascript",
-            "application/json; charset=utf-8",
-            "application/ld+json",
-            "application/manifest+json",
-            "application/xml",
-            "application/rss+xml",
-            "application/atom+xml",
-            "application/xhtml+xml",
-            "image/svg+xml; charset=utf-8",
-            "application/wasm",
-            "image/x-icon",
-            "image/vnd.microsoft.icon",
-            "font/ttf",
-            "font/otf",
-            "application/vnd.ms-fontobject",
-        ];
-        let no = [
-            "image/png",
-            "image/jpeg",
-            "image/gif",
-            "image/webp",
-            "image/avif",
-            "video/mp4",
-            "audio/mpeg",
-            "application/zip",
-            "application/gzip",
-            "application/x-7z-compressed",
-            "application/pdf",
-            "application/octet-stream",
-            "font/woff",
-            "font/woff2",
-            "application/font-woff",
-            "",
-            "garbage",
-        ];
-        for t in yes {
-            assert!(is_compressible(t), "{t} should be compressible");
-        }
-        for t in no {
-            assert!(!is_compressible(t), "{t} should not be compressible");
-        }
-    }
 
     #[test]
     fn mime_table_agrees() {
@@ -872,110 +500,6 @@ pub(crate) mod tests {
             let ct = content_type(Path::new(name));
             assert_eq!(is_compressible(&ct), want, "{name} ({ct})");
         }
-    }
-
-    #[test]
-    fn encoded_names() {
-        for name in ["a.js.gz", "a.css.br", "a.zst", "x.svgz", "a.tar.gz", "A.GZ"] {
-            assert!(is_encoded_name(Path::new(name)), "{name}");
-        }
-        for name in ["a.js", "a.svg", "gz", "a.gzip.txt", "noext"] {
-            assert!(!is_encoded_name(Path::new(name)), "{name}");
-        }
-    }
-
-    /// 1 MiB of text with the statistics of real source: a vocabulary, numbers
-    /// and punctuation chosen by a fixed generator, so ratios are realistic.
-    pub(crate) fn text(len: usize) -> Vec<u8> {
-        const WORDS: &[&str] = &[
-            "function",
-            "return",
-            "const",
-            "let",
-            "value",
-            "index",
-            "element",
-            "document",
-            "window",
-            "length",
-            "this",
-            "=>",
-            "if",
-            "else",
-            "for",
-            "while",
-            "null",
-            "true",
-            "false",
-            "undefined",
-            "async",
-            "await",
-            "export",
-            "import",
-            "default",
-            "class",
-            "extends",
-            "super",
-            "new",
-            "typeof",
-            "string",
-            "number",
-            "object",
-            "map",
-            "filter",
-            "reduce",
-            "push",
-            "options",
-            "config",
-            "handler",
-            "request",
-            "response",
-            "error",
-        ];
-        let mut out = Vec::with_capacity(len + 64);
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        while out.len() < len {
-            let r = next();
-            match r % 11 {
-                0 => out.extend_from_slice(b";\n  "),
-                1 => out.extend_from_slice(format!("{}", r % 10_000).as_bytes()),
-                2 => out.extend_from_slice(b"("),
-                3 => out.extend_from_slice(b") "),
-                4 => out.extend_from_slice(b"{ "),
-                5 => out.extend_from_slice(b"}\n"),
-                _ => {
-                    out.extend_from_slice(WORDS[(r >> 8) as usize % WORDS.len()].as_bytes());
-                    out.push(b' ');
-                }
-            }
-        }
-        out.truncate(len);
-        out
-    }
-
-    pub(crate) fn decode(encoding: Encoding, data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        match encoding {
-            Encoding::Br => {
-                brotli::Decompressor::new(data, 4096)
-                    .read_to_end(&mut out)
-                    .unwrap();
-            }
-            Encoding::Zstd => out = zstd::decode_all(data).unwrap(),
-            Encoding::Gzip => {
-                flate2::read::GzDecoder::new(data)
-                    .read_to_end(&mut out)
-                    .unwrap();
-            }
-            Encoding::Identity => out = data.to_vec(),
-        }
-        out
     }
 
     fn temp_file(data: &[u8]) -> (tempfile::NamedTempFile, Arc<File>) {
@@ -1021,18 +545,6 @@ pub(crate) mod tests {
             max_streams: streams,
             ..CompressOptions::default()
         })
-    }
-
-    #[test]
-    fn in_memory_round_trip() {
-        let data = text(100_000);
-        for encoding in [Encoding::Br, Encoding::Zstd, Encoding::Gzip] {
-            for input in [&data[..], b"", b"a"] {
-                let packed = compress_to_vec(input, encoding, &ON_THE_FLY).unwrap();
-                assert_eq!(decode(encoding, &packed), input, "{encoding:?}");
-            }
-        }
-        assert!(compress_to_vec(b"x", Encoding::Identity, &ON_THE_FLY).is_err());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

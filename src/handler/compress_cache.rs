@@ -8,13 +8,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use super::negotiate::Encoding;
+use crate::codec::Encoding;
+use crate::files::FileIdentity;
 
 /// Default bound on the bytes the cache holds (`--compress-cache-size`):
 /// enough for the compressed text assets of a large site (a 2 MiB JavaScript
@@ -40,13 +40,7 @@ pub const ENTRY_OVERHEAD: usize = 160;
 pub struct CacheKey {
     path: PathBuf,
     encoding: Encoding,
-    size: u64,
-    mtime: i64,
-    mtime_nsec: i64,
-    ctime: i64,
-    ctime_nsec: i64,
-    ino: u64,
-    dev: u64,
+    file: FileIdentity,
 }
 
 impl CacheKey {
@@ -56,13 +50,7 @@ impl CacheKey {
         CacheKey {
             path: path.into(),
             encoding,
-            size: meta.size(),
-            mtime: meta.mtime(),
-            mtime_nsec: meta.mtime_nsec(),
-            ctime: meta.ctime(),
-            ctime_nsec: meta.ctime_nsec(),
-            ino: meta.ino(),
-            dev: meta.dev(),
+            file: FileIdentity::of(meta),
         }
     }
 
@@ -78,20 +66,14 @@ impl CacheKey {
 
     /// The uncompressed size of the file.
     pub fn size(&self) -> u64 {
-        self.size
+        self.file.size()
     }
 
     /// Whether `meta` still describes the version this key names: checked after
     /// compressing, so output read from a file that changed meanwhile is not
     /// cached.
     pub fn matches(&self, meta: &Metadata) -> bool {
-        self.size == meta.size()
-            && self.mtime == meta.mtime()
-            && self.mtime_nsec == meta.mtime_nsec()
-            && self.ctime == meta.ctime()
-            && self.ctime_nsec == meta.ctime_nsec()
-            && self.ino == meta.ino()
-            && self.dev == meta.dev()
+        self.file == FileIdentity::of(meta)
     }
 
     /// What an entry under this key is charged, besides its body.
@@ -258,8 +240,11 @@ mod tests {
             .get(&CacheKey::new("a.js", &meta(), Encoding::Gzip))
             .is_none());
         assert!(cache.get(&key("b.js")).is_none());
-        let mut changed = key("a.js");
-        changed.mtime_nsec += 1;
+        let changed = CacheKey::new(
+            "a.js",
+            &std::fs::metadata("/").unwrap(),
+            key("a.js").encoding(),
+        );
         assert!(cache.get(&changed).is_none());
         assert_eq!(cache.len(), 1);
         assert_eq!(cache.bytes_held(), 10 + key("a.js").overhead());

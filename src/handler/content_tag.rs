@@ -8,12 +8,14 @@
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use http::HeaderValue;
 use xxhash_rust::xxh3::Xxh3Default;
+
+use crate::files::FileIdentity;
 
 /// Tags remembered at most; past it the table starts afresh. About 100 bytes
 /// each, so the table stays under 10 MiB.
@@ -26,31 +28,6 @@ pub const MAX_HASHING: usize = 2;
 /// Read size while hashing.
 const HASH_CHUNK: usize = 256 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Key {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: i64,
-    mtime_nsec: i64,
-    ctime: i64,
-    ctime_nsec: i64,
-}
-
-impl Key {
-    fn of(meta: &Metadata) -> Key {
-        Key {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: meta.mtime(),
-            mtime_nsec: meta.mtime_nsec(),
-            ctime: meta.ctime(),
-            ctime_nsec: meta.ctime_nsec(),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 enum Slot {
     Hashing,
@@ -60,7 +37,7 @@ enum Slot {
 /// The table of content tags.
 #[derive(Debug)]
 pub struct ContentTags {
-    slots: Mutex<HashMap<Key, Slot>>,
+    slots: Mutex<HashMap<FileIdentity, Slot>>,
     hashing: AtomicUsize,
     max_tags: usize,
 }
@@ -89,7 +66,7 @@ impl ContentTags {
     /// which case hashing starts in the background (if a slot is free). Must be
     /// called inside a tokio runtime.
     pub fn lookup(self: &Arc<Self>, file: &Arc<File>, meta: &Metadata) -> Option<HeaderValue> {
-        let key = Key::of(meta);
+        let key = FileIdentity::of(meta);
         let Ok(mut slots) = self.slots.lock() else {
             return None;
         };
@@ -110,7 +87,7 @@ impl ContentTags {
         let table = self.clone();
         let file = file.clone();
         tokio::task::spawn_blocking(move || {
-            let tag = hash_file(&file, key.size)
+            let tag = hash_file(&file, key.size())
                 .ok()
                 .filter(|_| unchanged(&file, key));
             if let Ok(mut slots) = table.slots.lock() {
@@ -126,8 +103,8 @@ impl ContentTags {
 }
 
 /// Whether the file is still the version that was hashed.
-fn unchanged(file: &File, key: Key) -> bool {
-    file.metadata().is_ok_and(|m| Key::of(&m) == key)
+fn unchanged(file: &File, key: FileIdentity) -> bool {
+    file.metadata().is_ok_and(|m| FileIdentity::of(&m) == key)
 }
 
 /// The content tag of bytes already in memory (a small cached file): the same

@@ -22,21 +22,18 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
-use super::compress::{is_compressible, is_encoded_name};
 use super::compress_cache::CacheKey;
 use super::conditional::{self, Precondition, Validators};
-use super::negotiate::{Accepted, Encoding};
+use super::negotiate::Accepted;
 use super::range::{self, Ranges};
 use super::{content_tag, headers, EtagMode, Handler};
 use crate::body::{Body, FileSlice, Part};
+use crate::codec::{is_compressible, is_encoded_name, Encoding, CODINGS};
 use crate::files::{
     self,
     cache::{Cached, Lookup},
 };
 use crate::response::{FieldBlock, Reply};
-
-/// The codings a file may be sent in besides identity, best first.
-const CODINGS: [Encoding; 3] = [Encoding::Br, Encoding::Zstd, Encoding::Gzip];
 
 /// Response headers of one file version, built when it is opened.
 #[derive(Debug)]

@@ -2,48 +2,7 @@
 //! `identity;q=0`, `*`. The client's weights decide; the server's preference
 //! (br > zstd > gzip > identity) breaks ties.
 
-/// A content coding the server can send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Encoding {
-    /// Brotli.
-    Br,
-    /// Zstandard.
-    Zstd,
-    /// gzip.
-    Gzip,
-    /// No coding.
-    Identity,
-}
-
-impl Encoding {
-    /// Server preference, best first: what breaks ties between equal weights.
-    pub const PREFERENCE: [Encoding; 4] = [
-        Encoding::Br,
-        Encoding::Zstd,
-        Encoding::Gzip,
-        Encoding::Identity,
-    ];
-
-    /// The `Content-Encoding` token.
-    pub fn token(self) -> &'static str {
-        match self {
-            Encoding::Br => "br",
-            Encoding::Zstd => "zstd",
-            Encoding::Gzip => "gzip",
-            Encoding::Identity => "identity",
-        }
-    }
-
-    /// The file-name suffix of a precompressed sidecar (`app.js.br`).
-    pub fn suffix(self) -> Option<&'static str> {
-        match self {
-            Encoding::Br => Some(".br"),
-            Encoding::Zstd => Some(".zst"),
-            Encoding::Gzip => Some(".gz"),
-            Encoding::Identity => None,
-        }
-    }
-}
+use crate::codec::Encoding;
 
 /// What the client accepts: a weight in thousandths per coding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use ferrox::handler::compress::{compress_to_vec, CompressOptions, PRECOMPRESS};
-use ferrox::handler::negotiate::Encoding;
+use ferrox::codec::{compress_to_vec, Encoding, PRECOMPRESS};
+use ferrox::handler::compress::CompressOptions;
 use ferrox::handler::{self};
 use ferrox::server::ServerOptions;
 

@@ -8,5 +8,6 @@ mod compress;
 mod files;
 mod h1;
 mod h2;
+mod layering;
 mod lifecycle;
 mod tls;

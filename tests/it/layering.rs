@@ -1,0 +1,165 @@
+//! The import rules of `src/lib.rs` hold: every `crate::MODULE` path in a
+//! module of `src/` (and every `ferrox::MODULE` path in `main.rs`) names a
+//! module that the table in the crate doc allows it to import.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The table in the crate doc: module → the modules it may import.
+fn table(lib_rs: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut rules = BTreeMap::new();
+    let mut in_block = false;
+    for line in lib_rs.lines() {
+        let line = line.trim_start_matches("//!").trim();
+        if line.starts_with("```text") {
+            in_block = true;
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        if line.starts_with("```") {
+            break;
+        }
+        let Some((module, allowed)) = line.split_once('→') else {
+            continue;
+        };
+        let allowed = allowed.split('(').next().unwrap_or("");
+        let allowed = allowed
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(String::from)
+            .collect();
+        rules.insert(module.trim().to_string(), allowed);
+    }
+    rules
+}
+
+/// The top-level module a file of `src/` belongs to.
+fn module_of(rel: &Path) -> Option<String> {
+    let first = rel.components().next()?.as_os_str().to_str()?;
+    let name = first.strip_suffix(".rs").unwrap_or(first);
+    (name != "lib").then(|| name.to_string())
+}
+
+/// Every module named by a `crate::X` (or, in `main.rs`, `ferrox::X`) path
+/// outside comments.
+fn imports(text: &str, prefix: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find(prefix) {
+            let before = rest[..at].chars().last();
+            rest = &rest[at + prefix.len()..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            if let Some(group) = rest.strip_prefix('{') {
+                let inner = group.split('}').next().unwrap_or("");
+                for item in inner.split(',') {
+                    let name: String = item
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if !name.is_empty() {
+                        found.insert(name);
+                    }
+                }
+                continue;
+            }
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                found.insert(name);
+            }
+        }
+    }
+    found
+}
+
+/// One line per import the table forbids, and per module it does not list.
+fn violations(
+    rules: &BTreeMap<String, BTreeSet<String>>,
+    files: &[(PathBuf, String)],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (rel, text) in files {
+        let Some(module) = module_of(rel) else {
+            continue;
+        };
+        let Some(allowed) = rules.get(&module) else {
+            out.push(format!(
+                "{}: module '{module}' is not in the table",
+                rel.display()
+            ));
+            continue;
+        };
+        let prefix = if module == "main" {
+            "ferrox::"
+        } else {
+            "crate::"
+        };
+        for used in imports(text, prefix) {
+            if used != module && !allowed.contains(&used) {
+                out.push(format!("{}: {module} imports {used}", rel.display()));
+            }
+        }
+    }
+    out
+}
+
+fn sources(dir: &Path, root: &Path, out: &mut Vec<(PathBuf, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, root, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            out.push((path.strip_prefix(root).unwrap().to_path_buf(), text));
+        }
+    }
+}
+
+#[test]
+fn every_import_is_allowed_by_the_table() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let rules = table(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
+    assert!(rules.len() >= 10, "the table was not found: {rules:?}");
+    let mut files = Vec::new();
+    sources(&src, &src, &mut files);
+    assert!(files.len() > 30, "{} files", files.len());
+    let bad = violations(&rules, &files);
+    assert!(
+        bad.is_empty(),
+        "imports the table forbids:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn the_check_finds_a_forbidden_import() {
+    let rules = table(
+        "//! ```text\n//! handler → files, body   (no sockets)\n//! proto → body\n//! files →\n//! ```\n",
+    );
+    let files = vec![
+        (
+            PathBuf::from("handler/file.rs"),
+            "use crate::files::x;\nuse crate::{body::Body, proto};\n// crate::server in a comment\nlet y = crate::proto::z();".to_string(),
+        ),
+        (PathBuf::from("proto/h1/conn.rs"), "use crate::body::Body;\n".to_string()),
+        (PathBuf::from("files/mod.rs"), "mod path;\nuse ferrox_crate::server;\n".to_string()),
+        (PathBuf::from("site/mod.rs"), "use crate::handler;\n".to_string()),
+    ];
+    assert_eq!(
+        violations(&rules, &files),
+        [
+            "handler/file.rs: handler imports proto",
+            "site/mod.rs: module 'site' is not in the table",
+        ]
+    );
+}

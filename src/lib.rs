@@ -17,6 +17,8 @@
 //!   representations), `conditional`, `range`, `negotiate`, `compress` (on-the-fly
 //!   scheduling), `compress_cache`, `content_tag`, `cache_control`, `listing`,
 //!   `listing_cache`, `headers`, `status` (THE file error → status map and pages).
+//! - [`site`]: many sites: `hosts` (the host → site table), `root` (a root
+//!   that follows its path across deploys), the routing of a request to a site.
 //! - [`server`]: sockets: `accept`, `conn` (TCP/TLS/h2c dispatch, the
 //!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown`.
 //! - [`config`]: `raw` (clap) → `resolve` → [`config::Config`]; [`log`]: the
@@ -29,7 +31,8 @@
 //! ```text
 //! main        → config, server, handler, log, precompress
 //! config      → server, handler, proto, files, codec, log   (to fill their options)
-//! server      → proto, handler, body, response, log         (the only home of sockets and TLS)
+//! server      → proto, site, handler, body, response, log   (the only home of sockets and TLS)
+//! site        → handler, body, response                     (never proto, server, config)
 //! proto       → body, response                              (wire protocols; no files, no config)
 //! handler     → files, codec, body, response                (request → response; no sockets)
 //! precompress → files, codec                                (a tool, not on the request path)
@@ -52,3 +55,4 @@ pub mod precompress;
 pub mod proto;
 pub mod response;
 pub mod server;
+pub mod site;

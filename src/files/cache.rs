@@ -14,6 +14,9 @@
 //! "Nothing there" is remembered for the same interval, so 404s and probes for
 //! optional files (precompressed sidecars) cost no failed open.
 //!
+//! One cache may serve several roots (the sites of a server): entries are
+//! keyed by the root's [`Root::id`] and the path, so two roots never collide.
+//!
 //! Bounded: at most `max_entries` entries and `max_bytes` of file contents;
 //! past either, arbitrary entries are evicted (a hash map's iteration order is
 //! as good as random here, and costs no bookkeeping per hit).
@@ -97,17 +100,55 @@ pub struct FileCache<T> {
     epoch: Instant,
 }
 
-/// Keyed by the path's bytes with a fast seeded hash: std's `Path` hash walks
-/// components and SipHash was most of a hit's cost. The paths are normalised
-/// already, so byte equality is path equality.
+/// Keyed by the root's id and the path's bytes, with a fast seeded hash:
+/// std's `Path` hash walks components and SipHash was most of a hit's cost.
+/// The paths are normalised already, so byte equality is path equality.
 #[derive(Debug)]
 struct Entries<T> {
     map: HashMap<Box<[u8]>, Slot<T>, foldhash::fast::RandomState>,
     bytes: usize,
 }
 
-fn key(rel: &Path) -> &[u8] {
-    rel.as_os_str().as_bytes()
+/// Paths up to this long are keyed in a buffer on the stack; longer ones (rare)
+/// take one allocation per lookup.
+const STACK_KEY: usize = 248;
+
+/// The key of `rel` beneath the root numbered `root`: its id's eight bytes,
+/// then the path's. Built on the stack, so a hit allocates nothing.
+struct Key {
+    stack: [u8; STACK_KEY + 8],
+    heap: Vec<u8>,
+    len: usize,
+}
+
+impl Key {
+    fn new(root: u64, rel: &Path) -> Key {
+        let path = rel.as_os_str().as_bytes();
+        let mut key = Key {
+            stack: [0; STACK_KEY + 8],
+            heap: Vec::new(),
+            len: path.len() + 8,
+        };
+        match key.stack.get_mut(8..8 + path.len()) {
+            Some(tail) => {
+                tail.copy_from_slice(path);
+                key.stack[..8].copy_from_slice(&root.to_le_bytes());
+            }
+            None => {
+                key.heap.extend_from_slice(&root.to_le_bytes());
+                key.heap.extend_from_slice(path);
+            }
+        }
+        key
+    }
+
+    fn bytes(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            self.stack.get(..self.len).unwrap_or_default()
+        } else {
+            &self.heap
+        }
+    }
 }
 
 /// A path's cached outcome: a file, or nothing there (so that 404s and probes
@@ -164,26 +205,24 @@ impl<T: Send + Sync> FileCache<T> {
         rel: &Path,
         prepare: impl FnOnce(&Metadata, Option<&Bytes>) -> T,
     ) -> Result<Lookup<T>, Error> {
-        let hit = self
-            .entries
-            .read()
-            .ok()
-            .and_then(|e| match e.map.get(key(rel)) {
+        let hit = self.entries.read().ok().and_then(|e| {
+            match e.map.get(Key::new(root.id(), rel).bytes()) {
                 Some(Slot::Found(entry)) => Some(Ok(entry.clone())),
                 Some(Slot::Missing(since)) => Some(Err(*since)),
                 None => None,
-            });
+            }
+        });
         match hit {
             Some(Ok(entry)) if self.still_valid(root, rel, &entry) => {
                 return Ok(Lookup::File(entry))
             }
             Some(Err(since)) if self.trusted_since(since) => return Err(Error::NotFound),
-            Some(_) => self.remove(rel),
+            Some(_) => self.remove(root, rel),
             None => {}
         }
         let opened = match root.open_file(rel) {
             Err(Error::NotFound) => {
-                self.insert(rel, Slot::Missing(self.now()));
+                self.insert(root, rel, Slot::Missing(self.now()));
                 return Err(Error::NotFound);
             }
             other => other?,
@@ -201,7 +240,7 @@ impl<T: Send + Sync> FileCache<T> {
             payload,
             checked: AtomicU64::new(self.now()),
         });
-        self.insert(rel, Slot::Found(entry.clone()));
+        self.insert(root, rel, Slot::Found(entry.clone()));
         Ok(Lookup::File(entry))
     }
 
@@ -259,12 +298,14 @@ impl<T: Send + Sync> FileCache<T> {
         Some(Bytes::from(buf))
     }
 
-    fn insert(&self, rel: &Path, entry: Slot<T>) {
+    fn insert(&self, root: &Root, rel: &Path, entry: Slot<T>) {
+        let key = Key::new(root.id(), rel);
+        let key = key.bytes();
         let Ok(mut entries) = self.entries.write() else {
             return;
         };
         let size = entry.bytes();
-        if let Some(old) = entries.map.remove(key(rel)) {
+        if let Some(old) = entries.map.remove(key) {
             entries.bytes -= old.bytes();
         }
         while !entries.map.is_empty()
@@ -280,15 +321,33 @@ impl<T: Send + Sync> FileCache<T> {
         }
         if self.options.max_entries > 0 && entries.bytes + size <= self.options.max_bytes {
             entries.bytes += size;
-            entries.map.insert(key(rel).into(), entry);
+            entries.map.insert(key.into(), entry);
         }
     }
 
-    fn remove(&self, rel: &Path) {
+    fn remove(&self, root: &Root, rel: &Path) {
+        let key = Key::new(root.id(), rel);
         if let Ok(mut entries) = self.entries.write() {
-            if let Some(old) = entries.map.remove(key(rel)) {
+            if let Some(old) = entries.map.remove(key.bytes()) {
                 entries.bytes -= old.bytes();
             }
+        }
+    }
+
+    /// Drops every entry of the root numbered `root` (a site whose folder was
+    /// replaced): its descriptors are closed as soon as no response holds them.
+    pub fn forget_root(&self, root: u64) {
+        let prefix = root.to_le_bytes();
+        if let Ok(mut entries) = self.entries.write() {
+            let mut freed = 0;
+            entries.map.retain(|key, slot| {
+                let keep = !key.starts_with(&prefix);
+                if !keep {
+                    freed += slot.bytes();
+                }
+                keep
+            });
+            entries.bytes -= freed;
         }
     }
 }
@@ -402,5 +461,27 @@ mod tests {
             assert!(cache.bytes_held() <= 3500, "{} bytes", cache.bytes_held());
         }
         assert_eq!(cache.bytes_held(), 3000);
+    }
+
+    #[test]
+    fn roots_sharing_a_cache_never_collide() {
+        let (_a, root_a) = root_with(&[("same.txt", 3)]);
+        let (_b, root_b) = root_with(&[("same.txt", 5)]);
+        let cache = FileCache::new(CacheOptions::default());
+        let rel = Path::new("same.txt");
+        let a = file(cache.lookup(&root_a, rel, |_, _| 1).unwrap());
+        let b = file(cache.lookup(&root_b, rel, |_, _| 2).unwrap());
+        assert_eq!((a.payload, a.meta.len()), (1, 3));
+        assert_eq!((b.payload, b.meta.len()), (2, 5));
+        assert_eq!(cache.len(), 2);
+        // A long path is keyed off the stack, the same way.
+        let long = "d/".repeat(STACK_KEY) + "x";
+        assert!(cache.lookup(&root_a, Path::new(&long), |_, _| 3).is_err());
+        assert_eq!(cache.len(), 3);
+        cache.forget_root(root_a.id());
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.bytes_held(), 5);
+        let again = file(cache.lookup(&root_b, rel, |_, _| 9).unwrap());
+        assert_eq!(again.payload, 2, "root b's entry should have stayed");
     }
 }

@@ -31,7 +31,12 @@ pub struct Root {
     dir: Arc<OwnedFd>,
     canonical: PathBuf,
     confinement: Confinement,
+    id: u64,
 }
+
+/// Numbers each opened root, so that caches shared by several roots key their
+/// entries apart (two sites may serve one folder with different options).
+static NEXT_ROOT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// An open regular file or directory with its metadata.
 #[derive(Debug)]
@@ -87,6 +92,30 @@ impl Root {
             dir: Arc::new(dir),
             canonical,
             confinement,
+            id: NEXT_ROOT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    /// A number no other root opened by this process has (clones share it).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// How many names the root folder has: 0 once it has been removed.
+    pub fn dir_links(&self) -> io::Result<u64> {
+        Ok(rustix::fs::fstat(&*self.dir)?.st_nlink as u64)
+    }
+
+    /// The identity of the root folder itself (device and inode above all): a
+    /// folder replaced at the same path has another.
+    pub fn dir_identity(&self) -> io::Result<FileIdentity> {
+        let st = rustix::fs::fstat(&*self.dir)?;
+        Ok(FileIdentity {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size.max(0) as u64,
+            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+            ctime: (st.st_ctime, st.st_ctime_nsec as i64),
         })
     }
 
@@ -229,6 +258,16 @@ impl FileIdentity {
     /// The file's size in bytes.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The device it is on.
+    pub fn dev(&self) -> u64 {
+        self.dev
+    }
+
+    /// Its inode number.
+    pub fn ino(&self) -> u64 {
+        self.ino
     }
 }
 

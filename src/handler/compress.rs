@@ -97,6 +97,17 @@ impl Default for CompressOptions {
     }
 }
 
+impl CompressOptions {
+    /// Whether a file of this type and length should be compressed on the fly:
+    /// enabled, a compressible type, and within the size limits.
+    pub fn wants(&self, content_type: &str, len: u64) -> bool {
+        self.enabled
+            && len >= self.min_size
+            && len <= self.max_size
+            && is_compressible(content_type)
+    }
+}
+
 /// Compression steps at once by default: half the cores, at least one.
 /// Compression is the most CPU-hungry thing the server does; the other half
 /// keeps TLS, sendfile and cache hits responsive during a burst of it. On a
@@ -168,8 +179,7 @@ impl Compressor {
     /// Whether a file of this type and length should be compressed on the fly:
     /// enabled, a compressible type, and within the size limits.
     pub fn wants(&self, content_type: &str, len: u64) -> bool {
-        let o = &self.shared.options;
-        o.enabled && len >= o.min_size && len <= o.max_size && is_compressible(content_type)
+        self.shared.options.wants(content_type, len)
     }
 
     /// The complete compressed body for `key`, when an earlier response left it.

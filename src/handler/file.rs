@@ -193,7 +193,8 @@ impl Handler {
         }
         let sidecars = self.sidecars(rel, entry);
         let on_the_fly = self
-            .compressor
+            .options
+            .compress
             .wants(&prepared.content_type_text, entry.meta.len());
         let available: Vec<Encoding> = CODINGS
             .iter()

@@ -18,6 +18,9 @@ pub const MAX_BYTES: usize = 16 << 20;
 /// What a page depends on besides the folder: sort order and format.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PageKey {
+    /// The root's [`Root::id`](crate::files::Root::id): sites sharing the
+    /// cache may list one folder with different options.
+    pub root: u64,
     /// The folder, relative to the root.
     pub dir: PathBuf,
     /// Sort column and order, as the query gave them.
@@ -89,6 +92,20 @@ impl ListingCache {
         );
     }
 
+    /// Drops every page of the root numbered `root`.
+    pub fn forget_root(&self, root: u64) {
+        if let Ok(mut pages) = self.pages.lock() {
+            let (map, held) = &mut *pages;
+            map.retain(|key, page| {
+                let keep = key.root != root;
+                if !keep {
+                    *held -= page.body.len();
+                }
+                keep
+            });
+        }
+    }
+
     /// Bytes held.
     pub fn bytes_held(&self) -> usize {
         self.pages.lock().map_or(0, |p| p.1)
@@ -105,6 +122,7 @@ mod tests {
 
     fn key(n: u8) -> PageKey {
         PageKey {
+            root: 1,
             dir: PathBuf::from(format!("d{n}")),
             sort: (0, false),
             json: false,

@@ -134,6 +134,43 @@ impl std::error::Error for StartError {
     }
 }
 
+/// The caches and work limits that every handler of a server shares, so that
+/// their bounds hold for the process however many sites it serves: the
+/// open-file cache, content tags, the compressed-response cache with the
+/// limits on compression in progress, and rendered listings. Entries are keyed
+/// by root ([`files::Root::id`]) or by file identity, so two roots never
+/// collide. Cheap to clone; clones share everything.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    content_tags: Arc<ContentTags>,
+    files: Arc<FileCache<Prepared>>,
+    compressor: Compressor,
+    listings: Arc<ListingCache>,
+}
+
+impl Shared {
+    /// Empty caches with these bounds. `compress` supplies the process-wide
+    /// parts: the cache's size and the limits on compression in progress.
+    pub fn new(file_cache: CacheOptions, compress: CompressOptions) -> Shared {
+        Shared {
+            content_tags: ContentTags::new(content_tag::MAX_TAGS),
+            files: Arc::new(FileCache::new(file_cache)),
+            compressor: Compressor::new(compress),
+            listings: Arc::new(ListingCache::new(
+                file_cache.revalidate,
+                listing_cache::MAX_BYTES,
+            )),
+        }
+    }
+
+    /// Drops what is cached for the root numbered `root` (a folder that was
+    /// replaced): its descriptors close once no response holds them.
+    pub fn forget_root(&self, root: u64) {
+        self.files.forget_root(root);
+        self.listings.forget_root(root);
+    }
+}
+
 /// Serves a folder.
 #[derive(Debug, Clone)]
 pub struct Handler {
@@ -147,30 +184,66 @@ pub struct Handler {
 }
 
 impl Handler {
-    /// Opens the root and loads the error pages.
+    /// Opens the root and loads the error pages, with caches of its own.
     pub fn new(root: &Path, options: Options) -> Result<Handler, StartError> {
         let root = Root::open(root).map_err(|e| StartError::Root(root.to_path_buf(), e))?;
         Self::with_root(root, options)
     }
 
-    /// A handler over an already opened root (to choose its confinement).
+    /// A handler over an already opened root (to choose its confinement), with
+    /// caches of its own.
     pub fn with_root(root: Root, options: Options) -> Result<Handler, StartError> {
+        let shared = Shared::new(options.file_cache, options.compress.clone());
+        Self::with_shared(root, options, &shared)
+    }
+
+    /// A handler over an opened root that uses `shared`'s caches (one of the
+    /// sites of a server). `options.file_cache` and the process-wide parts of
+    /// `options.compress` are those of `shared`, not these.
+    pub fn with_shared(
+        root: Root,
+        options: Options,
+        shared: &Shared,
+    ) -> Result<Handler, StartError> {
         let pages =
             ErrorPages::load(options.error_pages.as_deref()).map_err(StartError::ErrorPage)?;
-        let file_cache = options.file_cache;
-        let compressor = Compressor::new(options.compress.clone());
         Ok(Handler {
             root,
             options: Arc::new(options),
             pages: Arc::new(pages),
-            content_tags: ContentTags::new(content_tag::MAX_TAGS),
-            files: Arc::new(FileCache::new(file_cache)),
-            compressor,
-            listings: Arc::new(ListingCache::new(
-                file_cache.revalidate,
-                listing_cache::MAX_BYTES,
-            )),
+            content_tags: shared.content_tags.clone(),
+            files: shared.files.clone(),
+            compressor: shared.compressor.clone(),
+            listings: shared.listings.clone(),
         })
+    }
+
+    /// Opens the folder at `path` and serves it with `shared`'s caches.
+    pub fn open_shared(
+        path: &Path,
+        options: Options,
+        shared: &Shared,
+    ) -> Result<Handler, StartError> {
+        let root = Root::open(path).map_err(|e| StartError::Root(path.to_path_buf(), e))?;
+        Self::with_shared(root, options, shared)
+    }
+
+    /// The number of the opened root (see [`files::Root::id`]).
+    pub fn root_id(&self) -> u64 {
+        self.root.id()
+    }
+
+    /// Whether the folder this handler holds open is the one `now` (the
+    /// metadata of its configured path) describes: the same device and inode,
+    /// and not removed meanwhile (a removed folder's inode number may be
+    /// reused by the next one made at the same path).
+    pub fn serves_folder(&self, now: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let removed = self.root.dir_links().map_or(true, |links| links == 0);
+        match self.root.dir_identity() {
+            Ok(held) => held.dev() == now.dev() && held.ino() == now.ino() && !removed,
+            Err(_) => false,
+        }
     }
 
     /// The served folder's canonical path.
@@ -258,7 +331,12 @@ impl Handler {
         }
         let rel = rel.to_path_buf();
         let path = path.into_owned();
-        Ok(Resolved::Listing(Listing { path, rel, dir }))
+        Ok(Resolved::Listing(Listing {
+            root: self.root.id(),
+            path,
+            rel,
+            dir,
+        }))
     }
 
     /// Opens `rel` through the open-file cache.
@@ -278,7 +356,7 @@ impl Handler {
         let page = match self.listings.get(&ask.key, ask.identity) {
             Some(page) => page,
             None => {
-                let Listing { path, rel, dir } = listing;
+                let Listing { path, rel, dir, .. } = listing;
                 let page = self.render_listing(path, rel, dir, ask.sort, json).await?;
                 self.listings.insert(ask.key, ask.identity, page.clone());
                 page
@@ -332,6 +410,7 @@ enum Resolved {
 
 /// A folder whose listing was asked for.
 struct Listing {
+    root: u64,
     path: SafePath<'static>,
     rel: PathBuf,
     dir: Opened,
@@ -354,6 +433,7 @@ impl PageAsk {
         let sort = Sort::from_query(req.uri().query());
         PageAsk {
             key: PageKey {
+                root: listing.root,
                 dir: listing.rel.clone(),
                 sort: (sort.key as u8, sort.descending),
                 json,

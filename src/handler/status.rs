@@ -13,8 +13,8 @@ use crate::body::Body;
 use crate::files;
 
 /// Every status the server can send with a page.
-pub const PAGE_STATUSES: [u16; 16] = [
-    400, 403, 404, 405, 406, 408, 412, 413, 414, 416, 417, 431, 500, 501, 503, 505,
+pub const PAGE_STATUSES: [u16; 17] = [
+    400, 403, 404, 405, 406, 408, 412, 413, 414, 416, 417, 421, 431, 500, 501, 503, 505,
 ];
 
 /// A custom page larger than this is refused at start-up: error pages are held in
@@ -106,6 +106,16 @@ impl ErrorPages {
         Ok(ErrorPages { pages, headers })
     }
 
+    /// The built-in pages alone.
+    pub fn builtin() -> ErrorPages {
+        // Without a folder nothing is read, so nothing can fail; an empty set
+        // still renders every page on demand.
+        ErrorPages::load(None).unwrap_or_else(|_| ErrorPages {
+            pages: HashMap::new(),
+            headers: HeaderMap::new(),
+        })
+    }
+
     /// The response for `status`, with its page.
     pub fn response(&self, status: StatusCode) -> Response<Body> {
         let page = match self.pages.get(&status.as_u16()) {
@@ -134,6 +144,7 @@ fn builtin_page(status: StatusCode) -> String {
         414 => "The request address is too long.",
         416 => "The requested range cannot be served.",
         417 => "The expectation in the request cannot be met.",
+        421 => "This server does not serve that host name on this connection.",
         431 => "The request headers are too large.",
         500 => "The server failed to answer this request.",
         501 => "The server does not support this request.",

@@ -1,12 +1,15 @@
 //! Test support: a real server on 127.0.0.1:0, a raw HTTP/1.1 client that prints
 //! the whole exchange when something fails, HTTP/2 clients (`h2`), TLS
-//! certificates and clients (`tls`), and a fixture-folder builder.
+//! certificates and clients (`tls`), the handler called in memory (`respond`,
+//! `body`), and a fixture-folder builder.
 
 #![allow(dead_code)]
 
 mod binary;
+pub mod body;
 pub mod h2;
 mod raw;
+mod respond;
 mod root;
 mod service;
 pub mod tls;
@@ -14,6 +17,7 @@ mod wait;
 
 pub use binary::{Binary, BIN};
 pub use raw::{Raw, Resp};
+pub use respond::{request, respond, Answer};
 pub use root::TempRoot;
 pub use service::TestService;
 pub use wait::{within, WAIT};

@@ -1,4 +1,5 @@
-//! The one integration-test binary: real servers on 127.0.0.1:0, real sockets.
+//! The one integration-test binary: real servers on 127.0.0.1:0, real sockets;
+//! and the handler alone, called in memory (`pipeline`).
 
 mod support;
 
@@ -9,4 +10,5 @@ mod files;
 mod h1;
 mod h2;
 mod lifecycle;
+mod pipeline;
 mod tls;

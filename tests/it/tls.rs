@@ -765,10 +765,9 @@ async fn the_redirect_listener_answers_308_to_the_https_url() {
     );
 }
 
-/// Known bug outside the TLS and h2 code: `proto::answer_method` builds the
-/// OPTIONS 204 itself, so it never passes through the connection's service
-/// wrapper (`server::conn::Logged::finish`) that adds HSTS. Run with
-/// `--ignored` once that is fixed.
+/// The OPTIONS 204 comes from the engines' method policy
+/// (`proto::answer_method`), not the service, yet gets HSTS like every other
+/// TLS response (through `Service::decorate`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hsts_is_sent_on_options_responses_too() {
     let root = TempRoot::new().file("a.txt", "A");
@@ -802,11 +801,10 @@ async fn hsts_is_sent_on_options_responses_too() {
     assert_eq!(r.headers["strict-transport-security"], "max-age=60", "h2");
 }
 
-/// Known bug outside the TLS code: the redirect listener is served by the h1
-/// engine, whose method policy (`proto::answer_method`) answers OPTIONS with 204
-/// and other methods with 405 before the redirect service is asked, although
-/// `server/redirect.rs` promises "every request gets 308" ("308 keeps the
-/// method and body"). Run with `--ignored` once that is fixed.
+/// The redirect listener is served by the h1 engine, whose method policy
+/// would answer OPTIONS with 204 and other methods with 405; the redirect
+/// service accepts any method, so every request gets 308 ("308 keeps the
+/// method and body", `server/redirect.rs`).
 #[test]
 fn the_redirect_listener_redirects_every_method() {
     let server = TestServer::start_protocols(

@@ -1,4 +1,5 @@
-//! The one integration-test binary: real servers on 127.0.0.1:0, real sockets.
+//! The one integration-test binary: real servers on 127.0.0.1:0, real sockets;
+//! and the handler alone, called in memory (`pipeline`).
 
 mod support;
 
@@ -10,4 +11,5 @@ mod h1;
 mod h2;
 mod layering;
 mod lifecycle;
+mod pipeline;
 mod tls;

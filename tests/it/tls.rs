@@ -1,10 +1,9 @@
 //! TLS: ALPN, SNI, key formats, garbage on the port, the handshake deadline,
 //! bad files, the redirect listener, HSTS, the self-signed fingerprint and
-//! certificate reload. Certificates are generated here with rcgen; the client is
-//! tokio-rustls with a verifier that accepts any certificate but checks the
-//! handshake signatures (so the server must hold the key it presents).
+//! certificate reload. Certificates and the client come from `support::tls`:
+//! rcgen, and tokio-rustls with a verifier that accepts any certificate but
+//! checks the handshake signatures (so the server must hold the key it presents).
 
-use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,267 +11,19 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferrox::handler::{self, Handler};
-use ferrox::server::tls::CertFiles;
-use ferrox::server::{FileService, Protocol, ServerOptions, Tls};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
+use ferrox::server::{Protocol, ServerOptions, Tls};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivatePkcs1KeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use rustls::pki_types::{CertificateDer, PrivatePkcs1KeyDer};
+use rustls::ClientConfig;
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 
-use crate::h2::{h2_get, h2_handshake};
-use crate::support::{Raw, Resp, TempRoot, TestServer, BIN};
-
-// ---------------------------------------------------------------------------
-// Helpers, shared with the h2 tests
-// ---------------------------------------------------------------------------
-
-/// The bound on every network await in these tests.
-pub(crate) const WAIT: Duration = Duration::from_secs(5);
-
-/// Awaits `f` for at most [`WAIT`].
-#[track_caller]
-pub(crate) fn within<F: Future>(what: &str, f: F) -> impl Future<Output = F::Output> {
-    let what = what.to_string();
-    let at = std::panic::Location::caller();
-    async move {
-        tokio::time::timeout(WAIT, f)
-            .await
-            .unwrap_or_else(|_| panic!("timed out after {WAIT:?}: {what} ({at})"))
-    }
-}
-
-/// A certificate and its key, as PEM and DER.
-pub(crate) struct Cert {
-    pub cert_pem: String,
-    pub key_pem: String,
-    pub der: Vec<u8>,
-}
-
-/// A self-signed ECDSA P-256 certificate for `names` (PKCS#8 key).
-pub(crate) fn cert(names: &[&str]) -> Cert {
-    cert_with_key(names, rcgen::KeyPair::generate().unwrap())
-}
-
-fn cert_with_key(names: &[&str], key: rcgen::KeyPair) -> Cert {
-    let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-    let params = rcgen::CertificateParams::new(names).unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    Cert {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        der: cert.der().to_vec(),
-    }
-}
-
-/// Writes `cert` as `stem.crt` and `stem.key` in `dir`.
-pub(crate) fn write_cert(dir: &Path, stem: &str, cert: &Cert) -> CertFiles {
-    let files = CertFiles {
-        cert: dir.join(format!("{stem}.crt")),
-        key: dir.join(format!("{stem}.key")),
-    };
-    std::fs::write(&files.cert, &cert.cert_pem).unwrap();
-    std::fs::write(&files.key, &cert.key_pem).unwrap();
-    files
-}
-
-/// A `Tls` loaded from files for `certs`, in order (the first is the default).
-pub(crate) fn tls_for(certs: &[&Cert]) -> Tls {
-    let dir = TempRoot::new();
-    let files = certs
-        .iter()
-        .enumerate()
-        .map(|(i, c)| write_cert(dir.path(), &format!("c{i}"), c))
-        .collect();
-    Tls::from_files(files).unwrap()
-}
-
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// Accepts any certificate, but checks the handshake signature against it.
-#[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// A client offering `alpn`, TLS 1.2 and 1.3, trusting anything.
-pub(crate) fn client_config(alpn: &[&[u8]]) -> Arc<ClientConfig> {
-    client_config_versions(alpn, rustls::DEFAULT_VERSIONS)
-}
-
-fn client_config_versions(
-    alpn: &[&[u8]],
-    versions: &[&'static rustls::SupportedProtocolVersion],
-) -> Arc<ClientConfig> {
-    let provider = provider();
-    let mut config = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions)
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
-
-/// TLS to `addr` with `config`. `name` goes in SNI unless it is an IP address
-/// (rustls sends no SNI for addresses).
-pub(crate) async fn connect_with(
-    addr: SocketAddr,
-    name: &str,
-    config: Arc<ClientConfig>,
-) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = within("TCP connect", TcpStream::connect(addr)).await?;
-    let name = ServerName::try_from(name.to_string()).unwrap();
-    within(
-        "TLS handshake",
-        tokio_rustls::TlsConnector::from(config).connect(name, tcp),
-    )
-    .await
-}
-
-/// TLS to `addr` offering `alpn`; panics if the handshake fails.
-pub(crate) async fn tls_connect(
-    addr: SocketAddr,
-    name: &str,
-    alpn: &[&[u8]],
-) -> TlsStream<TcpStream> {
-    connect_with(addr, name, client_config(alpn))
-        .await
-        .unwrap_or_else(|e| panic!("TLS handshake with {addr} as {name:?}: {e}"))
-}
-
-/// The leaf certificate the server presented.
-pub(crate) fn presented(stream: &TlsStream<TcpStream>) -> Vec<u8> {
-    stream
-        .get_ref()
-        .1
-        .peer_certificates()
-        .expect("no certificate")[0]
-        .to_vec()
-}
-
-pub(crate) fn alpn(stream: &TlsStream<TcpStream>) -> Option<Vec<u8>> {
-    stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)
-}
-
-/// Parses a whole HTTP/1.1 response (head and `Content-Length` body).
-pub(crate) fn parse_response(bytes: &[u8], head_only: bool) -> Resp {
-    let text = String::from_utf8_lossy(bytes);
-    let end = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no complete head in {text:?}"))
-        + 4;
-    let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line in {text:?}"));
-    let headers = lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap_or((l, ""));
-            (n.to_string(), v.trim().to_string())
-        })
-        .collect();
-    let mut resp = Resp {
-        status,
-        head,
-        headers,
-        body: bytes[end..].to_vec(),
-    };
-    if !head_only {
-        if let Some(len) = resp.try_header("content-length") {
-            let len: usize = len.parse().unwrap();
-            assert!(resp.body.len() >= len, "short body in {text:?}");
-            resp.body.truncate(len);
-        }
-    } else {
-        assert!(resp.body.is_empty(), "HEAD response with a body: {text:?}");
-    }
-    resp
-}
-
-/// One HTTP/1.1 request with `Connection: close` on any stream; reads to EOF
-/// (a TLS close without close_notify counts as EOF).
-pub(crate) async fn h1_request<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut S,
-    method: &str,
-    target: &str,
-    headers: &str,
-) -> Resp {
-    let request =
-        format!("{method} {target} HTTP/1.1\r\nHost: test\r\n{headers}Connection: close\r\n\r\n");
-    within("h1 write", io.write_all(request.as_bytes()))
-        .await
-        .unwrap();
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 16384];
-    loop {
-        match within("h1 read", io.read(&mut buf)).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => bytes.extend_from_slice(&buf[..n]),
-        }
-    }
-    parse_response(&bytes, method == "HEAD")
-}
-
-/// The static-file service on `root`.
-pub(crate) fn files(root: &Path) -> FileService {
-    FileService(Handler::new(root, handler::Options::default()).unwrap())
-}
+use crate::support::h2::{h2_get, h2_handshake, h2_request};
+use crate::support::tls::{
+    alpn, cert, cert_with_key, client_config, client_config_versions, connect_with, der, der_read,
+    h1_request, pem, pkcs1_to_pkcs8, pkcs8_inner, presented, provider, tls_connect, tls_for,
+    write_cert, Cert, RSA_PKCS1,
+};
+use crate::support::{files, Raw, TempRoot, TestServer, BIN, WAIT};
 
 /// `AB:CD:...` of DER bytes.
 fn sha256_hex(der: &[u8]) -> String {
@@ -283,126 +34,6 @@ fn sha256_hex(der: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join(":")
 }
-
-// ---------------------------------------------------------------------------
-// DER and PEM, to write PKCS#1 and SEC1 keys
-// ---------------------------------------------------------------------------
-
-fn der_len(len: usize) -> Vec<u8> {
-    if len < 0x80 {
-        vec![len as u8]
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .iter()
-            .copied()
-            .skip_while(|b| *b == 0)
-            .collect();
-        let mut out = vec![0x80 | bytes.len() as u8];
-        out.extend(bytes);
-        out
-    }
-}
-
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend(der_len(content.len()));
-    out.extend_from_slice(content);
-    out
-}
-
-/// Reads one DER element: (tag, content, rest).
-fn der_read(input: &[u8]) -> (u8, &[u8], &[u8]) {
-    let tag = input[0];
-    let (len, start) = if input[1] < 0x80 {
-        (input[1] as usize, 2)
-    } else {
-        let n = (input[1] & 0x7f) as usize;
-        let len = input[2..2 + n]
-            .iter()
-            .fold(0usize, |acc, b| acc << 8 | *b as usize);
-        (len, 2 + n)
-    };
-    (tag, &input[start..start + len], &input[start + len..])
-}
-
-/// The private key inside a PKCS#8 `PrivateKeyInfo` (PKCS#1 for RSA, SEC1 for EC).
-fn pkcs8_inner(pkcs8: &[u8]) -> Vec<u8> {
-    let (tag, info, _) = der_read(pkcs8);
-    assert_eq!(tag, 0x30);
-    let (_version, _, rest) = der_read(info);
-    let (_algorithm, _, rest) = der_read(rest);
-    let (tag, key, _) = der_read(rest);
-    assert_eq!(tag, 0x04, "privateKey OCTET STRING");
-    key.to_vec()
-}
-
-/// A PKCS#1 RSA key wrapped as PKCS#8 (rsaEncryption, NULL parameters).
-fn pkcs1_to_pkcs8(pkcs1: &[u8]) -> Vec<u8> {
-    let rsa_encryption = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-    let mut algorithm = der(0x06, &rsa_encryption);
-    algorithm.extend([0x05, 0x00]);
-    let mut info = der(0x02, &[0]);
-    info.extend(der(0x30, &algorithm));
-    info.extend(der(0x04, pkcs1));
-    der(0x30, &info)
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::new();
-    for chunk in der.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                b64.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                b64.push('=');
-            }
-        }
-    }
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
-/// A fixed 2048-bit RSA key in PKCS#1 (`openssl genrsa -traditional 2048`): ring
-/// cannot generate RSA keys, so rcgen cannot either.
-const RSA_PKCS1: &str = "-----BEGIN RSA PRIVATE KEY-----
-MIIEowIBAAKCAQEAxz3PVvzeCdvWLkdkX+RlmghD8tsx8h+2Ga2+BgDkSqTwMMGW
-jYn9ToCQ/cl33ZfrStFp+RyuTll56Y86SrjUtHCAIc5csQLnONarlO7YHVB8fDPN
-bn7E2JF/dElbJjiqYqY1uH/hqi7SRHZFkfUFbNFVzcNJYJD721LGii7/0kURaulx
-xw7Y50scJBQb91XH/mfkFX9MOOIaRifuTP6unRQ19pe3/W7sRZB2gb0AwKgZJOmU
-5GPnQ+aayqMc0R9QI8hv931uNYaIHcW6LOGemfaDqg37yfRy9niQYXBju769LE6v
-8aq2Vmfr6E4ee8ZLDwPJnhmBtFhVfGSvDSCk+wIDAQABAoIBAFOZyOU8J0LFvqIe
-jKx73nH6Y+CEPvnUeold0K0eNKxpdutOX4i2TNZitfP3VFdjxnPXWPsRIMZ5XuE0
-mwX9dircRbdpqpUPncvIr6hHa+EpA4LuDZX+lUQ2EN/PY/Kutje8fDAVYLATA2F8
-qwZqZENbtwAmoCRn0XYeznXu8KLeYIqyHM7ELTql3K9xbWFhwWiVutr34Rya4pGz
-xpTuMfnplp51YVhRXE0lkHcseL68gVsIfp9D18f+rA0LVXJSe1HQsw6jzw0oKtne
-XovLx01+Ol/PLwRBOLHSkGvQMHzMyS4MRJe6XcBbJHuy0bTd9EVku5zpftVXhUUH
-uWUI7PkCgYEA7K+qPx124p4iQBPipokz7P3b/iqJ5/PNUdhVyQGuUhr4ue6tej7Q
-fXdV/1zEh3PL9qaSP0O6XtjrJlVA4P4UuC49NOLzE7HASPiiLU1/6UpxYlZO8emD
-Pla6n6LqL3BMYAwWQ3DN+RBbHwpAmRWLFFwgWBHxwBsQ0fOT0GWp3PcCgYEA13/u
-Lrwqgtm5klRpYdEnxznJ819sB8HuEpxAy3+IVv789DS2RLq/t7P3vTDlhUUtYvcy
-kyMhKv1vGKIJmBMgzylLeMCGKs3ifcwVM1oAoOuiXO9gR46Sp6Hcsk1osyxLen1F
-9o2NKGsfAtEoDJgDETTbe+JecTQ7RCaVNgG8Cx0CgYEAiNxrDWP0QsY999+Hx9S+
-eeOxOh9O7xlDOHhn4nteWYvPF3S0S2PXGzXOPINgARMsdcuL9ZksQ3wbPWc+xNsn
-D/ls2xAAjvrRvWBIJvoRZMzvE3Xk4G2uvnVYJMcHs7az8zYKCaVI9SRIDILZJ6wV
-aAh9i2+U4wjDiSPX7UFcH7ECgYBEkorCCFImrQ1lyMJ3w8w6kuL2NGj11vngpiPg
-HUbPF/h55MQS/rG+zN+KLiL601Zr5WkMdOM7AMX3Oqh+4adRBDzlwa1vtW/aw7QD
-USJeElzp4anrWyzDdrf5bLRiPzgNVAuNNuGx+NQ3W0K5Ly3arc0hkJiowQwS1Ywp
-UUf66QKBgEdMDE4NWwLqgEYnl63RBZPy1I3dkvaoS1KWitcdkuMKRVjCSePBRRKD
-Q1UhlzVPEyBz8FyxEPN3TuF1kHc8QBySqDvpzvhgYfl28vfaYDS+28tH4m5wANns
-C1GY8LYuloTKTNmyQWhwIa0t0hKmf0a2FuK72rcq8BJAOgoJklMy
------END RSA PRIVATE KEY-----
-";
 
 // ---------------------------------------------------------------------------
 // The binary, started with TLS
@@ -576,10 +207,10 @@ async fn alpn_chooses_h2_and_falls_back_to_http11() {
     }
     // Only http/1.1, or no ALPN at all: HTTP/1.1.
     for offer in [&[&b"http/1.1"[..]][..], &[]] {
-        let mut tls = tls_connect(addr, "localhost", offer).await;
+        let tls = tls_connect(addr, "localhost", offer).await;
         let expected = (!offer.is_empty()).then(|| b"http/1.1".to_vec());
         assert_eq!(alpn(&tls), expected, "offered {offer:?}");
-        let r = h1_request(&mut tls, "GET", "/a.txt", "").await;
+        let r = h1_request(tls, "GET", "/a.txt", "").await;
         r.expect(200);
         assert!(r.head.starts_with("HTTP/1.1 200"), "{r:?}");
         assert_eq!(r.body, b"over tls");
@@ -626,13 +257,13 @@ async fn sni_picks_the_certificate_valid_for_the_name() {
         ("a.wild.test", &wild, "wildcard"),
         ("ALPHA.test", &alpha, "alpha (case-insensitive)"),
     ] {
-        let mut tls = tls_connect(addr, name, &[b"http/1.1"]).await;
+        let tls = tls_connect(addr, name, &[b"http/1.1"]).await;
         assert!(
             presented(&tls) == want.der,
             "SNI {name}: not the {which} certificate"
         );
         // And it serves.
-        assert_eq!(h1_request(&mut tls, "GET", "/a.txt", "").await.body, b"A");
+        assert_eq!(h1_request(tls, "GET", "/a.txt", "").await.body, b"A");
     }
     // The first valid one wins, not the first listed: swap the order.
     let server2 = tls_server(root.path(), &[&alpha, &first]);
@@ -657,7 +288,7 @@ async fn sni_with_an_unknown_name_or_none_gets_the_first_certificate() {
         "alpha.test.evil", // no suffix games
         "127.0.0.1",       // an address: no SNI at all
     ] {
-        let mut tls = tls_connect(server.addr, name, &[b"h2", b"http/1.1"]).await;
+        let tls = tls_connect(server.addr, name, &[b"h2", b"http/1.1"]).await;
         assert!(
             presented(&tls) == first.der,
             "{name}: not the first certificate"
@@ -666,7 +297,7 @@ async fn sni_with_an_unknown_name_or_none_gets_the_first_certificate() {
             let (mut send, _conn) = h2_handshake(tls).await;
             assert_eq!(h2_get(&mut send, "https://x/a.txt").await.body, b"A");
         } else {
-            assert_eq!(h1_request(&mut tls, "GET", "/a.txt", "").await.body, b"A");
+            assert_eq!(h1_request(tls, "GET", "/a.txt", "").await.body, b"A");
         }
     }
 }
@@ -755,14 +386,11 @@ async fn keys_in_pkcs8_pkcs1_and_sec1_all_load_and_sign() {
     for (name, cert, _) in all {
         for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
             let config = client_config_versions(&[b"http/1.1"], &[version]);
-            let mut tls = connect_with(server.addr, name, config)
+            let tls = connect_with(server.addr, name, config)
                 .await
                 .unwrap_or_else(|e| panic!("{name} {version:?}: {e}"));
             assert!(presented(&tls) == cert.der, "{name}: wrong certificate");
-            assert_eq!(
-                h1_request(&mut tls, "GET", "/a.txt", "").await.body,
-                b"keys"
-            );
+            assert_eq!(h1_request(tls, "GET", "/a.txt", "").await.body, b"keys");
         }
     }
 }
@@ -842,9 +470,9 @@ async fn garbage_and_plain_http_on_the_tls_port_are_dropped_at_once() {
         );
     }
     // The server still serves TLS, both protocols.
-    let mut tls = tls_connect(addr, "localhost", &[b"http/1.1"]).await;
+    let tls = tls_connect(addr, "localhost", &[b"http/1.1"]).await;
     assert_eq!(
-        h1_request(&mut tls, "GET", "/a.txt", "").await.body,
+        h1_request(tls, "GET", "/a.txt", "").await.body,
         b"still fine"
     );
     let tls = tls_connect(addr, "localhost", &[b"h2"]).await;
@@ -906,8 +534,8 @@ async fn the_handshake_deadline_closes_stalled_clients() {
     let stalled: Vec<std::net::TcpStream> = (0..20)
         .map(|_| std::net::TcpStream::connect(addr).unwrap())
         .collect();
-    let mut tls = tls_connect(addr, "localhost", &[b"http/1.1"]).await;
-    assert_eq!(h1_request(&mut tls, "GET", "/a.txt", "").await.body, b"A");
+    let tls = tls_connect(addr, "localhost", &[b"http/1.1"]).await;
+    assert_eq!(h1_request(tls, "GET", "/a.txt", "").await.body, b"A");
     drop(stalled);
 }
 
@@ -1137,10 +765,9 @@ async fn the_redirect_listener_answers_308_to_the_https_url() {
     );
 }
 
-/// Known bug outside the TLS and h2 code: `proto::answer_method` builds the
-/// OPTIONS 204 itself, so it never passes through the connection's service
-/// wrapper (`server::conn::Logged::finish`) that adds HSTS. Run with
-/// `--ignored` once that is fixed.
+/// The OPTIONS 204 comes from the engines' method policy
+/// (`proto::answer_method`), not the service, yet gets HSTS like every other
+/// TLS response (through `Service::decorate`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hsts_is_sent_on_options_responses_too() {
     let root = TempRoot::new().file("a.txt", "A");
@@ -1153,8 +780,8 @@ async fn hsts_is_sent_on_options_responses_too() {
         options,
         vec![Protocol::Tls(tls_for(&[&cert(&["localhost"])]))],
     );
-    let mut tls = tls_connect(server.addr, "localhost", &[b"http/1.1"]).await;
-    let r = h1_request(&mut tls, "OPTIONS", "/a.txt", "").await;
+    let tls = tls_connect(server.addr, "localhost", &[b"http/1.1"]).await;
+    let r = h1_request(tls, "OPTIONS", "/a.txt", "").await;
     r.expect(204);
     assert_eq!(
         r.try_header("strict-transport-security"),
@@ -1163,7 +790,7 @@ async fn hsts_is_sent_on_options_responses_too() {
     );
     let tls = tls_connect(server.addr, "localhost", &[b"h2"]).await;
     let (send, _conn) = h2_handshake(tls).await;
-    let r = crate::h2::h2_request(
+    let r = h2_request(
         &send,
         http::Request::options("https://localhost/a.txt")
             .body(())
@@ -1174,11 +801,10 @@ async fn hsts_is_sent_on_options_responses_too() {
     assert_eq!(r.headers["strict-transport-security"], "max-age=60", "h2");
 }
 
-/// Known bug outside the TLS code: the redirect listener is served by the h1
-/// engine, whose method policy (`proto::answer_method`) answers OPTIONS with 204
-/// and other methods with 405 before the redirect service is asked, although
-/// `server/redirect.rs` promises "every request gets 308" ("308 keeps the
-/// method and body"). Run with `--ignored` once that is fixed.
+/// The redirect listener is served by the h1 engine, whose method policy
+/// would answer OPTIONS with 204 and other methods with 405; the redirect
+/// service accepts any method, so every request gets 308 ("308 keeps the
+/// method and body", `server/redirect.rs`).
 #[test]
 fn the_redirect_listener_redirects_every_method() {
     let server = TestServer::start_protocols(
@@ -1221,15 +847,15 @@ async fn hsts_is_sent_on_tls_responses_only() {
         ("HEAD", "/a.txt", 200),
         ("DELETE", "/a.txt", 405),
     ] {
-        let mut tls = tls_connect(tls_addr, "localhost", &[b"http/1.1"]).await;
-        let r = h1_request(&mut tls, method, target, "").await;
+        let tls = tls_connect(tls_addr, "localhost", &[b"http/1.1"]).await;
+        let r = h1_request(tls, method, target, "").await;
         r.expect(status);
         assert_eq!(r.header("strict-transport-security"), HSTS, "{r:?}");
         assert_eq!(r.count("strict-transport-security"), 1, "{r:?}");
     }
     // A request the h1 engine refuses before the service: still HSTS.
-    let mut tls = tls_connect(tls_addr, "localhost", &[b"http/1.1"]).await;
-    let r = h1_request(&mut tls, "GET", "/a.txt", "Bad header line\r\n").await;
+    let tls = tls_connect(tls_addr, "localhost", &[b"http/1.1"]).await;
+    let r = h1_request(tls, "GET", "/a.txt", "Bad header line\r\n").await;
     r.expect(400);
     assert_eq!(r.header("strict-transport-security"), HSTS, "{r:?}");
     // TLS, HTTP/2.
@@ -1265,8 +891,8 @@ async fn hsts_is_sent_on_tls_responses_only() {
 
     // Without --hsts: none on TLS either.
     let quiet = tls_server(root.path(), &[&c]);
-    let mut tls = tls_connect(quiet.addr, "localhost", &[b"http/1.1"]).await;
-    let r = h1_request(&mut tls, "GET", "/a.txt", "").await;
+    let tls = tls_connect(quiet.addr, "localhost", &[b"http/1.1"]).await;
+    let r = h1_request(tls, "GET", "/a.txt", "").await;
     assert!(r.try_header("strict-transport-security").is_none(), "{r:?}");
 }
 
@@ -1363,12 +989,9 @@ async fn sighup_reloads_certificates_and_a_bad_file_keeps_the_old_ones() {
     );
     let addr = running.addr;
     let current = || async move {
-        let mut tls = tls_connect(addr, "localhost", &[b"http/1.1"]).await;
+        let tls = tls_connect(addr, "localhost", &[b"http/1.1"]).await;
         let der = presented(&tls);
-        assert_eq!(
-            h1_request(&mut tls, "GET", "/a.txt", "").await.body,
-            b"reload"
-        );
+        assert_eq!(h1_request(tls, "GET", "/a.txt", "").await.body, b"reload");
         der
     };
     assert!(current().await == one.der, "not the first certificate");

@@ -1,17 +1,26 @@
 //! Test support: a real server on 127.0.0.1:0, a raw HTTP/1.1 client that prints
-//! the whole exchange when something fails, and a fixture-folder builder.
+//! the whole exchange when something fails, HTTP/2 clients (`h2`), TLS
+//! certificates and clients (`tls`), the handler called in memory (`respond`,
+//! `body`), and a fixture-folder builder.
 
 #![allow(dead_code)]
 
 mod binary;
+pub mod body;
+pub mod h2;
 mod raw;
+mod respond;
 mod root;
 mod service;
+pub mod tls;
+mod wait;
 
 pub use binary::{Binary, BIN};
 pub use raw::{Raw, Resp};
+pub use respond::{request, respond, Answer};
 pub use root::TempRoot;
 pub use service::TestService;
+pub use wait::{within, WAIT};
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -37,6 +46,11 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
             (x >> 32) as u8
         })
         .collect()
+}
+
+/// The static-file service on `root`, with the default options.
+pub fn files(root: &Path) -> FileService {
+    FileService(Handler::new(root, handler::Options::default()).unwrap())
 }
 
 /// The built-in page for a status, exactly as the server must send it.

@@ -1,12 +1,14 @@
-//! A raw HTTP/1.1 client over a real socket. It keeps a transcript of everything
-//! sent and received, and every failure prints it.
+//! A raw HTTP/1.1 client over a real socket, or over any other blocking byte
+//! stream (TLS: see `support::tls::h1_request`). It keeps a transcript of
+//! everything sent and received, and every failure prints it. This is the one
+//! HTTP/1.1 response parser of the tests.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-pub struct Raw {
-    pub stream: TcpStream,
+pub struct Raw<S = TcpStream> {
+    pub stream: S,
     unread: Vec<u8>,
     transcript: String,
 }
@@ -66,6 +68,49 @@ impl Raw {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
+        Raw::over(stream)
+    }
+
+    /// True when the server closes the connection (EOF or reset) within `wait`,
+    /// with no further bytes.
+    pub fn is_closed_within(&mut self, wait: Duration) -> bool {
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0u8; 1024];
+        let closed = match self.stream.read(&mut buf) {
+            Ok(0) => true,
+            Ok(n) => {
+                self.transcript
+                    .push_str(&format!("<<< {}\n", String::from_utf8_lossy(&buf[..n])));
+                false
+            }
+            Err(e) => matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
+        };
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        closed
+    }
+
+    /// Asserts the server closed the connection and sent nothing more.
+    #[track_caller]
+    pub fn expect_closed(&mut self) {
+        assert!(
+            self.unread.is_empty(),
+            "unexpected bytes: {:?}\n{}",
+            String::from_utf8_lossy(&self.unread),
+            self.transcript
+        );
+        assert!(
+            self.is_closed_within(Duration::from_secs(5)),
+            "connection still open\ntranscript:\n{}",
+            self.transcript
+        );
+    }
+}
+
+impl<S: Read + Write> Raw<S> {
+    /// A client over a connected stream (its read timeout set by the caller).
+    pub fn over(stream: S) -> Raw<S> {
         Raw {
             stream,
             unread: Vec::new(),
@@ -84,6 +129,9 @@ impl Raw {
         self.stream
             .write_all(bytes)
             .unwrap_or_else(|e| panic!("send failed: {e}\n{}", self.transcript));
+        self.stream
+            .flush()
+            .unwrap_or_else(|e| panic!("send failed: {e}\n{}", self.transcript));
     }
 
     /// Sends, ignoring errors (the server may already have closed).
@@ -100,7 +148,15 @@ impl Raw {
                 self.unread.extend_from_slice(&buf[..n]);
                 n
             }
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => 0,
+            // A TLS peer gone without close_notify reads as UnexpectedEof.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof
+                ) =>
+            {
+                0
+            }
             Err(e) => panic!("read failed: {e}\ntranscript:\n{}", self.transcript),
         }
     }
@@ -220,42 +276,6 @@ impl Raw {
                 return body;
             }
         }
-    }
-
-    /// True when the server closes the connection (EOF or reset) within `wait`,
-    /// with no further bytes.
-    pub fn is_closed_within(&mut self, wait: Duration) -> bool {
-        self.stream.set_read_timeout(Some(wait)).unwrap();
-        let mut buf = [0u8; 1024];
-        let closed = match self.stream.read(&mut buf) {
-            Ok(0) => true,
-            Ok(n) => {
-                self.transcript
-                    .push_str(&format!("<<< {}\n", String::from_utf8_lossy(&buf[..n])));
-                false
-            }
-            Err(e) => matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
-        };
-        self.stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        closed
-    }
-
-    /// Asserts the server closed the connection and sent nothing more.
-    #[track_caller]
-    pub fn expect_closed(&mut self) {
-        assert!(
-            self.unread.is_empty(),
-            "unexpected bytes: {:?}\n{}",
-            String::from_utf8_lossy(&self.unread),
-            self.transcript
-        );
-        assert!(
-            self.is_closed_within(Duration::from_secs(5)),
-            "connection still open\ntranscript:\n{}",
-            self.transcript
-        );
     }
 
     /// Everything until the server closes.

@@ -2,7 +2,6 @@
 //! handler's answer with its body read to the end.
 
 use ferrox::handler::Handler;
-use ferrox::proto::EncodedFields;
 use http::{HeaderMap, Request};
 
 use super::body::collect;
@@ -70,18 +69,13 @@ impl std::fmt::Debug for Answer {
 }
 
 /// Runs `handler` on `req`: the one call of `Handler::respond` in the tests,
-/// to adapt here when its return type changes. Fields the handler encoded
-/// ahead for HTTP/1 (`EncodedFields` in the extensions) join the map, as an
-/// engine sends them.
+/// to adapt here when its return type changes. (A plain response carries
+/// every field: a reply's pre-built block joins its map on the way.)
 pub async fn respond(handler: &Handler, req: &Request<()>) -> Answer {
     let (parts, body) = handler.respond(req).await.into_parts();
-    let mut headers = parts.headers;
-    if let Some(fields) = parts.extensions.get::<EncodedFields>() {
-        fields.append_to(&mut headers);
-    }
     Answer {
         status: parts.status.as_u16(),
-        headers,
+        headers: parts.headers,
         body: collect(body).await,
     }
 }

@@ -350,7 +350,7 @@ impl Walker<'_> {
             for (j, addr) in list.iter().flatten().enumerate() {
                 let rel = format!("{name}[{j}]");
                 let loc = at(&rel).unwrap_or_default();
-                listeners.push((join(prefix, &rel), *addr, loc));
+                listeners.push((format!("{prefix}.{rel}"), *addr, loc));
             }
         };
         let server = &config.server;

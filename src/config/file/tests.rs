@@ -686,3 +686,49 @@ etag = "content"
     }
     assert_eq!(got, want);
 }
+
+/// Every file in examples/config parses without a problem, and what its paths
+/// name is there: folders, index pages, certificate files that load.
+#[test]
+fn the_examples_parse_and_their_files_exist() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    names.sort();
+    let stems: Vec<_> = names.iter().map(|p| p.file_stem().unwrap()).collect();
+    assert_eq!(stems, ["local-dev", "many-sites", "single-site-tls"]);
+    for path in &names {
+        let config = match load(path) {
+            Ok(config) => config,
+            Err(problems) => panic!(
+                "{}",
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        };
+        assert!(!config.sites.is_empty(), "{}", path.display());
+        for (i, site) in config.sites.iter().enumerate() {
+            let what = format!("{} site[{i}]", path.display());
+            let root = site.root.as_ref().unwrap();
+            assert!(root.is_dir(), "{what}: root {}", root.display());
+            let index = site
+                .index
+                .clone()
+                .unwrap_or_else(|| vec!["index.html".into()]);
+            assert!(root.join(&index[0]).is_file(), "{what}: index");
+            if let Some(errors) = &site.error_pages {
+                assert!(errors.join("404.html").is_file(), "{what}: error pages");
+            }
+            if let Some(TlsChoice::Files(files)) = &site.tls {
+                crate::server::Tls::from_files(files.clone())
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+            }
+        }
+    }
+}

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use toml::de::{DeTable, DeValue};
+
 use super::problem::{join, unknown_key, Location};
 use super::walk::{entries, keep_list, Val, Walker, ETAGS, SITE_KEYS, TLS_KEYS};
 use super::{CacheRuleKey, FileConfig, Locations, SiteKeys};
@@ -11,9 +13,9 @@ use crate::config::raw;
 use crate::config::TlsChoice;
 use crate::handler::cache_control::{CachePolicy, Rule};
 use crate::server::tls::CertFiles;
-use toml::de::{DeTable, DeValue};
 
 impl Walker<'_> {
+    /// `site`: an array of tables, each read by [`Walker::site`].
     pub(super) fn sites(&mut self, v: &Val<'_>) -> Vec<SiteKeys> {
         let expected = "an array of tables ([[site]])";
         let DeValue::Array(items) = v.get_ref() else {
@@ -37,6 +39,7 @@ impl Walker<'_> {
         sites
     }
 
+    /// One `[[site]]` table, at index `prefix` (`site[2]`).
     pub(super) fn site(
         &mut self,
         prefix: &str,

@@ -1,7 +1,9 @@
 //! Configuration flows once, downwards: the command line as typed ([`raw`]) is
 //! checked and resolved ([`resolve`]) into a [`Config`], which fills each
-//! module's own options struct.
+//! module's own options struct. A configuration file ([`file`](mod@file)) is read and
+//! checked on its own, with every problem located by line and column.
 
+pub mod file;
 pub mod raw;
 pub mod resolve;
 

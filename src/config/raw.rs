@@ -259,7 +259,8 @@ pub enum LogFormatArg {
     Json,
 }
 
-fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+/// `ADDR:PORT`, IPv6 as `[ADDR]:PORT`.
+pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
     s.parse()
         .map_err(|_| format!("expected ADDR:PORT such as 127.0.0.1:8080 or [::1]:8080, got '{s}'"))
 }
@@ -273,7 +274,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 10s, 500ms, 2m)"))
 }
 
-fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+/// A [`parse_duration`] that is more than zero.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     match parse_duration(s)? {
         d if d.is_zero() => Err("must be more than zero".into()),
         d => Ok(d),
@@ -299,13 +301,19 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| "size too large".to_string())
 }
 
-fn parse_head_size(s: &str) -> Result<usize, String> {
+/// A [`parse_size`] from 1KiB to 1MiB: the bounds of `--max-header-size`.
+pub fn parse_head_size(s: &str) -> Result<usize, String> {
     const MIN: u64 = 1024;
     const MAX: u64 = 1 << 20;
     match parse_size(s)? {
         n if (MIN..=MAX).contains(&n) => usize::try_from(n).map_err(|e| e.to_string()),
         _ => Err("must be between 1KiB and 1MiB".into()),
     }
+}
+
+/// Whether `name` can be an index file name: not empty, no `/`, not a dotfile.
+pub fn is_plain_file_name(name: &str) -> bool {
+    !(name.is_empty() || name.contains('/') || name.starts_with('.'))
 }
 
 #[cfg(test)]

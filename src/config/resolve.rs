@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use super::raw::{Args, EtagArg, LogFormatArg};
+use super::raw::{is_plain_file_name, Args, EtagArg, LogFormatArg};
 use super::{Config, TlsChoice};
 use crate::handler::compress::CompressOptions;
 use crate::handler::{
@@ -72,11 +72,7 @@ pub fn resolve(args: Args) -> Result<Config, ConfigError> {
             ));
         }
     }
-    if let Some(bad) = args
-        .index
-        .iter()
-        .find(|i| i.is_empty() || i.contains('/') || i.starts_with('.'))
-    {
+    if let Some(bad) = args.index.iter().find(|i| !is_plain_file_name(i)) {
         return Err(err("--index", format!("'{bad}' must be a plain file name")));
     }
     let mut rules = Vec::with_capacity(args.cache_rules.len());

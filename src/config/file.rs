@@ -1,0 +1,290 @@
+//! The configuration file (TOML): one `[server]` table for the process and any
+//! number of `[[site]]` tables (virtual hosts). This module only reads the file:
+//! it checks syntax, keys, types and values that can be judged from the text
+//! alone, and reports *every* problem with its line and column. What needs the
+//! filesystem or the other sources (command line > environment > file >
+//! defaults) is the caller's; it can report at the right line through
+//! [`ServerKeys::location`], [`SiteKeys::location`] and [`Problem::at`].
+//!
+//! Every key is optional. Values use exactly the syntax of the command line
+//! (the parsers of [`super::raw`]): durations as `"10s"`, `"500ms"`, `"365d"` or
+//! a number of seconds; sizes as `"32KiB"`, `"8MiB"` or a number of bytes.
+//! Relative paths are resolved against the folder of the file. Lists of one
+//! item may be written as that item (`listen = "0.0.0.0:80"`). Enum values
+//! accept `-` and `_` alike (`per-core`, `per_core`).
+//!
+//! ```toml
+//! [server]
+//! listen = ["0.0.0.0:80", "[::]:80"]       # plain HTTP listeners
+//! listen_tls = ["0.0.0.0:443"]             # TLS listeners (HTTP/1.1 and h2 by ALPN)
+//! max_connections = 10000
+//! shutdown_timeout = "10s"
+//! header_timeout = "10s"
+//! idle_timeout = "60s"
+//! send_timeout = "30s"
+//! tls_handshake_timeout = "10s"
+//! max_header_size = "32KiB"                # 1KiB to 1MiB
+//! max_headers = 100                        # 1 to 256
+//! max_body_size = "1MiB"
+//! max_requests_per_connection = 1000       # 0: no cap
+//! h2_max_streams = 128                     # 1 to 10000
+//! server_header = true
+//! log_format = "combined"                  # combined | common | json | vhost_combined
+//! access_log = true                        # false: no access log
+//! log_level = "info"                       # or a tracing filter
+//! runtime = "work-stealing"                # or "per-core"
+//! compress_cache_size = "64MiB"
+//!
+//! [[site]]
+//! hosts = ["example.com", "*.example.com"] # exact names or one leading "*." label; IPs too
+//! root = "/srv/example"
+//! default = true                           # for requests whose Host names no site
+//! listen = ["0.0.0.0:8080"]                # listeners of its own (plain)
+//! listen_tls = ["0.0.0.0:8443"]            # listeners of its own (TLS)
+//! index = ["index.html"]
+//! listing = false
+//! hidden = false
+//! error_pages = "/srv/errors"
+//! cache_control = "public, max-age=60"
+//! cache_rules = { "/assets/**" = "public, max-age=31536000, immutable" }   # in order
+//! cache_defaults = true
+//! etag = "metadata"                        # or "content"
+//! max_ranges = 16                          # 1 to 1000
+//! precompressed = true
+//! compress = true
+//! compress_min_size = "1KiB"
+//! compress_max_size = "8MiB"
+//! tls = { cert = "certs/example.pem", key = "certs/example.key" }  # or { self_signed = true }
+//! hsts = "365d"                            # a duration or a number of seconds
+//! https_redirect = true                    # plain requests to a tls site get 308 to https
+//! ```
+//!
+//! Command-line flag → key: `ROOT` → `site.root`; `--listen` → `server.listen`
+//! (`server.listen_tls` for HTTPS); `--port P` → `server.listen =
+//! ["127.0.0.1:P"]`; `--no-server-header` → `server.server_header = false`;
+//! `--quiet` → `server.access_log = false`; `--no-listing` → `site.listing =
+//! false`; `--no-cache-defaults` → `site.cache_defaults = false`; `--cache-rule
+//! P=V` → `site.cache_rules = { "P" = "V" }`; `--tls-cert`/`--tls-key` →
+//! `site.tls.cert`/`site.tls.key` (one pair a site, SNI picks the site);
+//! `--tls-self-signed` → `site.tls.self_signed = true`; `--redirect-http A` →
+//! `server.listen = ["A"]` with a tls site (`https_redirect` defaults to true);
+//! `--hsts SECONDS` → `site.hsts`; `--no-precompressed`, `--no-compress` →
+//! `site.precompressed`, `site.compress = false`; every other flag `--a-b` →
+//! `a_b`, in `[server]` for process-wide ones and in `[[site]]` for how files
+//! are served.
+//!
+//! Checks beyond one value: at most one site with `default = true`; a host in
+//! one site only; a listener address once in the whole file; a site with `tls`
+//! needs a `root`, and with several sites every site does; `hsts`,
+//! `https_redirect = true` and `listen_tls` on a site need its `tls`;
+//! `compress_min_size` not above `compress_max_size`.
+
+mod host;
+mod problem;
+mod site;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::HeaderValue;
+
+use super::raw::{EtagArg, RuntimeArg};
+use super::TlsChoice;
+use crate::handler::cache_control::Rule;
+
+pub use problem::{Location, Problem};
+
+/// A configuration file, read and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileConfig {
+    /// The file, as given.
+    pub path: PathBuf,
+    /// `[server]`: process-wide keys.
+    pub server: ServerKeys,
+    /// Every `[[site]]`, in file order.
+    pub sites: Vec<SiteKeys>,
+}
+
+/// Where each key was set, by its path inside its table: `root`, `tls.cert`,
+/// `listen[2]`, `hosts[0]`, `cache_rules."/assets/**"`.
+type Locations = BTreeMap<String, Location>;
+
+/// The `[server]` table. `None`: not in the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerKeys {
+    /// Plain HTTP listeners.
+    pub listen: Option<Vec<SocketAddr>>,
+    /// TLS listeners (HTTP/1.1 and h2 by ALPN).
+    pub listen_tls: Option<Vec<SocketAddr>>,
+    /// Connections open at once (1 or more).
+    pub max_connections: Option<u32>,
+    /// Time in-flight responses get after SIGINT or SIGTERM.
+    pub shutdown_timeout: Option<Duration>,
+    /// Deadline for a whole request head (more than zero).
+    pub header_timeout: Option<Duration>,
+    /// Time a kept-alive connection may wait for its next request (more than zero).
+    pub idle_timeout: Option<Duration>,
+    /// Time one write may wait for a client (more than zero).
+    pub send_timeout: Option<Duration>,
+    /// Deadline for a TLS handshake (more than zero).
+    pub tls_handshake_timeout: Option<Duration>,
+    /// Largest request head, 1KiB to 1MiB.
+    pub max_header_size: Option<usize>,
+    /// Most header fields in a request, 1 to 256.
+    pub max_headers: Option<u16>,
+    /// Largest request body read and discarded.
+    pub max_body_size: Option<u64>,
+    /// Requests on one connection before it is closed (0: no cap).
+    pub max_requests_per_connection: Option<u32>,
+    /// HTTP/2 streams open at once on one connection, 1 to 10000.
+    pub h2_max_streams: Option<u32>,
+    /// Send `Server: ferrox`.
+    pub server_header: Option<bool>,
+    /// Access-log format.
+    pub log_format: Option<LogFormatKey>,
+    /// Write the access log (false: `--quiet`).
+    pub access_log: Option<bool>,
+    /// Diagnostics filter for stderr (checked as a tracing filter).
+    pub log_level: Option<String>,
+    /// Concurrency model.
+    pub runtime: Option<RuntimeArg>,
+    /// Memory for compressed responses kept for repeat requests (0: none).
+    pub compress_cache_size: Option<u64>,
+    locations: Locations,
+}
+
+impl ServerKeys {
+    /// Where `key` (`"listen"`, `"listen[1]"`, `"max_connections"`) was set.
+    pub fn location(&self, key: &str) -> Option<Location> {
+        self.locations.get(key).copied()
+    }
+
+    /// Every key set, with where, in key order.
+    pub fn locations(&self) -> impl Iterator<Item = (&str, Location)> {
+        self.locations.iter().map(|(k, l)| (k.as_str(), *l))
+    }
+}
+
+/// One `[[site]]` table. `None`: not in the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteKeys {
+    /// Where the `[[site]]` header (or the inline table) starts.
+    pub header: Location,
+    /// Host names, lower-cased: `example.com`, `*.example.com` (one label),
+    /// `192.0.2.1`, `[2001:db8::1]` (IPv6 always in brackets, as in `Host`).
+    pub hosts: Option<Vec<String>>,
+    /// The folder served, resolved against the folder of the file.
+    pub root: Option<PathBuf>,
+    /// Gets requests whose Host names no site.
+    pub default: Option<bool>,
+    /// Plain listeners of its own.
+    pub listen: Option<Vec<SocketAddr>>,
+    /// TLS listeners of its own.
+    pub listen_tls: Option<Vec<SocketAddr>>,
+    /// Index file names, each a plain file name.
+    pub index: Option<Vec<String>>,
+    /// List folders without an index file.
+    pub listing: Option<bool>,
+    /// Serve and list dotfiles.
+    pub hidden: Option<bool>,
+    /// Folder of error pages named by status, resolved.
+    pub error_pages: Option<PathBuf>,
+    /// Cache-Control for files no rule or default covers.
+    pub cache_control: Option<HeaderValue>,
+    /// Cache-Control by pattern, in file order (the first match wins).
+    pub cache_rules: Option<Vec<CacheRuleKey>>,
+    /// Immutable for fingerprinted names, no-cache for HTML.
+    pub cache_defaults: Option<bool>,
+    /// How ETags are made.
+    pub etag: Option<EtagArg>,
+    /// Ranges honoured in one request, 1 to 1000.
+    pub max_ranges: Option<u16>,
+    /// Serve FILE.br, FILE.zst, FILE.gz in place of FILE.
+    pub precompressed: Option<bool>,
+    /// Compress responses on the fly.
+    pub compress: Option<bool>,
+    /// Smallest file compressed on the fly.
+    pub compress_min_size: Option<u64>,
+    /// Largest file compressed on the fly.
+    pub compress_max_size: Option<u64>,
+    /// Certificate and key files (resolved; one pair), or self-signed.
+    pub tls: Option<TlsChoice>,
+    /// Strict-Transport-Security max-age, in seconds.
+    pub hsts: Option<u64>,
+    /// Answer plain requests with 308 to https (for a site with tls).
+    pub https_redirect: Option<bool>,
+    locations: Locations,
+}
+
+impl SiteKeys {
+    /// Where `key` was set: `"root"`, `"tls"`, `"tls.cert"`, `"hosts[0]"`,
+    /// `"cache_rules.\"/assets/**\""`. The `[[site]]` header is [`SiteKeys::header`].
+    pub fn location(&self, key: &str) -> Option<Location> {
+        self.locations.get(key).copied()
+    }
+
+    /// Every key set, with where, in key order.
+    pub fn locations(&self) -> impl Iterator<Item = (&str, Location)> {
+        self.locations.iter().map(|(k, l)| (k.as_str(), *l))
+    }
+}
+
+/// `log_format` values: the command line's, plus `vhost_combined`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormatKey {
+    /// NCSA combined.
+    Combined,
+    /// NCSA common.
+    Common,
+    /// One JSON object a line.
+    Json,
+    /// Combined with the site's host name first (Apache's `vhost_combined`).
+    VhostCombined,
+}
+
+/// One `cache_rules` entry: `"PATTERN" = "VALUE"`.
+#[derive(Debug, Clone)]
+pub struct CacheRuleKey {
+    /// The pattern, as written.
+    pub pattern: String,
+    /// The Cache-Control value, as written.
+    pub value: String,
+    /// The rule, built by [`Rule::parse`] exactly as `--cache-rule PATTERN=VALUE`.
+    pub rule: Rule,
+}
+
+impl PartialEq for CacheRuleKey {
+    fn eq(&self, other: &Self) -> bool {
+        // The rule is a function of the two strings.
+        self.pattern == other.pattern && self.value == other.value
+    }
+}
+
+impl Eq for CacheRuleKey {}
+
+/// Reads and checks `text` as the file at `path` (used in messages, and to
+/// resolve relative paths against its folder). Every problem found, in file
+/// order; after a syntax error, only that one.
+pub fn parse(path: &Path, text: &str) -> Result<FileConfig, Vec<Problem>> {
+    walk::document(path, text)
+}
+
+/// Reads the file at `path`, then [`parse`]s it. An unreadable file is one
+/// problem at 1:1.
+pub fn load(path: &Path) -> Result<FileConfig, Vec<Problem>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(path, &text),
+        Err(e) => Err(vec![Problem::at(
+            path,
+            Location { line: 1, column: 1 },
+            "",
+            format!("cannot read the file: {e}"),
+        )]),
+    }
+}

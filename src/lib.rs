@@ -30,7 +30,7 @@
 //!
 //! ```text
 //! main        → config, server, handler, log, precompress
-//! config      → server, handler, proto, files, codec, log   (to fill their options)
+//! config      → server, site, handler, proto, files, codec, log (to fill their options)
 //! server      → proto, site, handler, body, response, log   (the only home of sockets and TLS)
 //! site        → handler, body, response                     (never proto, server, config)
 //! proto       → body, response                              (wire protocols; no files, no config)

@@ -27,6 +27,8 @@ pub enum LogFormat {
     Common,
     /// One JSON object a line.
     Json,
+    /// Apache's `vhost_combined`: `host:port` of the site, then combined.
+    VhostCombined,
 }
 
 /// One request as the access log sees it. Every field from the client is escaped
@@ -35,6 +37,10 @@ pub enum LogFormat {
 pub struct Record<'a> {
     /// The client's address.
     pub peer: SocketAddr,
+    /// The host the request named (without its port), if any.
+    pub vhost: Option<&'a str>,
+    /// The port of the listener that took the connection.
+    pub port: u16,
     /// Request method, empty when the head could not be parsed.
     pub method: &'a str,
     /// Request target as sent.
@@ -161,13 +167,20 @@ pub fn format_line(format: LogFormat, r: &Record<'_>) -> String {
         }
     };
     match format {
-        LogFormat::Common | LogFormat::Combined => {
+        LogFormat::Common | LogFormat::Combined | LogFormat::VhostCombined => {
+            if format == LogFormat::VhostCombined {
+                match r.vhost {
+                    Some(host) => escape(&mut line, host.as_bytes()),
+                    None => line.push('-'),
+                }
+                let _ = write!(line, ":{} ", r.port);
+            }
             let _ = write!(line, "{} - - [", r.peer.ip());
             clf_time(&mut line, r.time);
             line.push_str("] \"");
             request_line(&mut line);
             let _ = write!(line, "\" {} {}", r.status, r.bytes);
-            if format == LogFormat::Combined {
+            if format != LogFormat::Common {
                 for field in [r.referer, r.user_agent] {
                     line.push_str(" \"");
                     match field {
@@ -187,6 +200,7 @@ pub fn format_line(format: LogFormat, r: &Record<'_>) -> String {
             let object = serde_json::json!({
                 "time": secs,
                 "remote": r.peer.ip().to_string(),
+                "vhost": r.vhost,
                 "method": r.method,
                 "target": r.target,
                 "protocol": r.protocol,
@@ -267,6 +281,8 @@ mod tests {
     fn record<'a>() -> Record<'a> {
         Record {
             peer: "127.0.0.1:5000".parse().unwrap(),
+            vhost: Some("example.com"),
+            port: 8080,
             method: "GET",
             target: "/a\"b",
             protocol: "HTTP/1.1",
@@ -289,6 +305,15 @@ mod tests {
             format_line(LogFormat::Common, &record()),
             "127.0.0.1 - - [10/Oct/2000:20:55:36 +0000] \"GET /a\\x22b HTTP/1.1\" 200 12\n"
         );
+        assert_eq!(
+            format_line(LogFormat::VhostCombined, &record()),
+            "example.com:8080 127.0.0.1 - - [10/Oct/2000:20:55:36 +0000] \"GET /a\\x22b HTTP/1.1\" 200 12 \"-\" \"curl\\x0A\\x22x\\x22\"\n"
+        );
+        let no_host = Record {
+            vhost: None,
+            ..record()
+        };
+        assert!(format_line(LogFormat::VhostCombined, &no_host).starts_with("-:8080 127.0.0.1 "));
     }
 
     #[test]
@@ -297,6 +322,7 @@ mod tests {
         assert_eq!(line.matches('\n').count(), 1);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["status"], 200);
+        assert_eq!(v["vhost"], "example.com");
         assert_eq!(v["user_agent"], "curl\n\"x\"");
     }
 

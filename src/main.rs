@@ -1,23 +1,30 @@
-//! The `ferrox` binary: command line → config → bind → serve until a signal.
+//! The `ferrox` binary: command line (and configuration file) → config →
+//! bind → serve until a signal; SIGHUP reloads the configuration.
 //!
-//! Exit status: 0 after a clean shutdown, 1 when the server cannot start (a port
-//! taken, a root that cannot be opened), 2 for a bad flag or value.
+//! Exit status: 0 after a clean shutdown or a `check` that found nothing; 1
+//! when the server cannot start (a port taken, a root that cannot be opened,
+//! any problem in the configuration file); 2 for a bad flag or value.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 use ferrox::config::raw::Command;
-use ferrox::config::{self, Args, TlsChoice};
-use ferrox::handler::Handler;
+use ferrox::config::{self, Args, Explicit, LoadError};
+use ferrox::handler::Shared;
 use ferrox::log::AccessLog;
-use ferrox::server::{self, FileService, Listener, Protocol, Shutdown, Tls};
+use ferrox::server::reload::{self, Bound, Reloader};
+use ferrox::server::sites::{Generation, Live, LiveParts, Plan};
+use ferrox::server::{self, Shutdown};
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
-        Ok(args) => args,
+    let parsed = Args::command()
+        .try_get_matches()
+        .and_then(|m| Args::from_arg_matches(&m).map(|a| (a, m)));
+    let (args, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
             let _ = e.print();
@@ -33,26 +40,37 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Precompress {
-        root,
-        min_size,
-        jobs,
-    }) = &args.command
-    {
-        return precompress(root, *min_size, *jobs);
+    let explicit = Explicit::from_matches(&matches);
+    let checked = match &args.command {
+        Some(Command::Precompress {
+            root,
+            min_size,
+            jobs,
+        }) => return precompress(root, *min_size, *jobs),
+        Some(Command::Check { file }) => Some(file.clone()),
+        None => None,
+    };
+    if let Some(file) = checked {
+        return check(args, file, &explicit);
     }
-    let config = match config::resolve(args) {
+    let config = match config::load(&args, &explicit) {
         Ok(config) => config,
-        Err(e) => {
+        Err(LoadError::Cli(e)) => {
             eprintln!("ferrox: {e}");
             return ExitCode::from(2);
+        }
+        Err(LoadError::File(problems)) => {
+            for problem in problems {
+                eprintln!("{problem}");
+            }
+            return ExitCode::from(1);
         }
     };
     if let Err(e) = ferrox::log::init_tracing(&config.log_level) {
         eprintln!("ferrox: --log-level: {e}");
         return ExitCode::from(2);
     }
-    match serve(config) {
+    match serve(config, args, explicit) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ferrox: {e:#}");
@@ -61,58 +79,54 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: config::Config) -> anyhow::Result<()> {
-    raise_open_file_limit();
-    let handler = Handler::new(&config.root, config.handler.clone())?;
-    let tls = match &config.tls {
-        None => None,
-        Some(TlsChoice::Files(files)) => Some(Tls::from_files(files.clone())?),
-        Some(TlsChoice::SelfSigned) => {
-            let (tls, fingerprint) = Tls::self_signed().map_err(anyhow::Error::msg)?;
-            eprintln!("ferrox: self-signed certificate for localhost, 127.0.0.1 and ::1, SHA-256 {fingerprint}");
-            Some(tls)
-        }
-    };
-    let protocol = tls.clone().map_or(Protocol::Plain, Protocol::Tls);
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let mut listeners = Vec::new();
-    for addr in &config.listen {
-        let socket = server::bind_with(*addr, config.per_core)
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        eprintln!(
-            "ferrox: serving {} on {scheme}://{}/",
-            handler.root().display(),
-            socket.local_addr()?
-        );
-        listeners.push(Listener {
-            socket,
-            protocol: protocol.clone(),
-        });
+/// `ferrox check [FILE]`: every problem, one line each; 0 when none.
+fn check(mut args: Args, file: Option<std::path::PathBuf>, explicit: &Explicit) -> ExitCode {
+    let file = file
+        .or_else(|| args.config.clone())
+        .unwrap_or_else(config::resolve::default_file);
+    args.config = Some(file.clone());
+    let problems = config::resolve::check(&args, explicit);
+    if problems.is_empty() {
+        println!("{}: ok", file.display());
+        return ExitCode::SUCCESS;
     }
-    if let Some(addr) = config.redirect_http {
-        let https_port = listeners
-            .first()
-            .and_then(|l| l.socket.local_addr().ok())
-            .map_or(443, |a| a.port());
-        let socket = server::bind_with(addr, config.per_core)
-            .with_context(|| format!("cannot listen on {addr}"))?;
+    for problem in &problems {
+        println!("{problem}");
+    }
+    ExitCode::from(1)
+}
+
+fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Result<()> {
+    raise_open_file_limit();
+    let mut plan = config.plan.clone();
+    let bound = reload::bind_new(&plan, &|_| false, config.per_core)
+        .map_err(|(key, e)| anyhow::anyhow!("cannot listen on {}: {e}", key.addr))?;
+    fix_redirect_ports(&mut plan, &bound);
+    let parts = LiveParts::new(Shared::new(config.file_cache, config.compress.clone()));
+    let generation = Generation::build(&plan, 1, &parts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let live = Arc::new(Live::new(generation, parts));
+    for b in &bound {
         eprintln!(
-            "ferrox: redirecting http://{}/ to https",
-            socket.local_addr()?
+            "ferrox: serving {} on {}",
+            serving(&live, &plan, b),
+            ListenUrl(b)
         );
-        listeners.push(Listener {
-            socket,
-            protocol: Protocol::RedirectToHttps { https_port },
-        });
     }
     let log = match config.access_log {
         Some(format) => AccessLog::stdout(format).context("cannot start the access log")?,
         None => AccessLog::disabled(),
     };
-    let service = Arc::new(FileService(handler));
     let shutdown = Shutdown::new();
+    let load: reload::Load = Box::new(move || {
+        config::load(&args, &explicit)
+            .map(|c| c.plan)
+            .map_err(|e| match e {
+                LoadError::Cli(e) => vec![e.to_string()],
+                LoadError::File(problems) => problems.iter().map(|p| p.to_string()).collect(),
+            })
+    });
     if config.per_core {
-        serve_per_core(listeners, service, config.server, log, shutdown, tls)?;
+        serve_per_core(bound, live, config.server, log, shutdown, load)?;
     } else {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -120,15 +134,87 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
             .build()
             .context("cannot start the runtime")?;
         runtime.block_on(async {
-            server::on_signals(shutdown.clone(), move || reload(tls.as_ref()))
-                .context("cannot install signal handlers")?;
-            server::run(listeners, service, config.server, log, shutdown)
-                .await
-                .context("server failed")
+            let reloader = reloads(&shutdown, load)?;
+            reload::run_sites(
+                live,
+                bound,
+                config.server,
+                log,
+                shutdown,
+                Some(reloader),
+                true,
+            )
+            .await
+            .context("server failed")
         })?;
     }
     eprintln!("ferrox: stopped");
     Ok(())
+}
+
+/// SIGHUP → a reload; SIGINT, SIGTERM → a graceful stop.
+fn reloads(shutdown: &Shutdown, load: reload::Load) -> anyhow::Result<Reloader> {
+    let (tx, requests) = tokio::sync::mpsc::unbounded_channel();
+    server::on_signals(shutdown.clone(), move || {
+        let _ = tx.send(());
+    })
+    .context("cannot install signal handlers")?;
+    Ok(Reloader { requests, load })
+}
+
+/// A site redirected to a TLS listener bound to port 0 learns the real port.
+fn fix_redirect_ports(plan: &mut Plan, bound: &[Bound]) {
+    let real = |addr: std::net::SocketAddr| {
+        bound
+            .iter()
+            .find(|b| b.key.tls && b.key.addr == addr)
+            .and_then(|b| b.socket.local_addr().ok())
+            .map(|a| a.port())
+    };
+    let shared_tls = plan.listen_tls.first().copied();
+    for site in &mut plan.sites {
+        if site.spec.https_redirect == Some(0) {
+            let from = site.listen_tls.first().copied().or(shared_tls);
+            site.spec.https_redirect = from.and_then(real).or(site.spec.https_redirect);
+        }
+    }
+}
+
+/// What a listener serves, for its start-up line: the folder of its one
+/// site, or how many sites.
+fn serving(live: &Live, plan: &Plan, bound: &Bound) -> String {
+    let generation = live.current();
+    let sites = generation.sites().sites();
+    let own = generation
+        .listeners()
+        .iter()
+        .find(|(key, _)| *key == bound.key)
+        .and_then(|(_, site)| *site);
+    let root = |i: usize| {
+        sites
+            .get(i)
+            .and_then(|s| s.root.handler())
+            .map(|h| h.root().display().to_string())
+            .unwrap_or_default()
+    };
+    match (own, plan.sites.len()) {
+        (Some(i), _) => root(i),
+        (None, 1) => root(0),
+        (None, n) => format!("{n} sites"),
+    }
+}
+
+/// `http://ADDR/` of a bound listener (its real port when asked for port 0).
+struct ListenUrl<'a>(&'a Bound);
+
+impl std::fmt::Display for ListenUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.0.key.tls { "https" } else { "http" };
+        match self.0.socket.local_addr() {
+            Ok(addr) => write!(f, "{scheme}://{addr}/"),
+            Err(_) => write!(f, "{scheme}://{}/", self.0.key.addr),
+        }
+    }
 }
 
 /// Connections and the open-file cache each hold a descriptor; the soft limit
@@ -147,41 +233,36 @@ fn raise_open_file_limit() {
 
 /// `--runtime per-core`: a current-thread runtime per core, each serving its own
 /// SO_REUSEPORT copy of every listener; the kernel spreads connections over
-/// them and no connection ever moves between threads.
+/// them and no connection ever moves between threads. A reload swaps the
+/// sites and certificates; listeners change on restart.
 fn serve_per_core(
-    listeners: Vec<Listener>,
-    service: Arc<FileService>,
+    bound: Vec<Bound>,
+    live: Arc<Live>,
     mut options: server::ServerOptions,
     log: AccessLog,
     shutdown: Shutdown,
-    tls: Option<Tls>,
+    load: reload::Load,
 ) -> anyhow::Result<()> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     options.max_connections = (options.max_connections / workers).max(1);
     let mut sets = Vec::with_capacity(workers);
     for _ in 1..workers {
-        let mut set = Vec::with_capacity(listeners.len());
-        for l in &listeners {
-            let addr = l.socket.local_addr()?;
+        let mut set = Vec::with_capacity(bound.len());
+        for b in &bound {
+            let addr = b.socket.local_addr()?;
             let socket = server::bind_with(addr, true)
                 .with_context(|| format!("cannot listen on {addr}"))?;
-            set.push(Listener {
-                socket,
-                protocol: l.protocol.clone(),
-            });
+            set.push(Bound { key: b.key, socket });
         }
         sets.push(set);
     }
-    sets.insert(0, listeners);
+    sets.insert(0, bound);
+    let mut load = Some(load);
     let mut threads = Vec::with_capacity(workers);
     for (i, set) in sets.into_iter().enumerate() {
-        let (service, options, log, shutdown, tls) = (
-            service.clone(),
-            options.clone(),
-            log.clone(),
-            shutdown.clone(),
-            tls.clone(),
-        );
+        let (live, options, log, shutdown) =
+            (live.clone(), options.clone(), log.clone(), shutdown.clone());
+        let load = if i == 0 { load.take() } else { None };
         let thread = std::thread::Builder::new()
             .name(format!("ferrox-core-{i}"))
             .spawn(move || -> anyhow::Result<()> {
@@ -190,11 +271,11 @@ fn serve_per_core(
                     .build()
                     .context("cannot start a runtime")?;
                 runtime.block_on(async {
-                    if i == 0 {
-                        server::on_signals(shutdown.clone(), move || reload(tls.as_ref()))
-                            .context("cannot install signal handlers")?;
-                    }
-                    server::run(set, service, options, log, shutdown)
+                    let reloader = match load {
+                        Some(load) => Some(reloads(&shutdown, load)?),
+                        None => None,
+                    };
+                    reload::run_sites(live, set, options, log, shutdown, reloader, false)
                         .await
                         .context("server failed")
                 })
@@ -207,17 +288,6 @@ fn serve_per_core(
             .map_err(|_| anyhow::anyhow!("a worker thread panicked"))??;
     }
     Ok(())
-}
-
-/// SIGHUP: reload certificate files; a bad file keeps the old certificates.
-fn reload(tls: Option<&Tls>) {
-    let Some(tls) = tls else { return };
-    match tls.reload() {
-        Ok(count) => tracing::info!(count, "TLS certificates reloaded"),
-        Err(error) => {
-            tracing::error!(%error, "TLS reload failed; keeping the previous certificates")
-        }
-    }
 }
 
 /// `ferrox precompress ROOT`: the summary on stdout, each failure on stderr;

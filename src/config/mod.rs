@@ -1,47 +1,50 @@
-//! Configuration flows once, downwards: the command line as typed ([`raw`]) is
-//! checked and resolved ([`resolve`]) into a [`Config`], which fills each
-//! module's own options struct. A configuration file ([`file`](mod@file)) is read and
-//! checked on its own, with every problem located by line and column.
+//! Configuration flows once, downwards: the command line as typed ([`raw`])
+//! and the configuration file as read ([`file`]) are merged and checked
+//! ([`resolve`]) into a [`Config`], which fills each module's own options:
+//! the server's [`Plan`] (sites and listeners) and [`ServerOptions`].
+//!
+//! Precedence, for every key: the command line, then the environment
+//! (`FERROX_*`), then the file, then the defaults. A list given on the command
+//! line (such as `--listen`) replaces the file's; lists are not merged.
 
 pub mod file;
 pub mod raw;
 pub mod resolve;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::handler;
+use crate::files::cache::CacheOptions;
+use crate::handler::compress::CompressOptions;
 use crate::log::LogFormat;
+use crate::server::sites::Plan;
 use crate::server::tls::CertFiles;
 use crate::server::ServerOptions;
 
 pub use raw::Args;
-pub use resolve::{resolve, ConfigError};
+pub use resolve::{load, resolve, ConfigError, Explicit, LoadError};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The folder to serve, as given.
-    pub root: PathBuf,
-    /// Addresses to listen on.
-    pub listen: Vec<SocketAddr>,
-    /// TLS on every listen address, if any.
-    pub tls: Option<TlsChoice>,
-    /// A plain listener that redirects to https.
-    pub redirect_http: Option<SocketAddr>,
+    /// The sites and listeners.
+    pub plan: Plan,
     /// Connection limits, timeouts, protocol options.
     pub server: ServerOptions,
-    /// How files are served.
-    pub handler: handler::Options,
+    /// Bounds of the caches every site shares.
+    pub file_cache: CacheOptions,
+    /// The process-wide compression limits (the cache's size, work at once).
+    pub compress: CompressOptions,
     /// Access-log format; `None` when quiet.
     pub access_log: Option<LogFormat>,
     /// Diagnostics filter for stderr.
     pub log_level: String,
     /// One current-thread runtime per core instead of one work-stealing runtime.
     pub per_core: bool,
+    /// The configuration file, when there is one (read again on reload).
+    pub file: Option<PathBuf>,
 }
 
-/// Where the TLS certificates come from.
+/// Where a site's TLS certificates come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsChoice {
     /// Certificate and key files, chosen by SNI.

@@ -26,6 +26,11 @@ pub struct Args {
     #[arg(env = "FERROX_ROOT", default_value = ".")]
     pub root: PathBuf,
 
+    /// Configuration file (TOML): many sites, and every flag as a key. Flags
+    /// given on the command line or in the environment override its keys.
+    #[arg(short = 'c', long, env = "FERROX_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Address to listen on, as ADDR:PORT (IPv6 as [ADDR]:PORT). Repeatable.
     #[arg(short = 'l', long = "listen", value_name = "ADDR:PORT", env = "FERROX_LISTEN",
           value_delimiter = ',', value_parser = parse_listen)]
@@ -215,6 +220,13 @@ pub struct Args {
 /// Tools that run instead of the server.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Check a configuration file without serving: every problem, one line
+    /// each (file:line:column: key: what is wrong); exit status 0 when there
+    /// is none, 1 otherwise.
+    Check {
+        /// The file (default: $FERROX_CONFIG, else ./ferrox.toml).
+        file: Option<PathBuf>,
+    },
     /// Write FILE.br, FILE.zst and FILE.gz beside every compressible file under
     /// ROOT at the highest sensible levels, skipping up-to-date ones and never
     /// keeping one that is not smaller; the server then serves them at no CPU cost.
@@ -257,6 +269,8 @@ pub enum LogFormatArg {
     Common,
     /// One JSON object a line.
     Json,
+    /// The site's host and port, then combined (Apache's vhost_combined).
+    VhostCombined,
 }
 
 /// `ADDR:PORT`, IPv6 as `[ADDR]:PORT`.

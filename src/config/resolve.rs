@@ -1,11 +1,26 @@
-//! Raw arguments → a validated [`Config`]. Every error names the flag (or the
-//! environment variable behind it) and says what is wrong.
+//! The command line (and environment) and the configuration file → a
+//! validated [`Config`].
+//!
+//! Without a file the command line describes one site that answers every host.
+//! With one (`--config FILE`, `FERROX_CONFIG`), the file describes the sites and
+//! the command line overrides it key by key: a flag given on the command line
+//! or in the environment beats the file's key of the same name, for the server
+//! and for every site; a flag left at its default does not. Errors on the
+//! command line name the flag (exit status 2); problems in the file name the
+//! file, line, column and key, all of them at once (exit status 1).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 
-use super::raw::{is_plain_file_name, Args, EtagArg, LogFormatArg};
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+
+use super::file::{self, FileConfig, Location, LogFormatKey, Problem, ServerKeys, SiteKeys};
+use super::raw::{is_plain_file_name, Args, EtagArg, LogFormatArg, RuntimeArg};
 use super::{Config, TlsChoice};
+use crate::files::cache::CacheOptions;
 use crate::handler::compress::CompressOptions;
 use crate::handler::{
     self,
@@ -14,8 +29,10 @@ use crate::handler::{
 };
 use crate::log::LogFormat;
 use crate::proto::h1::{self, HeadLimits};
-use crate::server::tls::CertFiles;
+use crate::server::sites::{Plan, SitePlan, SiteTls};
+use crate::server::tls::{self, CertFiles};
 use crate::server::ServerOptions;
+use crate::site::SiteSpec;
 
 /// The default address: loopback only, so a laptop never serves its folder to
 /// the network by surprise.
@@ -26,7 +43,7 @@ pub const DEFAULT_LISTEN: SocketAddr =
 pub const DEFAULT_LISTEN_TLS: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8443);
 
-/// A configuration value that is wrong.
+/// A command-line value that is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The flag, e.g. `--error-pages`.
@@ -50,95 +67,275 @@ fn err(key: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Checks the arguments against each other and the filesystem.
+/// Why no configuration could be made.
+#[derive(Debug)]
+pub enum LoadError {
+    /// A command-line value (exit status 2).
+    Cli(ConfigError),
+    /// Every problem in the configuration file (exit status 1).
+    File(Vec<Problem>),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Cli(e) => e.fmt(f),
+            LoadError::File(problems) => {
+                let lines: Vec<String> = problems.iter().map(Problem::to_string).collect();
+                f.write_str(&lines.join("\n"))
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl From<ConfigError> for LoadError {
+    fn from(e: ConfigError) -> Self {
+        LoadError::Cli(e)
+    }
+}
+
+/// Which arguments were given (on the command line or in the environment),
+/// rather than left at their defaults: those beat the file.
+#[derive(Debug, Clone, Default)]
+pub struct Explicit {
+    all: bool,
+    given: HashSet<String>,
+}
+
+impl Explicit {
+    /// Every argument counts as given (no file to override).
+    pub fn all() -> Explicit {
+        Explicit {
+            all: true,
+            given: HashSet::new(),
+        }
+    }
+
+    /// The arguments clap says came from the command line or the environment.
+    pub fn from_matches(matches: &ArgMatches) -> Explicit {
+        let given = matches
+            .ids()
+            .filter(|id| {
+                matches!(
+                    matches.value_source(id.as_str()),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                )
+            })
+            .map(|id| id.as_str().to_string())
+            .collect();
+        Explicit { all: false, given }
+    }
+
+    /// Whether the argument `id` (the field name in [`Args`]) was given.
+    pub fn has(&self, id: &str) -> bool {
+        self.all || self.given.contains(id)
+    }
+}
+
+/// Checks the command line alone (every argument counts as given).
 pub fn resolve(args: Args) -> Result<Config, ConfigError> {
-    if args.compress_min_size > args.compress_max_size {
-        return Err(err(
-            "--compress-min-size",
-            "is larger than --compress-max-size",
-        ));
+    match load(&args, &Explicit::all()) {
+        Ok(config) => Ok(config),
+        Err(LoadError::Cli(e)) => Err(e),
+        Err(LoadError::File(problems)) => Err(err(
+            "--config",
+            problems.first().map(Problem::to_string).unwrap_or_default(),
+        )),
     }
-    if !args.root.is_dir() {
-        return Err(err(
-            "ROOT",
-            format!("'{}' is not a folder", args.root.display()),
-        ));
-    }
-    if let Some(dir) = &args.error_pages {
-        if !dir.is_dir() {
-            return Err(err(
-                "--error-pages",
-                format!("'{}' is not a folder", dir.display()),
-            ));
+}
+
+/// The configuration the arguments and, with `--config`, the file describe.
+pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
+    let cli = CliSite::from_args(args)?;
+    let mut server = server_options(args);
+    let mut shared = SharedLimits::from_args(args);
+    let mut access_log = (!args.quiet).then_some(log_format(args.log_format));
+    let mut log_level = args.log_level.clone();
+    let mut per_core = args.runtime == RuntimeArg::PerCore;
+    let Some(path) = &args.config else {
+        let plan = cli_plan(args, &cli)?;
+        return Ok(Config {
+            plan,
+            server,
+            file_cache: shared.file_cache,
+            compress: shared.compress,
+            access_log,
+            log_level,
+            per_core,
+            file: None,
+        });
+    };
+    let file = file::load(path).map_err(LoadError::File)?;
+    let keys = &file.server;
+    let given = |id: &str| explicit.has(id);
+    overlay_server(&mut server, keys, &given);
+    if !given("compress_cache_size") {
+        if let Some(size) = keys.compress_cache_size {
+            shared.compress.cache_bytes = usize::try_from(size).unwrap_or(usize::MAX);
         }
     }
-    if let Some(bad) = args.index.iter().find(|i| !is_plain_file_name(i)) {
-        return Err(err("--index", format!("'{bad}' must be a plain file name")));
-    }
-    let mut rules = Vec::with_capacity(args.cache_rules.len());
-    for text in &args.cache_rules {
-        rules.push(Rule::parse(text).map_err(|e| err("--cache-rule", e.to_string()))?);
-    }
-    let default_cache = match &args.cache_control {
-        Some(value) => Some(
-            CachePolicy::default_value(value).map_err(|e| err("--cache-control", e.to_string()))?,
-        ),
-        None => None,
+    let quiet = match (given("quiet"), keys.access_log) {
+        (false, Some(on)) => !on,
+        _ => args.quiet,
     };
-    if args.tls_cert.len() != args.tls_key.len() {
-        let key = if args.tls_cert.len() > args.tls_key.len() {
-            "--tls-key"
-        } else {
-            "--tls-cert"
-        };
-        return Err(err(
-            key,
-            format!(
-                "{} --tls-cert and {} --tls-key given: each certificate needs its key",
-                args.tls_cert.len(),
-                args.tls_key.len()
+    let format = match (given("log_format"), keys.log_format) {
+        (false, Some(format)) => file_log_format(format),
+        _ => log_format(args.log_format),
+    };
+    access_log = (!quiet).then_some(format);
+    if !given("log_level") {
+        if let Some(level) = &keys.log_level {
+            log_level = level.clone();
+        }
+    }
+    if !given("runtime") {
+        if let Some(runtime) = keys.runtime {
+            per_core = runtime == RuntimeArg::PerCore;
+        }
+    }
+    let plan = file_plan(args, explicit, &cli, &file).map_err(LoadError::File)?;
+    Ok(Config {
+        plan,
+        server,
+        file_cache: shared.file_cache,
+        compress: shared.compress,
+        access_log,
+        log_level,
+        per_core,
+        file: Some(path.clone()),
+    })
+}
+
+/// What the command line says of a site's files and certificates.
+struct CliSite {
+    handler: handler::Options,
+    tls: Option<TlsChoice>,
+}
+
+impl CliSite {
+    fn from_args(args: &Args) -> Result<CliSite, ConfigError> {
+        if args.compress_min_size > args.compress_max_size {
+            return Err(err(
+                "--compress-min-size",
+                "is larger than --compress-max-size",
+            ));
+        }
+        if let Some(bad) = args.index.iter().find(|i| !is_plain_file_name(i)) {
+            return Err(err("--index", format!("'{bad}' must be a plain file name")));
+        }
+        let mut rules = Vec::with_capacity(args.cache_rules.len());
+        for text in &args.cache_rules {
+            rules.push(Rule::parse(text).map_err(|e| err("--cache-rule", e.to_string()))?);
+        }
+        let default_cache = match &args.cache_control {
+            Some(value) => Some(
+                CachePolicy::default_value(value)
+                    .map_err(|e| err("--cache-control", e.to_string()))?,
             ),
-        ));
-    }
-    let tls = if args.tls_self_signed {
-        Some(TlsChoice::SelfSigned)
-    } else if args.tls_cert.is_empty() {
-        None
-    } else {
-        let pairs = args.tls_cert.iter().zip(&args.tls_key);
-        Some(TlsChoice::Files(
-            pairs
-                .map(|(cert, key)| CertFiles {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                })
-                .collect(),
-        ))
-    };
-    if tls.is_none() {
-        if args.redirect_http.is_some() {
+            None => None,
+        };
+        if args.tls_cert.len() != args.tls_key.len() {
+            let key = if args.tls_cert.len() > args.tls_key.len() {
+                "--tls-key"
+            } else {
+                "--tls-cert"
+            };
             return Err(err(
-                "--redirect-http",
-                "needs TLS (--tls-cert and --tls-key, or --tls-self-signed)",
+                key,
+                format!(
+                    "{} --tls-cert and {} --tls-key given: each certificate needs its key",
+                    args.tls_cert.len(),
+                    args.tls_key.len()
+                ),
             ));
         }
-        if args.hsts.is_some() {
-            return Err(err(
-                "--hsts",
-                "needs TLS (--tls-cert and --tls-key, or --tls-self-signed)",
-            ));
+        let tls = if args.tls_self_signed {
+            Some(TlsChoice::SelfSigned)
+        } else if args.tls_cert.is_empty() {
+            None
+        } else {
+            let pairs = args.tls_cert.iter().zip(&args.tls_key);
+            Some(TlsChoice::Files(
+                pairs
+                    .map(|(cert, key)| CertFiles {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                    })
+                    .collect(),
+            ))
+        };
+        let handler = handler::Options {
+            index: args.index.clone(),
+            listing: !args.no_listing,
+            hidden: args.hidden,
+            error_pages: args.error_pages.clone(),
+            cache: CachePolicy {
+                rules,
+                default: default_cache,
+                fingerprint_defaults: !args.no_cache_defaults,
+            },
+            etag: etag_mode(args.etag),
+            max_ranges: usize::from(args.max_ranges),
+            precompressed: !args.no_precompressed,
+            compress: CompressOptions {
+                enabled: !args.no_compress,
+                min_size: args.compress_min_size,
+                max_size: args.compress_max_size,
+                cache_bytes: usize::try_from(args.compress_cache_size).unwrap_or(usize::MAX),
+                ..CompressOptions::default()
+            },
+            ..handler::Options::default()
+        };
+        Ok(CliSite { handler, tls })
+    }
+}
+
+/// The caches' bounds, for the whole process.
+struct SharedLimits {
+    file_cache: CacheOptions,
+    compress: CompressOptions,
+}
+
+impl SharedLimits {
+    fn from_args(args: &Args) -> SharedLimits {
+        SharedLimits {
+            file_cache: CacheOptions::default(),
+            compress: CompressOptions {
+                cache_bytes: usize::try_from(args.compress_cache_size).unwrap_or(usize::MAX),
+                ..CompressOptions::default()
+            },
         }
     }
-    let default_listen = if tls.is_some() {
-        DEFAULT_LISTEN_TLS
-    } else {
-        DEFAULT_LISTEN
-    };
-    let listen = match (args.port, args.listen.is_empty()) {
-        (Some(port), _) => vec![SocketAddr::new(default_listen.ip(), port)],
-        (None, true) => vec![default_listen],
-        (None, false) => args.listen.clone(),
-    };
+}
+
+fn etag_mode(arg: EtagArg) -> EtagMode {
+    match arg {
+        EtagArg::Metadata => EtagMode::Metadata,
+        EtagArg::Content => EtagMode::Content,
+    }
+}
+
+fn log_format(arg: LogFormatArg) -> LogFormat {
+    match arg {
+        LogFormatArg::Combined => LogFormat::Combined,
+        LogFormatArg::Common => LogFormat::Common,
+        LogFormatArg::Json => LogFormat::Json,
+        LogFormatArg::VhostCombined => LogFormat::VhostCombined,
+    }
+}
+
+fn file_log_format(key: LogFormatKey) -> LogFormat {
+    match key {
+        LogFormatKey::Combined => LogFormat::Combined,
+        LogFormatKey::Common => LogFormat::Common,
+        LogFormatKey::Json => LogFormat::Json,
+        LogFormatKey::VhostCombined => LogFormat::VhostCombined,
+    }
+}
+
+fn server_options(args: &Args) -> ServerOptions {
     let h1 = h1::Options {
         head: HeadLimits {
             max_head_bytes: args.max_header_size,
@@ -160,50 +357,405 @@ pub fn resolve(args: Args) -> Result<Config, ConfigError> {
         max_body_bytes: args.max_body_size,
         server_header: !args.no_server_header,
     };
-    Ok(Config {
-        root: args.root,
-        listen,
+    ServerOptions {
+        h1,
+        h2,
+        tls_handshake_timeout: args.tls_handshake_timeout,
+        hsts_seconds: None,
+        max_connections: args.max_connections as usize,
+        shutdown_timeout: args.shutdown_timeout,
+    }
+}
+
+/// The file's `[server]` keys, where the command line did not give them.
+fn overlay_server(server: &mut ServerOptions, keys: &ServerKeys, given: &dyn Fn(&str) -> bool) {
+    fn set<T: Clone>(given: bool, from: &Option<T>, to: &mut T) {
+        if let (false, Some(value)) = (given, from) {
+            *to = value.clone();
+        }
+    }
+    let h1 = &mut server.h1;
+    let h2 = &mut server.h2;
+    if let (false, Some(n)) = (given("max_connections"), keys.max_connections) {
+        server.max_connections = n as usize;
+    }
+    set(
+        given("shutdown_timeout"),
+        &keys.shutdown_timeout,
+        &mut server.shutdown_timeout,
+    );
+    set(
+        given("tls_handshake_timeout"),
+        &keys.tls_handshake_timeout,
+        &mut server.tls_handshake_timeout,
+    );
+    if let (false, Some(t)) = (given("header_timeout"), keys.header_timeout) {
+        h1.head_timeout = t;
+        h2.handshake_timeout = t;
+    }
+    if let (false, Some(t)) = (given("idle_timeout"), keys.idle_timeout) {
+        h1.idle_timeout = t;
+        h2.idle_timeout = t;
+    }
+    if let (false, Some(t)) = (given("send_timeout"), keys.send_timeout) {
+        h1.send_timeout = t;
+        h2.send_timeout = t;
+    }
+    if let (false, Some(n)) = (given("max_header_size"), keys.max_header_size) {
+        h1.head.max_head_bytes = n;
+        h2.max_header_list_size = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let (false, Some(n)) = (given("max_headers"), keys.max_headers) {
+        h1.head.max_headers = usize::from(n);
+    }
+    if let (false, Some(n)) = (given("max_body_size"), keys.max_body_size) {
+        h1.max_body_bytes = n;
+        h2.max_body_bytes = n;
+    }
+    set(
+        given("max_requests_per_connection"),
+        &keys.max_requests_per_connection,
+        &mut h1.max_requests,
+    );
+    set(
+        given("h2_max_streams"),
+        &keys.h2_max_streams,
+        &mut h2.max_concurrent_streams,
+    );
+    if let (false, Some(on)) = (given("no_server_header"), keys.server_header) {
+        h1.server_header = on;
+        h2.server_header = on;
+    }
+}
+
+/// The one site of a command line without a file, and its listeners: with
+/// TLS every `--listen` address speaks HTTPS, and `--redirect-http` adds a
+/// plain listener that sends every request there.
+fn cli_plan(args: &Args, cli: &CliSite) -> Result<Plan, ConfigError> {
+    if !args.root.is_dir() {
+        return Err(err(
+            "ROOT",
+            format!("'{}' is not a folder", args.root.display()),
+        ));
+    }
+    if let Some(dir) = &args.error_pages {
+        if !dir.is_dir() {
+            return Err(err(
+                "--error-pages",
+                format!("'{}' is not a folder", dir.display()),
+            ));
+        }
+    }
+    let tls = cli.tls.is_some();
+    if !tls {
+        if args.redirect_http.is_some() {
+            return Err(err(
+                "--redirect-http",
+                "needs TLS (--tls-cert and --tls-key, or --tls-self-signed)",
+            ));
+        }
+        if args.hsts.is_some() {
+            return Err(err(
+                "--hsts",
+                "needs TLS (--tls-cert and --tls-key, or --tls-self-signed)",
+            ));
+        }
+    }
+    let default_listen = if tls {
+        DEFAULT_LISTEN_TLS
+    } else {
+        DEFAULT_LISTEN
+    };
+    let listen = match (args.port, args.listen.is_empty()) {
+        (Some(port), _) => vec![SocketAddr::new(default_listen.ip(), port)],
+        (None, true) => vec![default_listen],
+        (None, false) => args.listen.clone(),
+    };
+    let https_port = listen.first().map_or(443, |a| a.port());
+    let spec = SiteSpec {
+        hosts: Vec::new(),
+        default: true,
+        root: args.root.clone(),
+        handler: cli.handler.clone(),
         tls,
-        redirect_http: args.redirect_http,
-        server: ServerOptions {
-            h1,
-            h2,
-            tls_handshake_timeout: args.tls_handshake_timeout,
-            hsts_seconds: args.hsts,
-            max_connections: args.max_connections as usize,
-            shutdown_timeout: args.shutdown_timeout,
-        },
-        handler: handler::Options {
-            index: args.index,
-            listing: !args.no_listing,
-            hidden: args.hidden,
-            error_pages: args.error_pages,
-            cache: CachePolicy {
-                rules,
-                default: default_cache,
-                fingerprint_defaults: !args.no_cache_defaults,
-            },
-            etag: match args.etag {
-                EtagArg::Metadata => EtagMode::Metadata,
-                EtagArg::Content => EtagMode::Content,
-            },
-            max_ranges: usize::from(args.max_ranges),
-            precompressed: !args.no_precompressed,
-            compress: CompressOptions {
-                enabled: !args.no_compress,
-                min_size: args.compress_min_size,
-                max_size: args.compress_max_size,
-                cache_bytes: usize::try_from(args.compress_cache_size).unwrap_or(usize::MAX),
-                ..CompressOptions::default()
-            },
-            ..handler::Options::default()
-        },
-        access_log: (!args.quiet).then_some(match args.log_format {
-            LogFormatArg::Combined => LogFormat::Combined,
-            LogFormatArg::Common => LogFormat::Common,
-            LogFormatArg::Json => LogFormat::Json,
-        }),
-        log_level: args.log_level,
-        per_core: args.runtime == super::raw::RuntimeArg::PerCore,
+        hsts: args.hsts,
+        https_redirect: args.redirect_http.map(|_| https_port),
+    };
+    let (listen, listen_tls) = match tls {
+        true => (args.redirect_http.into_iter().collect(), listen),
+        false => (listen, Vec::new()),
+    };
+    Ok(Plan {
+        sites: vec![SitePlan {
+            spec,
+            tls: cli.tls.clone().map(site_tls),
+            listen: Vec::new(),
+            listen_tls: Vec::new(),
+        }],
+        listen,
+        listen_tls,
     })
+}
+
+fn site_tls(choice: TlsChoice) -> SiteTls {
+    match choice {
+        TlsChoice::Files(files) => SiteTls::Files(files),
+        TlsChoice::SelfSigned => SiteTls::SelfSigned,
+    }
+}
+
+/// The sites and listeners of the file, with the command line's overrides,
+/// checked against the filesystem (roots, error pages, certificates).
+fn file_plan(
+    args: &Args,
+    explicit: &Explicit,
+    cli: &CliSite,
+    file: &FileConfig,
+) -> Result<Plan, Vec<Problem>> {
+    let path = file.path.as_path();
+    let given = |id: &str| explicit.has(id);
+    let mut problems = Vec::new();
+    let at = |loc: Option<Location>| loc.unwrap_or(Location { line: 1, column: 1 });
+    let keys = &file.server;
+    let port_given = args.port.is_some() && given("port");
+    let listen = if port_given {
+        let port = args.port.unwrap_or(DEFAULT_LISTEN.port());
+        vec![SocketAddr::new(DEFAULT_LISTEN.ip(), port)]
+    } else if given("listen") && !args.listen.is_empty() {
+        args.listen.clone()
+    } else {
+        keys.listen.clone().unwrap_or_default()
+    };
+    let mut listen = listen;
+    if let (true, Some(addr)) = (given("redirect_http"), args.redirect_http) {
+        if !listen.contains(&addr) {
+            listen.push(addr);
+        }
+    }
+    let mut listen_tls = keys.listen_tls.clone().unwrap_or_default();
+    let any_tls = file.sites.iter().any(|s| s.tls.is_some()) || cli.tls.is_some();
+    if keys.listen.is_none() && keys.listen_tls.is_none() && !port_given && !given("listen") {
+        listen = vec![DEFAULT_LISTEN];
+        if any_tls {
+            listen_tls = vec![DEFAULT_LISTEN_TLS];
+        }
+    }
+    let single = file.sites.len() == 1;
+    if given("root") && !single {
+        problems.push(Problem::at(
+            path,
+            Location { line: 1, column: 1 },
+            "site",
+            format!(
+                "the file has {} sites, so ROOT ({}) cannot say whose root it is: set each site's root in the file",
+                file.sites.len(),
+                args.root.display()
+            ),
+        ));
+    }
+    let mut sites = Vec::with_capacity(file.sites.len());
+    for (i, site) in file.sites.iter().enumerate() {
+        let key = |k: &str| format!("site[{i}].{k}");
+        let root = match (&site.root, given("root") && single) {
+            (_, true) => args.root.clone(),
+            (Some(root), false) => root.clone(),
+            (None, false) => args.root.clone(),
+        };
+        if !root.is_dir() {
+            let message = match std::fs::metadata(&root) {
+                Ok(_) => format!("'{}' is not a folder", root.display()),
+                Err(e) => format!("'{}': {}", root.display(), io_message(&e)),
+            };
+            problems.push(Problem::at(
+                path,
+                at(site.location("root")),
+                key("root"),
+                message,
+            ));
+        }
+        let handler = site_handler(args, explicit, cli, site);
+        if let Some(dir) = &handler.error_pages {
+            if !dir.is_dir() {
+                problems.push(Problem::at(
+                    path,
+                    at(site.location("error_pages")),
+                    key("error_pages"),
+                    format!("'{}' is not a folder", dir.display()),
+                ));
+            }
+        }
+        let tls_given = given("tls_cert") || given("tls_self_signed");
+        let tls = match (tls_given && single, &site.tls) {
+            (true, _) => cli.tls.clone(),
+            (false, tls) => tls.clone(),
+        };
+        if let Some(TlsChoice::Files(pairs)) = &tls {
+            for pair in pairs {
+                if let Err(e) = tls::load_pair(pair) {
+                    let which = if e.path == pair.key {
+                        "tls.key"
+                    } else {
+                        "tls.cert"
+                    };
+                    let loc = site
+                        .location(which)
+                        .or_else(|| site.location("tls"))
+                        .or(Some(site.header));
+                    problems.push(Problem::at(path, at(loc), key(which), e.message));
+                }
+            }
+        }
+        let own_tls = site.listen_tls.clone().unwrap_or_default();
+        let https_port = own_tls.first().or(listen_tls.first()).map(|a| a.port());
+        if tls.is_some() && https_port.is_none() {
+            problems.push(Problem::at(
+                path,
+                at(site.location("tls").or(Some(site.header))),
+                key("tls"),
+                "no TLS listener serves this site: add server.listen_tls or the site's listen_tls",
+            ));
+        }
+        let hsts = if given("hsts") { args.hsts } else { site.hsts };
+        let redirect = site.https_redirect.unwrap_or(true);
+        sites.push(SitePlan {
+            spec: SiteSpec {
+                hosts: site
+                    .hosts
+                    .clone()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|h| unbracket(h))
+                    .collect(),
+                default: site.default.unwrap_or(single),
+                root,
+                handler,
+                tls: tls.is_some(),
+                hsts: hsts.filter(|_| tls.is_some()),
+                https_redirect: https_port.filter(|_| tls.is_some() && redirect),
+            },
+            tls: tls.map(site_tls),
+            listen: site.listen.clone().unwrap_or_default(),
+            listen_tls: own_tls,
+        });
+    }
+    if file.sites.is_empty() {
+        // A file with no site serves the command line's folder.
+        match cli_plan(args, cli) {
+            Ok(mut plan) => {
+                plan.listen = listen;
+                if !listen_tls.is_empty() {
+                    plan.listen_tls = listen_tls;
+                }
+                return Ok(plan);
+            }
+            Err(e) => problems.push(Problem::at(
+                path,
+                Location { line: 1, column: 1 },
+                e.key,
+                e.message,
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Plan {
+            sites,
+            listen,
+            listen_tls,
+        })
+    } else {
+        problems.sort_by_key(|p| (p.line, p.column));
+        Err(problems)
+    }
+}
+
+/// `[::1]` as the host table keys it (`Host` arrives without brackets).
+fn unbracket(host: &str) -> String {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .to_string()
+}
+
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such folder".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A site's file options: the command line's where given, else the file's,
+/// else the defaults.
+fn site_handler(
+    args: &Args,
+    explicit: &Explicit,
+    cli: &CliSite,
+    site: &SiteKeys,
+) -> handler::Options {
+    let given = |id: &str| explicit.has(id);
+    let mut o = cli.handler.clone();
+    if !given("index") {
+        if let Some(index) = &site.index {
+            o.index = index.clone();
+        }
+    }
+    if let (false, Some(on)) = (given("no_listing"), site.listing) {
+        o.listing = on;
+    }
+    if let (false, Some(on)) = (given("hidden"), site.hidden) {
+        o.hidden = on;
+    }
+    if !given("error_pages") {
+        if let Some(dir) = &site.error_pages {
+            o.error_pages = Some(dir.clone());
+        }
+    }
+    if !given("cache_rules") {
+        if let Some(rules) = &site.cache_rules {
+            o.cache.rules = rules.iter().map(|r| r.rule.clone()).collect();
+        }
+    }
+    if !given("cache_control") {
+        if let Some(value) = &site.cache_control {
+            o.cache.default = Some(value.clone());
+        }
+    }
+    if let (false, Some(on)) = (given("no_cache_defaults"), site.cache_defaults) {
+        o.cache.fingerprint_defaults = on;
+    }
+    if let (false, Some(etag)) = (given("etag"), site.etag) {
+        o.etag = etag_mode(etag);
+    }
+    if let (false, Some(n)) = (given("max_ranges"), site.max_ranges) {
+        o.max_ranges = usize::from(n);
+    }
+    if let (false, Some(on)) = (given("no_precompressed"), site.precompressed) {
+        o.precompressed = on;
+    }
+    if let (false, Some(on)) = (given("no_compress"), site.compress) {
+        o.compress.enabled = on;
+    }
+    if let (false, Some(n)) = (given("compress_min_size"), site.compress_min_size) {
+        o.compress.min_size = n;
+    }
+    if let (false, Some(n)) = (given("compress_max_size"), site.compress_max_size) {
+        o.compress.max_size = n;
+    }
+    let _ = args;
+    o
+}
+
+/// Every problem with the configuration that `args` names (the file, or the
+/// command line alone), as `ferrox check` reports them.
+pub fn check(args: &Args, explicit: &Explicit) -> Vec<String> {
+    match load(args, explicit) {
+        Ok(_) => Vec::new(),
+        Err(LoadError::Cli(e)) => vec![e.to_string()],
+        Err(LoadError::File(problems)) => problems.iter().map(Problem::to_string).collect(),
+    }
+}
+
+/// The path `ferrox check` checks when none is given.
+pub fn default_file() -> PathBuf {
+    Path::new("ferrox.toml").to_path_buf()
 }

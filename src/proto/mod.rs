@@ -77,6 +77,36 @@ pub trait Service: Send + Sync {
     }
 }
 
+/// A borrowed service is a service: wrappers hold one by reference.
+impl<S: Service + ?Sized> Service for &S {
+    fn call<'a>(
+        &'a self,
+        req: &'a Request<()>,
+    ) -> impl Future<Output = Response<Body>> + Send + 'a {
+        (**self).call(req)
+    }
+
+    fn call_now(&self, req: &Request<()>) -> Option<Reply> {
+        (**self).call_now(req)
+    }
+
+    fn error_response(&self, status: StatusCode) -> Response<Body> {
+        (**self).error_response(status)
+    }
+
+    fn decorate(&self, reply: &mut Reply) {
+        (**self).decorate(reply)
+    }
+
+    fn accepts_any_method(&self) -> bool {
+        (**self).accepts_any_method()
+    }
+
+    fn on_response(&self, exchange: &Exchange<'_>) {
+        (**self).on_response(exchange)
+    }
+}
+
 /// What happened in one request/response exchange, for access logs.
 #[derive(Debug)]
 pub struct Exchange<'a> {

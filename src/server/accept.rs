@@ -15,8 +15,7 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use super::cancel::until_cancelled;
-use super::conn::{serve_tcp, ConnContext};
-use super::Protocol;
+use super::conn::{serve_tcp, ConnContext, Connect, Endpoint};
 
 /// Pause after an accept error that is about the server (out of descriptors or
 /// memory) rather than about one client: long enough to let connections close,
@@ -58,9 +57,9 @@ pub fn bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::Tcp
     Ok(std::net::TcpListener::from(socket))
 }
 
-pub(crate) async fn accept_loop<S: crate::proto::Service + 'static>(
+pub(crate) async fn accept_loop<S: Connect>(
     listener: TcpListener,
-    protocol: Arc<Protocol>,
+    endpoint: Arc<Endpoint>,
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
     ctx: Arc<ConnContext<S>>,
@@ -74,9 +73,9 @@ pub(crate) async fn accept_loop<S: crate::proto::Service + 'static>(
             match listener.accept().await {
                 Ok((stream, peer)) => {
                     let ctx = ctx.clone();
-                    let protocol = protocol.clone();
+                    let endpoint = endpoint.clone();
                     tracker.spawn(async move {
-                        serve_tcp(stream, peer, &protocol, &ctx).await;
+                        serve_tcp(stream, peer, endpoint, &ctx).await;
                         drop(permit);
                     });
                 }

@@ -28,6 +28,47 @@ use crate::proto::h1::Ended;
 use crate::proto::{self, Exchange, Service, Signal, Transport};
 use crate::response::Reply;
 
+/// A listener: what it speaks, and its address as configured (for the sites,
+/// which may own one). Shared by its accept loop's connections.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    pub protocol: Protocol,
+    pub key: SocketAddr,
+}
+
+/// What a connection knows of how it arrived, for services that care (the
+/// sites: which listener, over TLS, with which SNI name). Small, because a
+/// site connection keeps it for its life.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnFacts {
+    /// Over TLS.
+    pub tls: bool,
+    /// The SNI name of the handshake.
+    pub sni: Option<Box<str>>,
+    /// The listener that took the connection.
+    pub endpoint: Arc<Endpoint>,
+}
+
+/// A service as one connection sees it. Any [`Service`] is one (the same for
+/// every connection); the sites see the connection's [`ConnFacts`].
+pub(crate) trait Connect: Send + Sync + 'static {
+    /// The per-connection service.
+    type Conn<'a>: Service
+    where
+        Self: 'a;
+
+    /// The service for a connection that arrived as `facts` says.
+    fn connect(&self, facts: ConnFacts) -> Self::Conn<'_>;
+}
+
+impl<S: Service + 'static> Connect for S {
+    type Conn<'a> = &'a S;
+
+    fn connect(&self, _: ConnFacts) -> &S {
+        self
+    }
+}
+
 /// What every connection of a server shares.
 pub(crate) struct ConnContext<S> {
     pub service: Arc<S>,
@@ -94,20 +135,27 @@ impl Transport for TcpStream {
 /// the socket no longer shows) and no sendfile: the engines copy through a buffer.
 impl Transport for TlsStream<TcpStream> {}
 
-pub(crate) async fn serve_tcp<S: Service>(
+pub(crate) async fn serve_tcp<S: Connect>(
     stream: TcpStream,
     peer: SocketAddr,
-    protocol: &Protocol,
+    endpoint: Arc<Endpoint>,
     ctx: &ConnContext<S>,
 ) {
+    let port = endpoint.key.port();
     // Heads and small bodies are written whole; Nagle would only delay them.
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "set_nodelay");
     }
     let serve = async {
-        match protocol {
+        match &endpoint.protocol {
             Protocol::Plain => {
-                let service = Logged::new(&*ctx.service, peer, ctx, None);
+                let facts = ConnFacts {
+                    tls: false,
+                    sni: None,
+                    endpoint: endpoint.clone(),
+                };
+                let conn = ctx.service.connect(facts);
+                let service = Logged::new(&conn, peer, port, ctx, None);
                 let h1 = proto::h1::serve_detecting_h2(stream, &service, &ctx.h1, &ctx.shutdown);
                 if let Ended::H2(stream) = h1.await {
                     // Boxed, like the TLS path: a connection future is as large as
@@ -130,8 +178,15 @@ pub(crate) async fn serve_tcp<S: Service>(
                                 return;
                             }
                         };
-                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                    let service = Logged::new(&*ctx.service, peer, ctx, ctx.hsts.clone());
+                    let session = stream.get_ref().1;
+                    let h2 = session.alpn_protocol() == Some(b"h2");
+                    let facts = ConnFacts {
+                        tls: true,
+                        sni: session.server_name().map(Box::from),
+                        endpoint: endpoint.clone(),
+                    };
+                    let conn = ctx.service.connect(facts);
+                    let service = Logged::new(&conn, peer, port, ctx, ctx.hsts.clone());
                     if h2 {
                         proto::h2::serve(stream, &service, &ctx.h2, &ctx.shutdown).await;
                     } else {
@@ -144,7 +199,7 @@ pub(crate) async fn serve_tcp<S: Service>(
                 let redirect = RedirectToHttps {
                     https_port: *https_port,
                 };
-                let service = Logged::new(&redirect, peer, ctx, None);
+                let service = Logged::new(&redirect, peer, port, ctx, None);
                 proto::h1::serve(stream, &service, &ctx.h1, &ctx.shutdown).await;
             }
         }
@@ -160,6 +215,8 @@ pub(crate) async fn serve_tcp<S: Service>(
 struct Logged<'a, S> {
     inner: &'a S,
     peer: SocketAddr,
+    /// The listener's port, for `vhost_combined`.
+    port: u16,
     log: &'a AccessLog,
     hsts: Option<HeaderValue>,
 }
@@ -168,12 +225,14 @@ impl<'a, S> Logged<'a, S> {
     fn new<C>(
         inner: &'a S,
         peer: SocketAddr,
+        port: u16,
         ctx: &'a ConnContext<C>,
         hsts: Option<HeaderValue>,
     ) -> Self {
         Logged {
             inner,
             peer,
+            port,
             log: &ctx.log,
             hsts,
         }
@@ -209,13 +268,13 @@ impl<S: Service> Service for Logged<'_, S> {
 
     fn on_response(&self, exchange: &Exchange<'_>) {
         if self.log.is_enabled() {
-            self.log.record(&record(self.peer, exchange));
+            self.log.record(&record(self.peer, self.port, exchange));
         }
         self.inner.on_response(exchange);
     }
 }
 
-fn record<'a>(peer: SocketAddr, exchange: &'a Exchange<'a>) -> Record<'a> {
+fn record<'a>(peer: SocketAddr, port: u16, exchange: &'a Exchange<'a>) -> Record<'a> {
     let req = exchange.request;
     let field = |name: header::HeaderName| {
         req.and_then(|r| r.headers().get(name))
@@ -223,6 +282,8 @@ fn record<'a>(peer: SocketAddr, exchange: &'a Exchange<'a>) -> Record<'a> {
     };
     Record {
         peer,
+        vhost: req.and_then(proto::request_host),
+        port,
         method: req.map_or("", |r| r.method().as_str()),
         target: req.map_or("", |r| {
             r.uri()
@@ -261,6 +322,35 @@ mod tests {
         }
     }
 
+    /// One site serving `root`.
+    fn sites_of(root: &std::path::Path) -> super::super::sites::Live {
+        use super::super::sites::{Generation, Live, LiveParts, Plan, SitePlan};
+        let plan = Plan {
+            sites: vec![SitePlan {
+                spec: crate::site::SiteSpec {
+                    hosts: Vec::new(),
+                    default: true,
+                    root: root.to_path_buf(),
+                    handler: Default::default(),
+                    tls: false,
+                    hsts: None,
+                    https_redirect: None,
+                },
+                tls: None,
+                listen: Vec::new(),
+                listen_tls: Vec::new(),
+            }],
+            listen: Vec::new(),
+            listen_tls: Vec::new(),
+        };
+        let parts = LiveParts::new(crate::handler::Shared::new(
+            Default::default(),
+            Default::default(),
+        ));
+        let first = Generation::build(&plan, 1, &parts).unwrap();
+        Live::new(first, parts)
+    }
+
     /// A connection context with default options and no access log.
     fn test_context<S>(service: S) -> ConnContext<S> {
         ConnContext {
@@ -288,11 +378,25 @@ mod tests {
             let addr = listener.local_addr().unwrap();
             let ctx = test_context(Teapot);
             let stream = TcpStream::connect(addr).await.unwrap();
-            let whole = std::mem::size_of_val(&serve_tcp(stream, addr, &Protocol::Plain, &ctx));
+            let endpoint = Arc::new(Endpoint {
+                protocol: Protocol::Plain,
+                key: addr,
+            });
+            let whole = std::mem::size_of_val(&serve_tcp(stream, addr, endpoint, &ctx));
             let stream = TcpStream::connect(addr).await.unwrap();
             let h1 =
                 std::mem::size_of_val(&proto::h1::serve(stream, &Teapot, &ctx.h1, &ctx.shutdown));
             assert!(whole <= 1536, "connection future is {whole} bytes");
+            // The sites' service keeps what it knows of the connection.
+            let dir = tempfile::tempdir().unwrap();
+            let ctx = test_context(sites_of(dir.path()));
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let endpoint = Arc::new(Endpoint {
+                protocol: Protocol::Plain,
+                key: addr,
+            });
+            let sites = std::mem::size_of_val(&serve_tcp(stream, addr, endpoint, &ctx));
+            assert!(sites <= 1600, "a site connection's future is {sites} bytes");
             assert!(h1 <= 1024, "h1 future is {h1} bytes");
         });
     }
@@ -303,7 +407,7 @@ mod tests {
     fn the_connection_wrapper_passes_answers_at_once_through() {
         let ctx = test_context(Teapot);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-        let logged = Logged::new(&Teapot, peer, &ctx, None);
+        let logged = Logged::new(&Teapot, peer, 1, &ctx, None);
         let response = logged.call_now(&Request::new(())).map(|r| r.status());
         assert_eq!(response, Some(StatusCode::IM_A_TEAPOT));
     }

@@ -8,7 +8,9 @@ mod accept;
 mod cancel;
 mod conn;
 mod redirect;
+pub mod reload;
 mod shutdown;
+pub mod sites;
 pub mod tls;
 
 use std::io;
@@ -141,10 +143,11 @@ pub async fn run<S: Service + 'static>(
     let accepting = TaskTracker::new();
     for Listener { socket, protocol } in listeners {
         socket.set_nonblocking(true)?;
+        let key = socket.local_addr()?;
         let socket = tokio::net::TcpListener::from_std(socket)?;
         accepting.spawn(accept::accept_loop(
             socket,
-            Arc::new(protocol),
+            Arc::new(conn::Endpoint { protocol, key }),
             permits.clone(),
             connections.clone(),
             ctx.clone(),

@@ -57,7 +57,7 @@ impl Service for RedirectToHttps {
 
 impl RedirectToHttps {
     /// 308 to the same URL over https, or 400 without a usable host.
-    fn redirect(&self, req: &Request<()>) -> Response<Body> {
+    pub(crate) fn redirect(&self, req: &Request<()>) -> Response<Body> {
         // The host and target passed the request parser, so they hold no CR, LF
         // or space; HeaderValue checks again.
         let location = self

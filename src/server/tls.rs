@@ -46,7 +46,9 @@ impl std::error::Error for TlsError {}
 #[derive(Debug, Clone)]
 pub struct Tls {
     config: Arc<ServerConfig>,
-    resolver: Arc<SniResolver>,
+    /// The resolver over `files`, which [`Tls::reload`] refills; `None` when
+    /// another resolver chooses (the sites').
+    resolver: Option<Arc<SniResolver>>,
     files: Vec<CertFiles>,
 }
 
@@ -69,23 +71,18 @@ impl Tls {
     /// An in-memory certificate for `localhost`, `127.0.0.1` and `::1`, for local
     /// development. Returns it with the SHA-256 fingerprint of its certificate.
     pub fn self_signed() -> Result<(Tls, String), String> {
-        let names = vec![
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-            "::1".to_string(),
-        ];
-        let generated = rcgen::generate_simple_self_signed(names).map_err(|e| e.to_string())?;
-        let der = generated.cert.der().clone();
-        let fingerprint = fingerprint(&der);
-        let key = PrivateKeyDer::Pkcs8(generated.key_pair.serialize_der().into());
-        let provider = provider();
-        let signer = provider
-            .key_provider
-            .load_private_key(key)
-            .map_err(|e| e.to_string())?;
-        let key = Arc::new(CertifiedKey::new(vec![der], signer));
-        let tls = Self::with_keys(vec![key], Vec::new(), provider).map_err(|e| e.to_string())?;
+        let (key, fingerprint) = self_signed_key()?;
+        let tls = Self::with_keys(vec![key], Vec::new(), provider()).map_err(|e| e.to_string())?;
         Ok((tls, fingerprint))
+    }
+
+    /// TLS whose certificate for each handshake `resolver` picks.
+    pub fn with_resolver(resolver: Arc<dyn ResolvesServerCert>) -> Result<Tls, rustls::Error> {
+        Ok(Tls {
+            config: server_config(resolver, provider())?,
+            resolver: None,
+            files: Vec::new(),
+        })
     }
 
     fn with_keys(
@@ -96,17 +93,9 @@ impl Tls {
         let resolver = Arc::new(SniResolver {
             keys: RwLock::new(Arc::new(keys)),
         });
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_no_client_auth()
-            .with_cert_resolver(resolver.clone());
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        if let Ok(ticketer) = rustls::crypto::ring::Ticketer::new() {
-            config.ticketer = ticketer;
-        }
         Ok(Tls {
-            config: Arc::new(config),
-            resolver,
+            config: server_config(resolver.clone(), provider)?,
+            resolver: Some(resolver),
             files,
         })
     }
@@ -129,11 +118,67 @@ impl Tls {
             .map(|f| load(f, &provider))
             .collect::<Result<Vec<_>, _>>()?;
         let count = keys.len();
-        if let Ok(mut slot) = self.resolver.keys.write() {
+        if let Some(Ok(mut slot)) = self.resolver.as_ref().map(|r| r.keys.write()) {
             *slot = Arc::new(keys);
         }
         Ok(count)
     }
+}
+
+/// TLS 1.2 and 1.3, ALPN `h2` then `http/1.1`, session tickets.
+fn server_config(
+    resolver: Arc<dyn ResolvesServerCert>,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    if let Ok(ticketer) = rustls::crypto::ring::Ticketer::new() {
+        config.ticketer = ticketer;
+    }
+    Ok(Arc::new(config))
+}
+
+/// A certificate for `localhost`, `127.0.0.1` and `::1`, made in memory, with
+/// the SHA-256 fingerprint of its certificate.
+pub fn self_signed_key() -> Result<(Arc<CertifiedKey>, String), String> {
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    let generated = rcgen::generate_simple_self_signed(names).map_err(|e| e.to_string())?;
+    let der = generated.cert.der().clone();
+    let fingerprint = fingerprint(&der);
+    let key = PrivateKeyDer::Pkcs8(generated.key_pair.serialize_der().into());
+    let signer = provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| e.to_string())?;
+    Ok((Arc::new(CertifiedKey::new(vec![der], signer)), fingerprint))
+}
+
+/// Loads one certificate chain and its key, checking that they match.
+pub fn load_pair(files: &CertFiles) -> Result<Arc<CertifiedKey>, TlsError> {
+    load(files, &provider())
+}
+
+/// The first of `keys` valid for the SNI `name`, else the first.
+pub fn pick_for_name(keys: &[Arc<CertifiedKey>], name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+    if let Some(name) = name.and_then(|n| ServerName::try_from(n).ok()) {
+        let valid = |key: &&Arc<CertifiedKey>| {
+            key.end_entity_cert()
+                .ok()
+                .and_then(|leaf| webpki::EndEntityCert::try_from(leaf).ok())
+                .is_some_and(|leaf| leaf.verify_is_valid_for_subject_name(&name).is_ok())
+        };
+        if let Some(key) = keys.iter().find(valid) {
+            return Some(key.clone());
+        }
+    }
+    keys.first().cloned()
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -206,20 +251,6 @@ struct SniResolver {
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let keys = self.keys.read().ok()?.clone();
-        if let Some(name) = hello
-            .server_name()
-            .and_then(|n| ServerName::try_from(n).ok())
-        {
-            let valid = |key: &&Arc<CertifiedKey>| {
-                key.end_entity_cert()
-                    .ok()
-                    .and_then(|leaf| webpki::EndEntityCert::try_from(leaf).ok())
-                    .is_some_and(|leaf| leaf.verify_is_valid_for_subject_name(&name).is_ok())
-            };
-            if let Some(key) = keys.iter().find(valid) {
-                return Some(key.clone());
-            }
-        }
-        keys.first().cloned()
+        pick_for_name(&keys, hello.server_name())
     }
 }

@@ -229,6 +229,16 @@ impl Sites {
         Route::Serve(site)
     }
 
+    /// The default site, if any.
+    pub fn default_site(&self) -> Option<usize> {
+        self.table.default_site()
+    }
+
+    /// A built-in page for `status` (an error no site's pages answer).
+    pub fn status_response(&self, status: StatusCode) -> Response<Body> {
+        self.pages.response(status)
+    }
+
     /// The page for a refusal (the built-in pages: a refused request belongs
     /// to no site).
     pub fn refusal_response(&self, refusal: Refusal) -> Response<Body> {

@@ -1,0 +1,434 @@
+//! Serving many sites: the live configuration and what one connection sees of
+//! it.
+//!
+//! A [`Generation`] is everything a configuration serves: the sites (their
+//! roots open, their caches shared), their certificates, and which listener
+//! belongs to which site. [`Live`] holds the current one; a reload builds a
+//! whole new generation and swaps it in at once, so a request sees one
+//! generation from start to end: requests in flight finish on the one they
+//! started with, and the next request, even on a kept-alive connection, gets
+//! the new one. Certificates are chosen per handshake from the live
+//! generation ([`SiteCerts`]).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use http::{header, Request, Response, StatusCode};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use super::conn::{ConnFacts, Connect};
+use super::redirect::RedirectToHttps;
+use super::tls::{self, CertFiles, TlsError};
+use crate::body::Body;
+use crate::handler::Shared;
+use crate::proto::{self, Service};
+use crate::response::Reply;
+use crate::site::{Arrival, Refusal, Route, SiteError, SiteSpec, Sites};
+
+/// Where a site's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteTls {
+    /// Certificate chains and keys (several: SNI picks among them).
+    Files(Vec<CertFiles>),
+    /// One generated for `localhost` at start-up, for development.
+    SelfSigned,
+}
+
+/// One site as the server is to serve it.
+#[derive(Debug, Clone)]
+pub struct SitePlan {
+    /// Names, root, file options, redirect.
+    pub spec: SiteSpec,
+    /// Its certificate, if it serves TLS.
+    pub tls: Option<SiteTls>,
+    /// Plain listeners of its own.
+    pub listen: Vec<SocketAddr>,
+    /// TLS listeners of its own.
+    pub listen_tls: Vec<SocketAddr>,
+}
+
+/// Every site and listener of a configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The sites, in configuration order.
+    pub sites: Vec<SitePlan>,
+    /// Plain listeners serving every site.
+    pub listen: Vec<SocketAddr>,
+    /// TLS listeners serving every site with a certificate.
+    pub listen_tls: Vec<SocketAddr>,
+}
+
+/// A listener as the configuration names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenKey {
+    /// The address as configured.
+    pub addr: SocketAddr,
+    /// Whether it speaks TLS.
+    pub tls: bool,
+}
+
+impl fmt::Display for ListenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}/", self.addr)
+    }
+}
+
+impl Plan {
+    /// Every listener, each once, with the site it belongs to (`None`: all).
+    pub fn listeners(&self) -> Vec<(ListenKey, Option<usize>)> {
+        let mut out = Vec::new();
+        let mut add = |addr: SocketAddr, tls: bool, site: Option<usize>| {
+            let key = ListenKey { addr, tls };
+            if !out.iter().any(|(k, _): &(ListenKey, _)| *k == key) {
+                out.push((key, site));
+            }
+        };
+        for &addr in &self.listen {
+            add(addr, false, None);
+        }
+        for &addr in &self.listen_tls {
+            add(addr, true, None);
+        }
+        for (i, site) in self.sites.iter().enumerate() {
+            for &addr in &site.listen {
+                add(addr, false, Some(i));
+            }
+            for &addr in &site.listen_tls {
+                add(addr, true, Some(i));
+            }
+        }
+        out
+    }
+}
+
+/// Why a generation could not be built: every problem found.
+#[derive(Debug)]
+pub struct BuildError(pub Vec<String>);
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Everything one configuration serves.
+#[derive(Debug)]
+pub struct Generation {
+    number: u64,
+    sites: Sites,
+    /// Each site's certificates, by site index.
+    certs: Vec<Vec<Arc<CertifiedKey>>>,
+    /// The listeners that belong to one site.
+    own: HashMap<ListenKey, usize>,
+    listeners: Vec<(ListenKey, Option<usize>)>,
+}
+
+impl Generation {
+    /// Opens every root and loads every certificate of `plan`; any problem
+    /// (all of them are reported) leaves nothing built.
+    pub fn build(plan: &Plan, number: u64, live: &LiveParts) -> Result<Generation, BuildError> {
+        let mut problems = Vec::new();
+        let mut certs = Vec::with_capacity(plan.sites.len());
+        for (i, site) in plan.sites.iter().enumerate() {
+            let loaded = match &site.tls {
+                None => Ok(Vec::new()),
+                Some(SiteTls::Files(files)) => files
+                    .iter()
+                    .map(tls::load_pair)
+                    .collect::<Result<Vec<_>, TlsError>>(),
+                Some(SiteTls::SelfSigned) => live.self_signed().map(|k| vec![k]),
+            };
+            match loaded {
+                Ok(keys) => certs.push(keys),
+                Err(e) => {
+                    problems.push(format!("site[{i}].tls: {e}"));
+                    certs.push(Vec::new());
+                }
+            }
+        }
+        let specs = plan.sites.iter().map(|s| s.spec.clone()).collect();
+        let sites = match Sites::new(specs, &live.shared) {
+            Ok(sites) => Some(sites),
+            Err(e) => {
+                problems.push(site_problem(&e));
+                None
+            }
+        };
+        let (Some(sites), true) = (sites, problems.is_empty()) else {
+            return Err(BuildError(problems));
+        };
+        let listeners = plan.listeners();
+        let own = listeners
+            .iter()
+            .filter_map(|(key, site)| site.map(|s| (*key, s)))
+            .collect();
+        Ok(Generation {
+            number,
+            sites,
+            certs,
+            own,
+            listeners,
+        })
+    }
+
+    /// Its number: 1 for the configuration the server started with, one more
+    /// for each reload that took.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// The sites.
+    pub fn sites(&self) -> &Sites {
+        &self.sites
+    }
+
+    /// The listeners it needs.
+    pub fn listeners(&self) -> &[(ListenKey, Option<usize>)] {
+        &self.listeners
+    }
+
+    fn arrival<'a>(&self, facts: &'a ConnFacts) -> Arrival<'a> {
+        let own = if self.own.is_empty() {
+            None
+        } else {
+            self.own
+                .get(&ListenKey {
+                    addr: facts.endpoint.key,
+                    tls: facts.tls,
+                })
+                .copied()
+        };
+        Arrival {
+            tls: facts.tls,
+            sni: facts.sni.as_deref(),
+            own,
+        }
+    }
+}
+
+fn site_problem(e: &SiteError) -> String {
+    e.to_string()
+}
+
+/// What the generations of one server share: the caches, and the self-signed
+/// certificate (made once, so a reload does not change it under a browser's
+/// exception).
+#[derive(Debug)]
+pub struct LiveParts {
+    /// The caches every site's handler uses.
+    pub shared: Shared,
+    self_signed: Mutex<Option<Arc<CertifiedKey>>>,
+}
+
+impl LiveParts {
+    /// Parts with these caches.
+    pub fn new(shared: Shared) -> LiveParts {
+        LiveParts {
+            shared,
+            self_signed: Mutex::new(None),
+        }
+    }
+
+    fn self_signed(&self) -> Result<Arc<CertifiedKey>, TlsError> {
+        let mut slot = self.self_signed.lock().map_err(|_| TlsError {
+            flag: "--tls-self-signed",
+            path: Default::default(),
+            message: "poisoned".into(),
+        })?;
+        if let Some(key) = &*slot {
+            return Ok(key.clone());
+        }
+        let (key, fingerprint) = tls::self_signed_key().map_err(|message| TlsError {
+            flag: "--tls-self-signed",
+            path: Default::default(),
+            message,
+        })?;
+        eprintln!(
+            "ferrox: self-signed certificate for localhost, 127.0.0.1 and ::1, SHA-256 {fingerprint}"
+        );
+        *slot = Some(key.clone());
+        Ok(key)
+    }
+}
+
+/// The current generation, swapped whole on reload.
+#[derive(Debug)]
+pub struct Live {
+    current: ArcSwap<Generation>,
+    parts: LiveParts,
+}
+
+impl Live {
+    /// Serving `first`.
+    pub fn new(first: Generation, parts: LiveParts) -> Live {
+        Live {
+            current: ArcSwap::from_pointee(first),
+            parts,
+        }
+    }
+
+    /// The generation new requests get.
+    pub fn current(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+
+    /// What generations share.
+    pub fn parts(&self) -> &LiveParts {
+        &self.parts
+    }
+
+    /// Makes `next` the generation of every new request.
+    pub fn swap(&self, next: Generation) {
+        self.current.store(Arc::new(next));
+    }
+}
+
+impl Connect for Live {
+    type Conn<'a> = SiteService<'a>;
+
+    fn connect<'a>(&'a self, facts: ConnFacts) -> SiteService<'a> {
+        SiteService { live: self, facts }
+    }
+}
+
+/// The sites as one connection sees them.
+pub struct SiteService<'a> {
+    live: &'a Live,
+    facts: ConnFacts,
+}
+
+impl SiteService<'_> {
+    /// The answer for `req` from generation `generation`, when it needs no
+    /// waiting; `Err` with the site's root to ask `respond`.
+    fn answer_now(&self, generation: &Generation, req: &Request<()>) -> Option<Reply> {
+        let arrival = generation.arrival(&self.facts);
+        match generation.sites.route(proto::request_host(req), &arrival) {
+            Route::Serve(site) => site.root.with(|handler| match handler {
+                None => Some(refusal(generation, Refusal::Gone).into()),
+                Some(handler) => {
+                    if let Some(early) = method_policy(handler, req) {
+                        return Some(early.into());
+                    }
+                    handler.respond_now(req)
+                }
+            }),
+            Route::Redirect(port) => Some(redirect(port, req).into()),
+            Route::Refuse(why) => Some(refusal(generation, why).into()),
+        }
+    }
+
+    async fn answer(&self, req: &Request<()>) -> Response<Body> {
+        let generation = self.live.current();
+        let arrival = generation.arrival(&self.facts);
+        match generation.sites.route(proto::request_host(req), &arrival) {
+            Route::Serve(site) => match site.root.handler() {
+                None => refusal(&generation, Refusal::Gone),
+                Some(handler) => match method_policy(&handler, req) {
+                    Some(early) => early,
+                    None => handler.respond(req).await,
+                },
+            },
+            Route::Redirect(port) => redirect(port, req),
+            Route::Refuse(why) => refusal(&generation, why),
+        }
+    }
+}
+
+/// GET and HEAD go to the files; the rest is the engines' usual policy
+/// (applied here, because a plain request for a TLS site is redirected
+/// whatever its method).
+fn method_policy(handler: &crate::handler::Handler, req: &Request<()>) -> Option<Response<Body>> {
+    proto::answer_method(&Pages(handler), req.method())
+}
+
+/// A handler's error pages as a protocol service, for the method policy.
+struct Pages<'a>(&'a crate::handler::Handler);
+
+impl Service for Pages<'_> {
+    async fn call<'a>(&'a self, _: &'a Request<()>) -> Response<Body> {
+        self.0.error_response(StatusCode::NOT_FOUND)
+    }
+
+    fn error_response(&self, status: StatusCode) -> Response<Body> {
+        self.0.error_response(status)
+    }
+}
+
+fn redirect(port: u16, req: &Request<()>) -> Response<Body> {
+    RedirectToHttps { https_port: port }.redirect(req)
+}
+
+fn refusal(generation: &Generation, why: Refusal) -> Response<Body> {
+    if why != Refusal::Gone {
+        tracing::debug!(?why, "request refused");
+    }
+    generation.sites.refusal_response(why)
+}
+
+impl Service for SiteService<'_> {
+    async fn call<'a>(&'a self, req: &'a Request<()>) -> Response<Body> {
+        self.answer(req).await
+    }
+
+    fn call_now(&self, req: &Request<()>) -> Option<Reply> {
+        let generation = self.live.current.load();
+        self.answer_now(&generation, req)
+    }
+
+    fn error_response(&self, status: StatusCode) -> Response<Body> {
+        // Before a request names its site: the default site's pages.
+        let generation = self.live.current.load();
+        let sites = generation.sites.sites();
+        let default = generation.sites.default_site().and_then(|i| sites.get(i));
+        match default.and_then(|site| site.root.handler()) {
+            Some(handler) => handler.error_response(status),
+            None => generation.sites.status_response(status),
+        }
+    }
+
+    fn decorate(&self, reply: &mut Reply) {
+        if !self.facts.tls {
+            return;
+        }
+        // Every request on this connection is for the site its handshake
+        // chose (others are 421), so that site's HSTS is every response's.
+        let generation = self.live.current.load();
+        let arrival = generation.arrival(&self.facts);
+        let chosen = arrival
+            .own
+            .or_else(|| generation.sites.tls_site(arrival.sni));
+        if let Some(hsts) = chosen
+            .and_then(|i| generation.sites.sites().get(i))
+            .and_then(|site| site.hsts())
+        {
+            reply.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+    }
+
+    fn accepts_any_method(&self) -> bool {
+        true
+    }
+}
+
+/// Picks a handshake's certificate from the live generation: the site
+/// [`Sites::tls_site`] names, then among that site's certificates the first
+/// valid for the SNI name (else its first).
+#[derive(Debug)]
+pub struct SiteCerts(pub Arc<Live>);
+
+impl ResolvesServerCert for SiteCerts {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let generation = self.0.current.load();
+        let sni = hello.server_name();
+        let site = generation.sites.tls_site(sni)?;
+        let keys = generation.certs.get(site)?;
+        tls::pick_for_name(keys, sni)
+    }
+}

@@ -78,6 +78,19 @@ def make_fixtures():
     return cert, key
 
 
+def write_sites_config(count):
+    """A configuration of `count` sites on the same folder; the one in the
+    middle is named 127.0.0.1, the host wrk sends, so every request is looked
+    up among all of them."""
+    path = WORK / f"sites-{count}.toml"
+    lines = []
+    for i in range(count):
+        host = "127.0.0.1" if i == count // 2 else f"site{i}.bench.test"
+        lines += ["[[site]]", f'hosts = ["{host}"]', f'root = "{SITE}"', ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -163,9 +176,12 @@ class Ferrox(Server):
 
     binary = REPO / "target" / "release" / "ferrox"
     extra = ()
+    # A configuration file instead of the folder (the many-sites row).
+    config = None
 
     def start(self, cert, key):
-        self.procs = [subprocess.Popen([self.binary, str(SITE), "--quiet", "--log-level", "warn",
+        what = ["--config", str(self.config)] if self.config else [str(SITE)]
+        self.procs = [subprocess.Popen([self.binary, *what, "--quiet", "--log-level", "warn",
                                         "-l", f"127.0.0.1:{self.port}", *self.extra],
                                        stderr=subprocess.DEVNULL, start_new_session=True)]
         wait_port(self.port)
@@ -512,6 +528,9 @@ def main():
                     help="also run this ferrox binary (an A/B build) in every round, as 'candidate'")
     ap.add_argument("--candidate-args", default="", metavar="ARGS",
                     help="extra flags for the candidate (with no --candidate: the shipped binary with these flags)")
+    ap.add_argument("--sites", type=int, default=0, metavar="N",
+                    help="also run the shipped binary with a configuration of N sites (the one tested in "
+                         "the middle, found by Host) in every round, as 'sites'")
     ap.add_argument("--probe", action="store_true",
                     help="also run bench/probe (ferrox's handler without its engine) in the 1 KiB keep-alive rows")
     ap.add_argument("--max-steal", type=float, default=MAX_STEAL * 100, metavar="PERCENT",
@@ -539,6 +558,10 @@ def main():
         candidate.binary = Path(args.candidate) if args.candidate else Ferrox.binary
         candidate.extra = tuple(args.candidate_args.split())
         servers.insert(1, candidate)
+    if args.sites:
+        many = Ferrox("sites", free_port(), None, threads)
+        many.config = write_sites_config(args.sites)
+        servers.insert(1, many)
     scenarios = [s for s in SCENARIOS if not args.only or args.only in s[0]]
     # Diagnostics beside the servers, in the 1 KiB keep-alive rows only.
     extras = [Ceiling("ceiling", free_port(), None, threads)]
@@ -630,16 +653,20 @@ def main():
                 lines.append(f"| {name} | {s} | {fmt_rate(median([run[metric] for run in runs]), metric)} | "
                              f"{paired_ratio(results, s, 'nginx', name, metric):.2f}× | {over_ferrox} | "
                              f"{user:.1f} + {total - user:.1f} |")
-    if "candidate" in results:
-        lines += ["", "| scenario | candidate | candidate/ferrox | candidate/nginx | server CPU µs/req (candidate / ferrox) |",
-                  "|---|---|---|---|---|"]
+    for variant in ("candidate", "sites"):
+        if variant not in results:
+            continue
+        lines += ["", f"| scenario | {variant} | {variant}/ferrox | rounds' range | {variant}/nginx | "
+                      f"server CPU µs/req ({variant} / ferrox) |",
+                  "|---|---|---|---|---|---|"]
         for name, _path, _c, _x, metric in scenarios:
             med = {s: {k: median([run[k] for run in results[s][name]]) for k in (metric, "cpu_us_per_req")}
-                   for s in ("candidate", "ferrox", "nginx")}
-            c, f = med["candidate"], med["ferrox"]
-            over_ferrox = paired_ratio(results, "candidate", "ferrox", name, metric)
-            over_nginx = paired_ratio(results, "candidate", "nginx", name, metric)
-            lines.append(f"| {name} | {fmt_rate(c[metric], metric)} | **{over_ferrox:.2f}×** | "
+                   for s in (variant, "ferrox", "nginx")}
+            c, f = med[variant], med["ferrox"]
+            over_ferrox = paired_ratio(results, variant, "ferrox", name, metric)
+            low, high = paired_range(results, variant, "ferrox", name, metric)
+            over_nginx = paired_ratio(results, variant, "nginx", name, metric)
+            lines.append(f"| {name} | {fmt_rate(c[metric], metric)} | **{over_ferrox:.2f}×** | {low:.2f}–{high:.2f} | "
                          f"{over_nginx:.2f}× | {c['cpu_us_per_req']:.1f} / {f['cpu_us_per_req']:.1f} |")
     if any(tls_results["ferrox"].values()):
         lines += ["", "| HTTPS scenario | ferrox req/s | nginx req/s | ferrox/nginx |", "|---|---|---|---|"]

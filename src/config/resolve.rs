@@ -591,6 +591,22 @@ fn file_plan(
         };
         if let Some(TlsChoice::Files(pairs)) = &tls {
             for pair in pairs {
+                let missing = [("tls.cert", &pair.cert), ("tls.key", &pair.key)]
+                    .into_iter()
+                    .filter(|(_, file)| !file.exists())
+                    .collect::<Vec<_>>();
+                for (which, file) in &missing {
+                    let loc = site.location(which).or_else(|| site.location("tls"));
+                    problems.push(Problem::at(
+                        path,
+                        at(loc.or(Some(site.header))),
+                        key(which),
+                        format!("no such file '{}'", file.display()),
+                    ));
+                }
+                if !missing.is_empty() {
+                    continue;
+                }
                 if let Err(e) = tls::load_pair(pair) {
                     let which = if e.path == pair.key {
                         "tls.key"

@@ -16,6 +16,8 @@
 
 mod idle;
 mod read;
+#[cfg(test)]
+mod tests;
 mod write;
 
 use std::future::Future;

@@ -22,11 +22,11 @@ mod write;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Poll, Waker};
+use std::task::Waker;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::Method;
+use http::{Method, Request};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
@@ -39,6 +39,7 @@ use crate::proto::{answer_method, Service, Signal, Transport};
 use crate::response::Reply;
 use idle::IdleWaits;
 use read::HeadRead;
+use write::Progress;
 
 /// Serves HTTP/1.x on `io` until the client leaves, a limit or timeout closes the
 /// connection, or `shutdown` fires and no request is in flight.
@@ -198,11 +199,8 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
     /// Steps 3 to 5 without a future when nothing needs waiting: no request body,
     /// an answer the service gives at once ([`Service::call_now`]) and a response
     /// in memory that one write takes whole. Anything else continues in a boxed
-    /// future: the whole exchange, or the rest of the write.
-    ///
-    /// The write is polled with the waker of the poll that read the head: the
-    /// same task's, and a write that would block goes on in `send_rest`, which
-    /// polls again with the current one.
+    /// future: the whole exchange, or the rest of the write. However far it
+    /// got, the request leaves through the one match at the end.
     fn answer_at_once<'s>(
         &'s mut self,
         head: Head,
@@ -210,40 +208,40 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         started: Instant,
         shutdown: &'s Signal,
     ) -> AtOnce<'s> {
-        if head.framing != Framing::None {
-            return AtOnce::Later(Box::pin(self.exchange(head, keep_alive, started, shutdown)));
-        }
-        let request = &head.request;
-        let reply = match answer_method(self.service, request.method()) {
-            Some(response) => Reply::from(response),
-            None => match self.service.call_now(request) {
-                Some(reply) => reply,
-                None => {
-                    let rest = self.exchange(head, keep_alive, started, shutdown);
-                    return AtOnce::Later(Box::pin(rest));
-                }
-            },
+        let reply = match head.framing {
+            Framing::None => self.reply_now(&head.request),
+            // The body has to be read (and maybe a 100 Continue sent) first.
+            Framing::Length(_) | Framing::Chunked => None,
         };
-        let keep_alive = keep_alive && !shutdown.has_fired();
-        let head_only = request.method() == Method::HEAD;
-        let staged = self.stage(reply, head_only, request.version(), keep_alive);
-        if staged.body.is_some() {
-            return AtOnce::Later(Box::pin(self.send_rest(head.request, staged, 0, started)));
-        }
-        let written = match self.write_at_once() {
-            Poll::Ready(Ok(n)) => n,
-            Poll::Ready(Err(error)) => {
-                let outcome = staged.outcome(Err(error));
-                return AtOnce::Answered(self.finish(head.request, outcome, started));
+        let progress = match reply {
+            Some(reply) => {
+                let keep_alive = keep_alive && !shutdown.has_fired();
+                self.send_at_once(&head.request, reply, keep_alive)
             }
-            Poll::Pending => 0,
+            None => Progress::NotStarted,
         };
-        if written < self.write.len() {
-            let rest = self.send_rest(head.request, staged, written, started);
-            return AtOnce::Later(Box::pin(rest));
+        match progress {
+            Progress::Done(outcome) => {
+                AtOnce::Answered(self.finish(head.request, outcome, started))
+            }
+            Progress::Staged(staged, written) => {
+                let rest = self.send_rest(head.request, staged, written, started);
+                AtOnce::Later(Box::pin(rest))
+            }
+            Progress::NotStarted => {
+                let rest = self.exchange(head, keep_alive, started, shutdown);
+                AtOnce::Later(Box::pin(rest))
+            }
         }
-        let outcome = staged.outcome(Ok(()));
-        AtOnce::Answered(self.finish(head.request, outcome, started))
+    }
+
+    /// The answer to a request without a body when it needs no waiting: the
+    /// engine's own (OPTIONS, a refused method), else [`Service::call_now`]'s.
+    fn reply_now(&self, request: &Request<()>) -> Option<Reply> {
+        match answer_method(self.service, request.method()) {
+            Some(response) => Some(Reply::from(response)),
+            None => self.service.call_now(request),
+        }
     }
 
     /// Steps 3 to 5 for one parsed request.

@@ -33,18 +33,29 @@ pub(super) struct Staged {
     /// Body bytes copied behind the head.
     inline_bytes: u64,
     /// The body still to send after the write buffer.
-    pub(super) body: Option<Body>,
+    body: Option<Body>,
 }
 
 impl Staged {
     /// What sending all of the write buffer (and no more) came to.
-    pub(super) fn outcome(&self, result: io::Result<()>) -> Outcome {
+    fn outcome(&self, result: io::Result<()>) -> Outcome {
         Outcome {
             status: self.status,
             body_bytes: if result.is_ok() { self.inline_bytes } else { 0 },
             result: result.map(|()| self.keep_alive),
         }
     }
+}
+
+/// How far a response got without waiting (see `Conn::send_at_once`).
+pub(super) enum Progress {
+    /// Nothing was done: the exchange has to wait (for a request body, or for
+    /// the service's answer).
+    NotStarted,
+    /// Staged, and this much of the write buffer has left: the rest waits.
+    Staged(Staged, usize),
+    /// Written whole, or broken off.
+    Done(Outcome),
 }
 
 /// What writing one response came to.
@@ -142,7 +153,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
 
     /// Encodes the head into `self.write`, followed by a small body in memory;
     /// what remains to send of the body is left in the result.
-    pub(super) fn stage(
+    fn stage(
         &mut self,
         reply: Reply,
         head_only: bool,
@@ -207,9 +218,35 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         staged
     }
 
+    /// Stages `reply` and writes as much as one write takes, without waiting.
+    ///
+    /// The write is polled with the waker of the poll that read the head: the
+    /// same task's, and a write that would block goes on in `send_rest`, which
+    /// polls again with the current one.
+    pub(super) fn send_at_once(
+        &mut self,
+        request: &Request<()>,
+        reply: Reply,
+        keep_alive: bool,
+    ) -> Progress {
+        let head_only = request.method() == Method::HEAD;
+        let staged = self.stage(reply, head_only, request.version(), keep_alive);
+        let written = match staged.body {
+            // A body kept out of the write buffer is sent by the future.
+            Some(_) => Poll::Pending,
+            None => self.write_at_once(),
+        };
+        match written {
+            Poll::Ready(Ok(n)) if n >= self.write.len() => Progress::Done(staged.outcome(Ok(()))),
+            Poll::Ready(Ok(n)) => Progress::Staged(staged, n),
+            Poll::Ready(Err(error)) => Progress::Done(staged.outcome(Err(error))),
+            Poll::Pending => Progress::Staged(staged, 0),
+        }
+    }
+
     /// One write of `self.write`, polled with the waker kept by `head_at_once`
     /// (without one, it is left to the future that follows).
-    pub(super) fn write_at_once(&mut self) -> Poll<io::Result<usize>> {
+    fn write_at_once(&mut self) -> Poll<io::Result<usize>> {
         let Some(waker) = &self.waker else {
             return Poll::Pending;
         };

@@ -10,6 +10,11 @@
 //! 4. ask the service, write the response under the send timeout;
 //! 5. keep the connection or close it (lingering, so the last response arrives).
 //!
+//! `run` is that loop as a small state machine: a `Phase` says which request it
+//! waits for (the first, or another on a kept connection), and it ends with a
+//! `Close` saying how: at once, with an orderly shutdown, lingering, or not at
+//! all (the client speaks HTTP/2).
+//!
 //! This file owns the connection (`Conn`), its entry points, the loop of
 //! exchanges and the exchange itself; `read` reads heads and bodies, `write`
 //! stages, sends and logs responses, and `idle` waits between requests.
@@ -50,7 +55,8 @@ pub async fn serve<T: Transport, S: Service>(
     shutdown: &Signal,
 ) {
     let mut conn = Conn::new(io, service, options, false);
-    conn.run(shutdown).await;
+    let close = conn.run(shutdown).await;
+    conn.close(close).await;
     conn.release();
 }
 
@@ -73,18 +79,75 @@ pub async fn serve_detecting_h2<T: Transport, S: Service>(
     shutdown: &Signal,
 ) -> Ended<T> {
     let mut conn = Conn::new(io, service, options, true);
-    let h2 = conn.run(shutdown).await;
-    // The bytes read so far belong to the HTTP/2 engine, not to the pool.
-    let read = if h2 {
-        std::mem::take(&mut conn.read)
-    } else {
-        BytesMut::new()
-    };
-    conn.release();
-    match h2 {
-        true => Ended::H2(Rewind::new(read.freeze(), conn.io)),
-        false => Ended::Done,
+    match conn.run(shutdown).await {
+        Close::H2 => {
+            // The bytes read so far belong to the HTTP/2 engine, not to the pool.
+            let read = std::mem::take(&mut conn.read);
+            conn.release();
+            Ended::H2(Rewind::new(read.freeze(), conn.io))
+        }
+        close => {
+            conn.close(close).await;
+            conn.release();
+            Ended::Done
+        }
     }
+}
+
+/// Which request a connection waits for; the deadlines differ.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// The first: one deadline from accept covers the wait and the whole head
+    /// (with detection on, the HTTP/2 preface may come instead).
+    First,
+    /// Another on a kept connection, after `served` requests: the idle timeout
+    /// for the wait, then a head deadline from the moment the head begins.
+    KeptAlive { served: u32 },
+}
+
+impl Phase {
+    /// Requests served before this one.
+    fn served(self) -> u32 {
+        match self {
+            Phase::First => 0,
+            Phase::KeptAlive { served } => served,
+        }
+    }
+
+    /// When waiting for the request's first byte gives up.
+    fn wait_until(self, accepted: Instant, options: &Options) -> Instant {
+        match self {
+            Phase::First => accepted + options.head_timeout,
+            Phase::KeptAlive { .. } => Instant::now() + options.idle_timeout,
+        }
+    }
+
+    /// When reading a head that begins at `started` gives up.
+    fn head_deadline(self, accepted: Instant, started: Instant, options: &Options) -> Instant {
+        let from = match self {
+            Phase::First => accepted,
+            Phase::KeptAlive { .. } => started,
+        };
+        from + options.head_timeout
+    }
+}
+
+/// How HTTP/1 service of a connection ends.
+#[derive(Debug, Clone, Copy)]
+enum Close {
+    /// Drop the transport: the client left or stayed silent, the transport
+    /// broke, or a shutdown found the connection waiting.
+    Now,
+    /// An orderly shutdown (TLS sends close_notify), then drop: the client
+    /// asked to close and sent nothing after its request, so there is nothing
+    /// to wait for.
+    Shutdown,
+    /// Half-close, then read and drop what the client still sends, for a
+    /// while: it may still be sending (a refused body, pipelined requests), and
+    /// closing with unread bytes would reset the last response away.
+    Linger,
+    /// No close: the client speaks HTTP/2, and its bytes so far are in `read`.
+    H2,
 }
 
 /// Why an exchange ended the connection.
@@ -133,39 +196,32 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         pool::give_write(std::mem::take(&mut self.write));
     }
 
-    /// Serves requests until the connection ends; true when it turned out to
-    /// speak HTTP/2 (its bytes so far are left in `read`).
-    async fn run(&mut self, shutdown: &Signal) -> bool {
+    /// Serves requests until the connection ends, and says how to close it.
+    async fn run(&mut self, shutdown: &Signal) -> Close {
         let accepted = Instant::now();
-        let mut served: u32 = 0;
+        let mut phase = Phase::First;
         loop {
-            let first = served == 0;
+            // Bytes left behind a pipelined request need no waiting for.
             if self.read.is_empty() {
-                let wait_until = if first {
-                    accepted + self.options.head_timeout
-                } else {
-                    Instant::now() + self.options.idle_timeout
-                };
-                if !self.wait_readable(wait_until, shutdown).await {
-                    return false;
+                let until = phase.wait_until(accepted, self.options);
+                if !self.wait_readable(until, shutdown).await {
+                    return Close::Now;
                 }
             }
             let started = Instant::now();
-            let deadline = if first { accepted } else { started } + self.options.head_timeout;
+            let deadline = phase.head_deadline(accepted, started, self.options);
             let head = match self.next_head(deadline, shutdown).await {
                 Ok(HeadRead::Head(head)) => head,
-                Ok(HeadRead::Closed) => return false,
-                Ok(HeadRead::H2Preface) => return true,
-                Err(error) => {
-                    // The client may still be sending (an oversized head): linger
-                    // so that the error reaches it.
-                    if let End::Close = Box::pin(self.refuse(error, None, started)).await {
-                        linger_close(&mut self.io, &mut self.read).await;
-                    }
-                    return false;
-                }
+                Ok(HeadRead::Closed) => return Close::Now,
+                Ok(HeadRead::H2Preface) => return Close::H2,
+                // The client may still be sending (an oversized head): linger
+                // so that the error reaches it.
+                Err(error) => match Box::pin(self.refuse(error, None, started)).await {
+                    End::Close => return Close::Linger,
+                    End::Gone => return Close::Now,
+                },
             };
-            served += 1;
+            let served = phase.served() + 1;
             self.detect_h2 = false;
             // A client that asked to close sends nothing more: no need to linger.
             let client_closes = !head.keep_alive;
@@ -178,21 +234,25 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
                 AtOnce::Answered(result) => result,
                 AtOnce::Later(rest) => rest.await,
             };
-            match answered {
-                Ok(()) => {}
-                Err(End::Gone) => return false,
-                Err(End::Close) if client_closes && self.read.is_empty() => {
-                    if self.io.shutdown_before_close() {
-                        let _ =
-                            tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
-                    }
-                    return false;
-                }
-                Err(End::Close) => {
-                    linger_close(&mut self.io, &mut self.read).await;
-                    return false;
+            phase = match answered {
+                Ok(()) => Phase::KeptAlive { served },
+                Err(End::Gone) => return Close::Now,
+                Err(End::Close) if client_closes && self.read.is_empty() => return Close::Shutdown,
+                Err(End::Close) => return Close::Linger,
+            };
+        }
+    }
+
+    /// Closes the way `run` decided (a connection handed to HTTP/2 stays open).
+    async fn close(&mut self, close: Close) {
+        match close {
+            Close::Now | Close::H2 => {}
+            Close::Shutdown => {
+                if self.io.shutdown_before_close() {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
                 }
             }
+            Close::Linger => linger_close(&mut self.io, &mut self.read).await,
         }
     }
 

@@ -7,6 +7,7 @@ mod binary;
 mod raw;
 mod root;
 mod service;
+pub mod service_now;
 
 pub use binary::{Binary, BIN};
 pub use raw::{Raw, Resp};

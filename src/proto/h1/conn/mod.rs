@@ -168,7 +168,7 @@ struct Conn<'a, T, S> {
     /// Until the first head: whether the HTTP/2 preface ends HTTP/1 service.
     detect_h2: bool,
     /// The task's waker as of the latest head, for the write that answers it at
-    /// once, outside any future (see `answer_at_once`).
+    /// once, outside any future (see `send_at_once`).
     waker: Option<Waker>,
     service: &'a S,
     options: &'a Options,

@@ -12,6 +12,7 @@ mod raw;
 mod respond;
 mod root;
 mod service;
+pub mod service_now;
 pub mod tls;
 mod wait;
 

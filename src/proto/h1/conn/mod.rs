@@ -1,0 +1,373 @@
+//! One HTTP/1.1 connection, from its first byte to its close.
+//!
+//! Each turn of the loop is one exchange:
+//! 1. wait for the first byte of a request (idle timeout, or the head deadline for
+//!    the first request; shutdown closes a waiting connection at once), holding no
+//!    buffer while waiting;
+//! 2. read and parse the head under one deadline for the whole head;
+//! 3. answer OPTIONS and refused methods, or read and discard the body (after
+//!    `100 Continue` if asked), refusing bodies over the limit;
+//! 4. ask the service, write the response under the send timeout;
+//! 5. keep the connection or close it (lingering, so the last response arrives).
+//!
+//! `run` is that loop as a small state machine: a `Phase` says which request it
+//! waits for (the first, or another on a kept connection), and it ends with a
+//! `Close` saying how: at once, with an orderly shutdown, lingering, or not at
+//! all (the client speaks HTTP/2).
+//!
+//! This file owns the connection (`Conn`), its entry points, the loop of
+//! exchanges and the exchange itself; `read` reads heads and bodies, `write`
+//! stages, sends and logs responses, and `idle` waits between requests.
+
+mod idle;
+mod read;
+#[cfg(test)]
+mod tests;
+mod write;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Waker;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::{Method, Request};
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+
+use super::io::{linger_close, write_all};
+use super::parse::{Framing, Head, ParseError};
+use super::pool;
+use super::rewind::Rewind;
+use super::Options;
+use crate::proto::{answer_method, Service, Signal, Transport};
+use crate::response::Reply;
+use idle::IdleWaits;
+use read::HeadRead;
+use write::Progress;
+
+/// Serves HTTP/1.x on `io` until the client leaves, a limit or timeout closes the
+/// connection, or `shutdown` fires and no request is in flight.
+pub async fn serve<T: Transport, S: Service>(
+    io: T,
+    service: &S,
+    options: &Options,
+    shutdown: &Signal,
+) {
+    let mut conn = Conn::new(io, service, options, false);
+    let close = conn.run(shutdown).await;
+    conn.close(close).await;
+    conn.release();
+}
+
+/// How a connection served by [`serve_detecting_h2`] ended.
+pub enum Ended<T> {
+    /// Served as HTTP/1 to its end.
+    Done,
+    /// The client opened with the HTTP/2 preface (prior knowledge, RFC 9113
+    /// §3.3): the transport, replaying what was read, for an HTTP/2 engine.
+    H2(Rewind<T>),
+}
+
+/// Like [`serve`], but a connection that opens with the HTTP/2 preface is
+/// handed back instead of refused. The preface is recognised in the bytes the
+/// first head is read into, so telling the protocols apart costs no system call.
+pub async fn serve_detecting_h2<T: Transport, S: Service>(
+    io: T,
+    service: &S,
+    options: &Options,
+    shutdown: &Signal,
+) -> Ended<T> {
+    let mut conn = Conn::new(io, service, options, true);
+    match conn.run(shutdown).await {
+        Close::H2 => {
+            // The bytes read so far belong to the HTTP/2 engine, not to the pool.
+            let read = std::mem::take(&mut conn.read);
+            conn.release();
+            Ended::H2(Rewind::new(read.freeze(), conn.io))
+        }
+        close => {
+            conn.close(close).await;
+            conn.release();
+            Ended::Done
+        }
+    }
+}
+
+/// Which request a connection waits for; the deadlines differ.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// The first: one deadline from accept covers the wait and the whole head
+    /// (with detection on, the HTTP/2 preface may come instead).
+    First,
+    /// Another on a kept connection, after `served` requests: the idle timeout
+    /// for the wait, then a head deadline from the moment the head begins.
+    KeptAlive { served: u32 },
+}
+
+impl Phase {
+    /// Requests served before this one.
+    fn served(self) -> u32 {
+        match self {
+            Phase::First => 0,
+            Phase::KeptAlive { served } => served,
+        }
+    }
+
+    /// When waiting for the request's first byte gives up.
+    fn wait_until(self, accepted: Instant, options: &Options) -> Instant {
+        match self {
+            Phase::First => accepted + options.head_timeout,
+            Phase::KeptAlive { .. } => Instant::now() + options.idle_timeout,
+        }
+    }
+
+    /// When reading a head that begins at `started` gives up.
+    fn head_deadline(self, accepted: Instant, started: Instant, options: &Options) -> Instant {
+        let from = match self {
+            Phase::First => accepted,
+            Phase::KeptAlive { .. } => started,
+        };
+        from + options.head_timeout
+    }
+}
+
+/// How HTTP/1 service of a connection ends.
+#[derive(Debug, Clone, Copy)]
+enum Close {
+    /// Drop the transport: the client left or stayed silent, the transport
+    /// broke, or a shutdown found the connection waiting.
+    Now,
+    /// An orderly shutdown (TLS sends close_notify), then drop: the client
+    /// asked to close and sent nothing after its request, so there is nothing
+    /// to wait for.
+    Shutdown,
+    /// Half-close, then read and drop what the client still sends, for a
+    /// while: it may still be sending (a refused body, pipelined requests), and
+    /// closing with unread bytes would reset the last response away.
+    Linger,
+    /// No close: the client speaks HTTP/2, and its bytes so far are in `read`.
+    H2,
+}
+
+/// Why an exchange ended the connection.
+enum End {
+    /// The client went away, or the transport failed; nothing more can be sent.
+    Gone,
+    /// A response was sent that requires closing.
+    Close,
+}
+
+struct Conn<'a, T, S> {
+    io: T,
+    read: BytesMut,
+    write: Vec<u8>,
+    scratch: Vec<u8>,
+    /// Created at the first idle wait and kept: see [`IdleWaits`].
+    idle: Option<IdleWaits>,
+    /// Until the first head: whether the HTTP/2 preface ends HTTP/1 service.
+    detect_h2: bool,
+    /// The task's waker as of the latest head, for the write that answers it at
+    /// once, outside any future (see `send_at_once`).
+    waker: Option<Waker>,
+    service: &'a S,
+    options: &'a Options,
+}
+
+impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
+    fn new(io: T, service: &'a S, options: &'a Options, detect_h2: bool) -> Self {
+        Conn {
+            io,
+            read: BytesMut::new(),
+            write: Vec::new(),
+            scratch: Vec::new(),
+            idle: None,
+            detect_h2,
+            waker: None,
+            service,
+            options,
+        }
+    }
+
+    /// Gives the buffers back to this thread's pool. (A connection cut short by
+    /// the shutdown timeout just frees them.)
+    fn release(&mut self) {
+        pool::give_read(std::mem::take(&mut self.read));
+        pool::give_write(std::mem::take(&mut self.write));
+    }
+
+    /// Serves requests until the connection ends, and says how to close it.
+    async fn run(&mut self, shutdown: &Signal) -> Close {
+        let accepted = Instant::now();
+        let mut phase = Phase::First;
+        loop {
+            // Bytes left behind a pipelined request need no waiting for.
+            if self.read.is_empty() {
+                let until = phase.wait_until(accepted, self.options);
+                if !self.wait_readable(until, shutdown).await {
+                    return Close::Now;
+                }
+            }
+            let started = Instant::now();
+            let deadline = phase.head_deadline(accepted, started, self.options);
+            let head = match self.next_head(deadline, shutdown).await {
+                Ok(HeadRead::Head(head)) => head,
+                Ok(HeadRead::Closed) => return Close::Now,
+                Ok(HeadRead::H2Preface) => return Close::H2,
+                // The client may still be sending (an oversized head): linger
+                // so that the error reaches it.
+                Err(error) => match Box::pin(self.refuse(error, None, started)).await {
+                    End::Close => return Close::Linger,
+                    End::Gone => return Close::Now,
+                },
+            };
+            let served = phase.served() + 1;
+            self.detect_h2 = false;
+            // A client that asked to close sends nothing more: no need to linger.
+            let client_closes = !head.keep_alive;
+            let limit = self.options.max_requests;
+            let keep_alive = head.keep_alive && (limit == 0 || served < limit);
+            // Boxed when it has to wait: the states of answering a request are
+            // most of this future, and an idle keep-alive connection should not
+            // carry them. The usual answer needs no future at all.
+            let answered = match self.answer_at_once(head, keep_alive, started, shutdown) {
+                AtOnce::Answered(result) => result,
+                AtOnce::Later(rest) => rest.await,
+            };
+            phase = match answered {
+                Ok(()) => Phase::KeptAlive { served },
+                Err(End::Gone) => return Close::Now,
+                Err(End::Close) if client_closes && self.read.is_empty() => return Close::Shutdown,
+                Err(End::Close) => return Close::Linger,
+            };
+        }
+    }
+
+    /// Closes the way `run` decided (a connection handed to HTTP/2 stays open).
+    async fn close(&mut self, close: Close) {
+        match close {
+            Close::Now | Close::H2 => {}
+            Close::Shutdown => {
+                if self.io.shutdown_before_close() {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
+                }
+            }
+            Close::Linger => linger_close(&mut self.io, &mut self.read).await,
+        }
+    }
+
+    /// Steps 3 to 5 without a future when nothing needs waiting: no request body,
+    /// an answer the service gives at once ([`Service::call_now`]) and a response
+    /// in memory that one write takes whole. Anything else continues in a boxed
+    /// future: the whole exchange, or the rest of the write. However far it
+    /// got, the request leaves through the one match at the end.
+    fn answer_at_once<'s>(
+        &'s mut self,
+        head: Head,
+        keep_alive: bool,
+        started: Instant,
+        shutdown: &'s Signal,
+    ) -> AtOnce<'s> {
+        let reply = match head.framing {
+            Framing::None => self.reply_now(&head.request),
+            // The body has to be read (and maybe a 100 Continue sent) first.
+            Framing::Length(_) | Framing::Chunked => None,
+        };
+        let progress = match reply {
+            Some(reply) => {
+                let keep_alive = keep_alive && !shutdown.has_fired();
+                self.send_at_once(&head.request, reply, keep_alive)
+            }
+            None => Progress::NotStarted,
+        };
+        match progress {
+            Progress::Done(outcome) => {
+                AtOnce::Answered(self.finish(head.request, outcome, started))
+            }
+            Progress::Staged(staged, written) => {
+                let rest = self.send_rest(head.request, staged, written, started);
+                AtOnce::Later(Box::pin(rest))
+            }
+            Progress::NotStarted => {
+                let rest = self.exchange(head, keep_alive, started, shutdown);
+                AtOnce::Later(Box::pin(rest))
+            }
+        }
+    }
+
+    /// The answer to a request without a body when it needs no waiting: the
+    /// engine's own (OPTIONS, a refused method), else [`Service::call_now`]'s.
+    fn reply_now(&self, request: &Request<()>) -> Option<Reply> {
+        match answer_method(self.service, request.method()) {
+            Some(response) => Some(Reply::from(response)),
+            None => self.service.call_now(request),
+        }
+    }
+
+    /// Steps 3 to 5 for one parsed request.
+    async fn exchange(
+        &mut self,
+        head: Head,
+        keep_alive: bool,
+        started: Instant,
+        shutdown: &Signal,
+    ) -> Result<(), End> {
+        let Head {
+            request,
+            framing,
+            expect_continue,
+            ..
+        } = head;
+        let mut early = answer_method(self.service, request.method());
+
+        if framing != Framing::None {
+            if let Framing::Length(n) = framing {
+                if n > self.options.max_body_bytes {
+                    return Err(self
+                        .refuse(ParseError::BodyTooLarge, Some(&request), started)
+                        .await);
+                }
+            }
+            early = match early {
+                // A refused method with `Expect: 100-continue`: the final status
+                // without reading the body, then close (the client may still
+                // send it).
+                Some(response) if expect_continue && request.method() != Method::OPTIONS => {
+                    self.respond(&request, response, false, started).await?;
+                    return Err(End::Close);
+                }
+                early => early,
+            };
+            if expect_continue {
+                write_all(
+                    &mut self.io,
+                    b"HTTP/1.1 100 Continue\r\n\r\n",
+                    self.options.send_timeout,
+                )
+                .await
+                .map_err(|_| End::Gone)?;
+            }
+            let body_deadline = Instant::now() + self.options.head_timeout;
+            match self.discard_body(framing, body_deadline).await {
+                Ok(true) => {}
+                Ok(false) => return Err(End::Gone),
+                Err(error) => return Err(self.refuse(error, Some(&request), started).await),
+            }
+        }
+
+        let response = match early {
+            Some(response) => response,
+            None => self.service.call(&request).await,
+        };
+        let keep_alive = keep_alive && !shutdown.has_fired();
+        self.respond(&request, response, keep_alive, started).await
+    }
+}
+
+/// How `Conn::answer_at_once` left a request.
+enum AtOnce<'s> {
+    /// Answered without waiting: go on, or end the connection.
+    Answered(Result<(), End>),
+    /// The rest of the exchange, which has to wait.
+    Later(Pin<Box<dyn Future<Output = Result<(), End>> + Send + 's>>),
+}

@@ -61,6 +61,11 @@ impl SafePath<'_> {
         Path::new(OsStr::from_bytes(&self.joined))
     }
 
+    /// The decoded, normalised path without its leading or trailing `/`.
+    pub fn bytes(&self) -> &[u8] {
+        &self.joined
+    }
+
     /// Whether the request path ended in `/`.
     pub fn has_trailing_slash(&self) -> bool {
         self.trailing_slash

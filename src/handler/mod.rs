@@ -401,6 +401,44 @@ impl Handler {
     }
 }
 
+/// A request path as routes match it: the path that would be served,
+/// percent-decoded once, with dot-segments resolved and empty segments
+/// dropped, never the raw target (so `/%61dmin/x`, `//admin/x`, `/./admin/x`
+/// and `/x/../admin/x` are all `admin/x`). Dotfiles are allowed here; the
+/// file rules apply when serving.
+#[derive(Debug)]
+pub struct RoutePath<'a>(SafePath<'a>);
+
+impl RoutePath<'_> {
+    /// The path of `raw` (the target's path), or the status that refuses it
+    /// (a control character, a path above the root).
+    pub fn of(raw: &str) -> Result<RoutePath<'_>, StatusCode> {
+        files::sanitize(raw, true)
+            .map(RoutePath)
+            .map_err(|e| status_for(&e))
+    }
+
+    /// Decoded, without its leading or trailing `/` (`admin/x`).
+    pub fn bytes(&self) -> &[u8] {
+        self.0.bytes()
+    }
+
+    /// Whether the request path ended in `/`.
+    pub fn has_trailing_slash(&self) -> bool {
+        self.0.has_trailing_slash()
+    }
+
+    /// As a percent-encoded URL path, with its trailing slash if it had one.
+    pub fn to_url(&self) -> String {
+        self.0.to_url(self.0.has_trailing_slash())
+    }
+
+    /// The last segment, decoded (empty for the root).
+    pub fn last_segment(&self) -> &[u8] {
+        self.0.segments().last().unwrap_or_default()
+    }
+}
+
 /// Where resolving a request ends.
 enum Resolved {
     Response(Reply),

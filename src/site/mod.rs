@@ -17,6 +17,7 @@
 
 pub mod hosts;
 pub mod root;
+pub mod route;
 
 use std::path::PathBuf;
 

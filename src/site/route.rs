@@ -1,0 +1,635 @@
+//! Routes: what a site does with a request besides serving its files.
+//!
+//! A route is a path glob (optionally with methods) and one action. Routes
+//! are tried in file order and the first that matches decides (one route per
+//! request, like a `location` in nginx). Matching runs on the normalised path
+//! ([`RoutePath`]: decoded once, dot-segments resolved, empty segments
+//! dropped; a trailing slash is ignored), never on the raw target.
+//!
+//! Globs: `*` within a segment, `**` across segments (`/admin/**` also
+//! matches `/admin` itself), `?` one character, `[abc]` and `[!abc]` classes
+//! (ASCII), `{a,b}` alternatives. Each glob becomes a regular expression with
+//! a capture for every `*` and `**`, and a site's globs become one
+//! [`RegexSet`]: one linear-time pass finds the routes a path matches,
+//! whatever the path and however many routes there are.
+
+use std::fmt;
+
+use http::{Method, StatusCode};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+
+use crate::handler::RoutePath;
+
+/// Most routes a site may have: each is a state set in one automaton.
+pub const MAX_ROUTES: usize = 1000;
+
+/// Compiled size a site's routes may take (the regex crate's own bound),
+/// 16 MiB: far beyond what a thousand ordinary globs need.
+const REGEX_SIZE_LIMIT: usize = 16 << 20;
+
+/// A glob that cannot be compiled, or an action that cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteError(pub String);
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RouteError {}
+
+/// What a matched route does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Serve the files (the route only sets modifiers).
+    Files,
+    /// Redirect: `Location` from the template, with this status.
+    Redirect {
+        /// The target, with placeholders.
+        to: Template,
+        /// 301, 302, 303, 307 or 308.
+        status: StatusCode,
+    },
+    /// Serve another path of the same root, internally.
+    Rewrite(Template),
+    /// Try each entry in turn: a file, or a folder through its index file;
+    /// `=CODE` answers with that status.
+    TryFiles(Vec<TryEntry>),
+    /// A single-page application: a path with no file gets `/index.html`,
+    /// unless its last segment has an extension (a missing asset stays 404).
+    Spa,
+    /// A fixed answer.
+    Respond {
+        /// The status.
+        status: StatusCode,
+        /// The body, sent as `text/plain; charset=utf-8`.
+        body: String,
+    },
+}
+
+/// One `try_files` entry.
+#[derive(Debug, Clone)]
+pub enum TryEntry {
+    /// A path to try.
+    Path(Template),
+    /// `=404` and the like: the answer when nothing before matched.
+    Status(StatusCode),
+}
+
+impl TryEntry {
+    /// `{path}.html`, `/index.html`, or `=404`.
+    pub fn parse(text: &str) -> Result<TryEntry, RouteError> {
+        if let Some(code) = text.strip_prefix('=') {
+            let status = code
+                .parse::<u16>()
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .filter(|s| s.is_client_error() || s.is_server_error() || s.is_success())
+                .ok_or_else(|| RouteError(format!("'{text}': expected =CODE such as =404")))?;
+            return Ok(TryEntry::Status(status));
+        }
+        Template::parse(text, 0).map(TryEntry::Path)
+    }
+}
+
+/// One route of a site.
+#[derive(Debug, Clone)]
+pub struct Route<M> {
+    glob: String,
+    regex: Regex,
+    methods: Vec<Method>,
+    /// What it does.
+    pub action: Action,
+    /// Its modifiers (headers, CORS, auth, access rules), as the site defines them.
+    pub modifiers: M,
+}
+
+impl<M> Route<M> {
+    /// A route for `glob` and `methods` (empty: every method).
+    pub fn new(
+        glob: &str,
+        methods: Vec<Method>,
+        action: Action,
+        modifiers: M,
+    ) -> Result<Route<M>, RouteError> {
+        let (pattern, captures) = glob_regex(glob)?;
+        if let Action::Redirect { to, .. } | Action::Rewrite(to) = &action {
+            if let Some(n) = to.max_capture().filter(|&n| n > captures) {
+                return Err(RouteError(format!(
+                    "{{{n}}}: the glob '{glob}' has {captures} capture(s) (one per * and **)"
+                )));
+            }
+        }
+        let regex = RegexBuilder::new(&pattern)
+            .unicode(false)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| RouteError(format!("'{glob}': {e}")))?;
+        Ok(Route {
+            glob: glob.to_string(),
+            regex,
+            methods,
+            action,
+            modifiers,
+        })
+    }
+
+    /// The glob, as configured.
+    pub fn glob(&self) -> &str {
+        &self.glob
+    }
+
+    /// What each `*` and `**` matched in `path` (decoded), in order.
+    pub fn captures<'p>(&self, path: &'p [u8]) -> Vec<&'p [u8]> {
+        match self.regex.captures(path) {
+            Some(caps) => caps
+                .iter()
+                .skip(1)
+                .map(|m| m.map_or(&b""[..], |m| m.as_bytes()))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A site's routes, matched in one pass.
+#[derive(Debug)]
+pub struct Routes<M> {
+    set: RegexSet,
+    routes: Vec<Route<M>>,
+}
+
+impl<M> Routes<M> {
+    /// The routes, in the order they are tried.
+    pub fn new(routes: Vec<Route<M>>) -> Result<Routes<M>, RouteError> {
+        if routes.len() > MAX_ROUTES {
+            return Err(RouteError(format!(
+                "{} routes: at most {MAX_ROUTES}",
+                routes.len()
+            )));
+        }
+        let set = RegexSetBuilder::new(routes.iter().map(|r| r.regex.as_str()))
+            .unicode(false)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| RouteError(e.to_string()))?;
+        Ok(Routes { set, routes })
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// The first route whose glob matches `path` and whose methods include
+    /// `method`.
+    pub fn pick(&self, path: &RoutePath<'_>, method: &Method) -> Option<&Route<M>> {
+        if self.routes.is_empty() {
+            return None;
+        }
+        self.set
+            .matches(path.bytes())
+            .into_iter()
+            .filter_map(|i| self.routes.get(i))
+            .find(|r| r.methods.is_empty() || r.methods.contains(method))
+    }
+}
+
+/// The regular expression of a glob, and how many captures it has. The path
+/// it matches has no leading or trailing `/`.
+fn glob_regex(glob: &str) -> Result<(String, usize), RouteError> {
+    let bad = |why: &str| RouteError(format!("'{glob}': {why}"));
+    let trimmed = glob.trim_start_matches('/');
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    let chars: Vec<char> = trimmed.chars().collect();
+    let mut out = String::from("^");
+    let mut captures = 0;
+    let mut i = 0;
+    let mut in_alternation = false;
+    while let Some(&c) = chars.get(i) {
+        match c {
+            '*' if chars.get(i + 1) == Some(&'*') => {
+                let starts_segment = i == 0 || chars.get(i - 1) == Some(&'/');
+                let after = chars.get(i + 2);
+                if !starts_segment || !(after.is_none() || after == Some(&'/')) {
+                    return Err(bad("** must be a whole segment"));
+                }
+                captures += 1;
+                match (i == 0, after.is_none()) {
+                    // `**` alone: everything, the root included.
+                    (true, true) => out.push_str("(.*)"),
+                    // `**/x`: x at any depth.
+                    (true, false) => {
+                        out.push_str("(?:(.*)/)?");
+                        i += 1;
+                    }
+                    // `a/**`: a itself, and everything below it.
+                    (false, true) => {
+                        out.pop();
+                        out.push_str("(?:/(.*))?");
+                    }
+                    // `a/**/b`: b directly in a, or deeper.
+                    (false, false) => {
+                        out.push_str("(?:(.*)/)?");
+                        i += 1;
+                    }
+                }
+                i += 2;
+                continue;
+            }
+            '*' => {
+                captures += 1;
+                out.push_str("([^/]*)");
+            }
+            '?' => out.push_str("[^/]"),
+            '[' => {
+                let close = chars
+                    .iter()
+                    .skip(i + 1)
+                    .position(|&c| c == ']')
+                    .ok_or_else(|| bad("[ without ]"))?;
+                let class: String = chars.iter().skip(i + 1).take(close).collect();
+                let (negated, body) = match class.strip_prefix('!') {
+                    Some(rest) => (true, rest),
+                    None => (false, class.as_str()),
+                };
+                if body.is_empty() || !body.is_ascii() || body.contains('/') {
+                    return Err(bad("a [class] must hold ASCII characters other than /"));
+                }
+                out.push('[');
+                if negated {
+                    out.push('^');
+                    out.push('/');
+                }
+                for ch in body.chars() {
+                    if matches!(ch, '\\' | '[' | ']' | '^' | '&' | '~') {
+                        out.push('\\');
+                    }
+                    out.push(ch);
+                }
+                out.push(']');
+                i += close + 2;
+                continue;
+            }
+            '{' if !in_alternation => {
+                in_alternation = true;
+                out.push_str("(?:");
+            }
+            ',' if in_alternation => out.push('|'),
+            '}' if in_alternation => {
+                in_alternation = false;
+                out.push(')');
+            }
+            '{' | '}' => return Err(bad("nested or unbalanced { }")),
+            other => {
+                let mut buf = [0u8; 4];
+                out.push_str(&regex::escape(other.encode_utf8(&mut buf)));
+            }
+        }
+        i += 1;
+    }
+    if in_alternation {
+        return Err(bad("{ without }"));
+    }
+    out.push('$');
+    Ok((out, captures))
+}
+
+/// What a template's placeholders are replaced with, for one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Values<'a> {
+    /// The normalised path.
+    pub path: &'a RoutePath<'a>,
+    /// The query as received (already encoded), without `?`.
+    pub query: Option<&'a str>,
+    /// The request's host, without its port.
+    pub host: Option<&'a str>,
+    /// What each `*` and `**` of the route's glob matched, decoded.
+    pub captures: &'a [&'a [u8]],
+}
+
+/// A redirect target or rewritten path, with placeholders: `{path}`,
+/// `{query}`, `{uri}`, `{host}`, and `{1}`, `{2}`… for the glob's captures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Path,
+    Query,
+    Uri,
+    Host,
+    Capture(usize),
+}
+
+/// What a capture's bytes are escaped with: everything but unreserved
+/// characters and `/` (a `**` capture spans segments).
+const CAPTURE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}')
+    .add(b'&')
+    .add(b'+')
+    .add(b';')
+    .add(b'=')
+    .add(b':')
+    .add(b'@')
+    .add(b'$')
+    .add(b',')
+    .add(b'\'')
+    .add(b'!')
+    .add(b'(')
+    .add(b')')
+    .add(b'*');
+
+impl Template {
+    /// Parses `text`; `max_capture` of 0 allows any `{N}` (checked later
+    /// against the glob).
+    pub fn parse(text: &str, max_capture: usize) -> Result<Template, RouteError> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(Part::Text(rest[..open].to_string()));
+            }
+            let after = &rest[open + 1..];
+            let close = after
+                .find('}')
+                .ok_or_else(|| RouteError(format!("'{text}': {{ without }}")))?;
+            let name = &after[..close];
+            parts.push(match name {
+                "path" => Part::Path,
+                "query" => Part::Query,
+                "uri" => Part::Uri,
+                "host" => Part::Host,
+                n => match n.parse::<usize>() {
+                    Ok(k) if k >= 1 && (max_capture == 0 || k <= max_capture) => Part::Capture(k),
+                    _ => {
+                        return Err(RouteError(format!(
+                            "'{text}': unknown placeholder {{{name}}} (use {{path}}, {{query}}, {{uri}}, {{host}}, {{1}}, {{2}}…)"
+                        )))
+                    }
+                },
+            });
+            rest = &after[close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_string()));
+        }
+        Ok(Template { parts })
+    }
+
+    fn max_capture(&self) -> Option<usize> {
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Capture(k) => Some(*k),
+                _ => None,
+            })
+            .max()
+    }
+
+    /// The template with `values` put in. Path values and captures are
+    /// percent-encoded as they go in; `{query}` is the query as received.
+    pub fn expand(&self, values: &Values<'_>) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Path => out.push_str(&values.path.to_url()),
+                Part::Query => out.push_str(values.query.unwrap_or("")),
+                Part::Uri => {
+                    out.push_str(&values.path.to_url());
+                    if let Some(q) = values.query {
+                        out.push('?');
+                        out.push_str(q);
+                    }
+                }
+                Part::Host => out.push_str(values.host.unwrap_or("")),
+                Part::Capture(k) => {
+                    let bytes = values.captures.get(k - 1).copied().unwrap_or_default();
+                    let text = String::from_utf8_lossy(bytes);
+                    out.push_str(&utf8_percent_encode(&text, CAPTURE).to_string());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A redirect location made safe: a relative target that starts with `//` or
+/// `/\` (which a browser takes for another host, the open-redirect class) has
+/// its leading slashes and backslashes collapsed to one `/`.
+pub fn safe_location(target: String) -> String {
+    if !target.starts_with('/') {
+        return target;
+    }
+    let rest = target.trim_start_matches(['/', '\\']);
+    format!("/{rest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(glob: &str) -> Route<()> {
+        Route::new(glob, Vec::new(), Action::Files, ()).unwrap()
+    }
+
+    fn matches(glob: &str, path: &str) -> bool {
+        let raw = format!("/{path}");
+        let path = RoutePath::of(&raw).unwrap();
+        let routes = Routes::new(vec![route(glob)]).unwrap();
+        routes.pick(&path, &Method::GET).is_some()
+    }
+
+    #[test]
+    fn globs_match_normalised_paths() {
+        let cases = [
+            ("/admin/**", "admin", true),
+            ("/admin/**", "admin/", true),
+            ("/admin/**", "admin/x/y", true),
+            ("/admin/**", "administrator", false),
+            ("/admin/**", "x/admin", false),
+            ("/admin/*", "admin/x", true),
+            ("/admin/*", "admin/x/y", false),
+            ("/*.js", "app.js", true),
+            ("/*.js", "a/app.js", false),
+            ("/**/*.js", "a/b/app.js", true),
+            ("/**/*.js", "app.js", true),
+            ("/a/**/b", "a/b", true),
+            ("/a/**/b", "a/x/y/b", true),
+            ("/a/**/b", "a/xb", false),
+            ("/file?.txt", "file1.txt", true),
+            ("/file?.txt", "file/.txt", false),
+            ("/[ab].txt", "a.txt", true),
+            ("/[!ab].txt", "c.txt", true),
+            ("/[!ab].txt", "a.txt", false),
+            ("/{docs,guide}/**", "guide/x", true),
+            ("/{docs,guide}/**", "blog/x", false),
+            ("/a.b", "axb", false),
+            ("/**", "", true),
+            ("/**", "anything/at/all", true),
+            ("/", "", true),
+            ("/about", "about/", true),
+        ];
+        for (glob, path, want) in cases {
+            assert_eq!(matches(glob, path), want, "{glob} on /{path}");
+        }
+    }
+
+    #[test]
+    fn path_tricks_reach_the_route_or_nothing() {
+        let routes = Routes::new(vec![route("/admin/**")]).unwrap();
+        for raw in [
+            "/%61dmin/x",
+            "//admin/x",
+            "/./admin/x",
+            "/x/../admin/x",
+            "/admin/x;param",
+            "/admin//x",
+        ] {
+            let path = RoutePath::of(raw).unwrap();
+            assert!(routes.pick(&path, &Method::GET).is_some(), "{raw}");
+        }
+        assert_eq!(
+            RoutePath::of("/../admin").unwrap_err(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn first_match_wins_and_methods_filter() {
+        let routes = Routes::new(vec![
+            Route::new("/api/**", vec![Method::POST], Action::Files, 1).unwrap(),
+            Route::new("/api/*", Vec::new(), Action::Files, 2).unwrap(),
+            Route::new("/**", Vec::new(), Action::Files, 3).unwrap(),
+        ])
+        .unwrap();
+        let path = RoutePath::of("/api/x").unwrap();
+        assert_eq!(
+            routes.pick(&path, &Method::POST).map(|r| r.modifiers),
+            Some(1)
+        );
+        assert_eq!(
+            routes.pick(&path, &Method::GET).map(|r| r.modifiers),
+            Some(2)
+        );
+        let other = RoutePath::of("/y").unwrap();
+        assert_eq!(
+            routes.pick(&other, &Method::GET).map(|r| r.modifiers),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn bad_globs_are_refused() {
+        for glob in ["/a**", "/**b", "/[ab", "/{a,b", "/a}", "/[é]", "/{a,{b}}"] {
+            assert!(
+                Route::new(glob, Vec::new(), Action::Files, ()).is_err(),
+                "{glob}"
+            );
+        }
+        let to = Template::parse("/x/{2}", 0).unwrap();
+        let err = Route::new(
+            "/a/*",
+            Vec::new(),
+            Action::Redirect {
+                to,
+                status: StatusCode::PERMANENT_REDIRECT,
+            },
+            (),
+        )
+        .unwrap_err();
+        assert!(err.0.contains("1 capture"), "{err}");
+    }
+
+    #[test]
+    fn templates_encode_what_they_put_in() {
+        let path = RoutePath::of("/old/a%20b/%C3%A9.html").unwrap();
+        let route = route("/old/**");
+        let captures = route.captures(path.bytes());
+        let values = Values {
+            path: &path,
+            query: Some("q=1&r=%20"),
+            host: Some("example.com"),
+            captures: &captures,
+        };
+        let t = |s: &str| Template::parse(s, 0).unwrap().expand(&values);
+        assert_eq!(
+            t("https://example.com/new{path}"),
+            "https://example.com/new/old/a%20b/%C3%A9.html"
+        );
+        assert_eq!(t("/new/{1}"), "/new/a%20b/%C3%A9.html");
+        assert_eq!(t("{uri}"), "/old/a%20b/%C3%A9.html?q=1&r=%20");
+        assert_eq!(
+            t("https://{host}/x?{query}"),
+            "https://example.com/x?q=1&r=%20"
+        );
+        assert!(Template::parse("/{nope}", 0).is_err());
+        assert!(Template::parse("/{path", 0).is_err());
+        assert!(Template::parse("/{0}", 0).is_err());
+    }
+
+    #[test]
+    fn open_redirects_are_collapsed() {
+        // What a capture could carry, decoded: the payloads of the class.
+        for (glob, raw) in [
+            ("/go/**", "/go/%2F%2Fevil.example"),
+            ("/go/**", "/go/%5Cevil.example"),
+            ("/go/**", "/go/..%2f%5cevil.example"),
+        ] {
+            let path = RoutePath::of(raw).unwrap();
+            let route = route(glob);
+            let captures = route.captures(path.bytes());
+            let values = Values {
+                path: &path,
+                query: None,
+                host: None,
+                captures: &captures,
+            };
+            let target = safe_location(Template::parse("/{1}", 0).unwrap().expand(&values));
+            assert!(
+                !target.starts_with("//") && !target.starts_with("/\\"),
+                "{raw}: {target}"
+            );
+        }
+        assert_eq!(safe_location("//evil.example/x".into()), "/evil.example/x");
+        assert_eq!(safe_location("/\\evil.example".into()), "/evil.example");
+        assert_eq!(safe_location("/\\/\\evil".into()), "/evil");
+        assert_eq!(
+            safe_location("https://ok.example/".into()),
+            "https://ok.example/"
+        );
+    }
+
+    #[test]
+    fn try_entries() {
+        assert!(
+            matches!(TryEntry::parse("=404"), Ok(TryEntry::Status(s)) if s == StatusCode::NOT_FOUND)
+        );
+        assert!(TryEntry::parse("=abc").is_err());
+        assert!(TryEntry::parse("=301").is_err());
+        assert!(matches!(
+            TryEntry::parse("{path}.html"),
+            Ok(TryEntry::Path(_))
+        ));
+    }
+}

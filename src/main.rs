@@ -101,7 +101,13 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
     let mut plan = config.plan.clone();
     let bound = reload::bind_new(&plan, &|_| false, config.per_core)
         .map_err(|(key, e)| anyhow::anyhow!("cannot listen on {}: {e}", key.addr))?;
-    fix_redirect_ports(&mut plan, &bound);
+    plan.fix_redirect_ports(|key| {
+        bound
+            .iter()
+            .find(|b| b.key == *key)
+            .and_then(|b| b.socket.local_addr().ok())
+            .map(|a| a.port())
+    });
     let parts = LiveParts::new(Shared::new(config.file_cache, config.compress.clone()));
     let generation = Generation::build(&plan, 1, &parts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let live = Arc::new(Live::new(generation, parts));
@@ -160,24 +166,6 @@ fn reloads(shutdown: &Shutdown, load: reload::Load) -> anyhow::Result<Reloader> 
     })
     .context("cannot install signal handlers")?;
     Ok(Reloader { requests, load })
-}
-
-/// A site redirected to a TLS listener bound to port 0 learns the real port.
-fn fix_redirect_ports(plan: &mut Plan, bound: &[Bound]) {
-    let real = |addr: std::net::SocketAddr| {
-        bound
-            .iter()
-            .find(|b| b.key.tls && b.key.addr == addr)
-            .and_then(|b| b.socket.local_addr().ok())
-            .map(|a| a.port())
-    };
-    let shared_tls = plan.listen_tls.first().copied();
-    for site in &mut plan.sites {
-        if site.spec.https_redirect == Some(0) {
-            let from = site.listen_tls.first().copied().or(shared_tls);
-            site.spec.https_redirect = from.and_then(real).or(site.spec.https_redirect);
-        }
-    }
 }
 
 /// What a listener serves, for its start-up line: the folder of its one

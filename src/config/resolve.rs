@@ -480,6 +480,8 @@ fn cli_plan(args: &Args, cli: &CliSite) -> Result<Plan, ConfigError> {
         tls,
         hsts: args.hsts,
         https_redirect: args.redirect_http.map(|_| https_port),
+        routes: Vec::new(),
+        modifiers: Default::default(),
     };
     let (listen, listen_tls) = match tls {
         true => (args.redirect_http.into_iter().collect(), listen),
@@ -648,6 +650,8 @@ fn file_plan(
                 tls: tls.is_some(),
                 hsts: hsts.filter(|_| tls.is_some()),
                 https_redirect: https_port.filter(|_| tls.is_some() && redirect),
+                routes: Vec::new(),
+                modifiers: Default::default(),
             },
             tls: tls.map(site_tls),
             listen: site.listen.clone().unwrap_or_default(),

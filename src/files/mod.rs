@@ -24,6 +24,9 @@ pub enum Error {
     Outside,
     /// The path itself is unacceptable (control characters, above the root).
     BadPath(&'static str),
+    /// The root folder itself has been removed: nothing under it can be
+    /// served until it is followed to a new folder (or comes back).
+    RootGone,
     /// Any other failure of the filesystem.
     Io(io::Error),
 }
@@ -53,7 +56,8 @@ impl PartialEq for Error {
         match (self, other) {
             (Error::NotFound, Error::NotFound)
             | (Error::Forbidden, Error::Forbidden)
-            | (Error::Outside, Error::Outside) => true,
+            | (Error::Outside, Error::Outside)
+            | (Error::RootGone, Error::RootGone) => true,
             (Error::BadPath(a), Error::BadPath(b)) => a == b,
             (Error::Io(a), Error::Io(b)) => a.kind() == b.kind(),
             _ => false,
@@ -68,6 +72,7 @@ impl fmt::Display for Error {
             Error::Forbidden => f.write_str("permission denied"),
             Error::Outside => f.write_str("path resolves outside the root"),
             Error::BadPath(why) => write!(f, "bad path: {why}"),
+            Error::RootGone => f.write_str("the root folder was removed"),
             Error::Io(e) => write!(f, "i/o error: {e}"),
         }
     }

@@ -288,6 +288,10 @@ impl Handler {
             files::Error::Io(e) => {
                 tracing::error!(path = req.uri().path(), error = %e, "cannot serve")
             }
+            files::Error::RootGone => tracing::warn!(
+                root = %self.root.path().display(),
+                "the root folder was removed: 503 until it is back"
+            ),
             files::Error::NotFound | files::Error::BadPath(_) => {}
         }
         self.error_response(status_for(&error))
@@ -299,7 +303,24 @@ impl Handler {
     }
 
     /// Everything up to a response, or up to the folder listing that is one.
+    /// A miss or a listing first checks that the root folder still exists:
+    /// a removed root must answer 503, never 404s and empty listings (one
+    /// `fstat`, only on those answers).
     fn resolve(&self, req: &Request<()>) -> Result<Resolved, files::Error> {
+        let resolved = self.resolve_path(req);
+        match &resolved {
+            Ok(Resolved::Listing(_)) | Err(files::Error::NotFound) if self.root_removed() => {
+                Err(files::Error::RootGone)
+            }
+            _ => resolved,
+        }
+    }
+
+    fn root_removed(&self) -> bool {
+        self.root.dir_links().map_or(true, |links| links == 0)
+    }
+
+    fn resolve_path(&self, req: &Request<()>) -> Result<Resolved, files::Error> {
         let path = files::sanitize(req.uri().path(), self.options.hidden)?;
         let rel = path.relative();
         let dir = match self.lookup(rel)? {
@@ -337,6 +358,26 @@ impl Handler {
             rel,
             dir,
         }))
+    }
+
+    /// Whether `path` (a URL path, percent-encoded) names something this
+    /// handler serves: a regular file, or a folder with one of the index files.
+    /// For `try_files` and single-page fallbacks; goes through the open-file
+    /// cache like a request.
+    pub fn serves(&self, path: &str) -> bool {
+        let Ok(path) = files::sanitize(path, self.options.hidden) else {
+            return false;
+        };
+        let rel = path.relative();
+        match self.lookup(rel) {
+            Ok(Lookup::File(_)) => !path.has_trailing_slash(),
+            Ok(Lookup::Dir(_)) => self
+                .options
+                .index
+                .iter()
+                .any(|index| matches!(self.lookup(&rel.join(index)), Ok(Lookup::File(_)))),
+            Err(_) => false,
+        }
     }
 
     /// Opens `rel` through the open-file cache.

@@ -28,6 +28,7 @@ pub fn status_for(error: &files::Error) -> StatusCode {
         files::Error::Forbidden => StatusCode::FORBIDDEN,
         files::Error::BadPath(_) => StatusCode::BAD_REQUEST,
         files::Error::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        files::Error::RootGone => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

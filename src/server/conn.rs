@@ -34,6 +34,8 @@ use crate::response::Reply;
 pub(crate) struct Endpoint {
     pub protocol: Protocol,
     pub key: SocketAddr,
+    /// The port it is bound to (the configured one, unless that was 0).
+    pub port: u16,
 }
 
 /// What a connection knows of how it arrived, for services that care (the
@@ -141,7 +143,7 @@ pub(crate) async fn serve_tcp<S: Connect>(
     endpoint: Arc<Endpoint>,
     ctx: &ConnContext<S>,
 ) {
-    let port = endpoint.key.port();
+    let port = endpoint.port;
     // Heads and small bodies are written whole; Nagle would only delay them.
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "set_nodelay");
@@ -335,6 +337,8 @@ mod tests {
                     tls: false,
                     hsts: None,
                     https_redirect: None,
+                    routes: Vec::new(),
+                    modifiers: Default::default(),
                 },
                 tls: None,
                 listen: Vec::new(),
@@ -381,6 +385,7 @@ mod tests {
             let endpoint = Arc::new(Endpoint {
                 protocol: Protocol::Plain,
                 key: addr,
+                port: addr.port(),
             });
             let whole = std::mem::size_of_val(&serve_tcp(stream, addr, endpoint, &ctx));
             let stream = TcpStream::connect(addr).await.unwrap();
@@ -394,6 +399,7 @@ mod tests {
             let endpoint = Arc::new(Endpoint {
                 protocol: Protocol::Plain,
                 key: addr,
+                port: addr.port(),
             });
             let sites = std::mem::size_of_val(&serve_tcp(stream, addr, endpoint, &ctx));
             assert!(sites <= 1600, "a site connection's future is {sites} bytes");

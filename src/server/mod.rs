@@ -147,7 +147,11 @@ pub async fn run<S: Service + 'static>(
         let socket = tokio::net::TcpListener::from_std(socket)?;
         accepting.spawn(accept::accept_loop(
             socket,
-            Arc::new(conn::Endpoint { protocol, key }),
+            Arc::new(conn::Endpoint {
+                protocol,
+                key,
+                port: key.port(),
+            }),
             permits.clone(),
             connections.clone(),
             ctx.clone(),

@@ -66,30 +66,36 @@ pub fn bind_new(
     Ok(bound)
 }
 
-/// The TLS set-up of every TLS listener: certificates come from the live
-/// generation's sites.
-pub fn site_tls(live: &Arc<Live>) -> io::Result<Tls> {
-    Tls::with_resolver(Arc::new(SiteCerts(live.clone())))
-        .map_err(|e| io::Error::other(format!("rustls: {e}")))
+/// The TLS set-up of a TLS listener: certificates come from the live
+/// generation's sites (the listener's own site, or by SNI).
+pub fn site_tls(live: &Arc<Live>, listener: ListenKey) -> io::Result<Tls> {
+    Tls::with_resolver(Arc::new(SiteCerts {
+        live: live.clone(),
+        listener,
+    }))
+    .map_err(|e| io::Error::other(format!("rustls: {e}")))
 }
 
 /// The running accept loops, by listener.
 struct Accepting {
     loops: HashMap<ListenKey, Signal>,
+    /// The port each listener is bound to.
+    ports: HashMap<ListenKey, u16>,
     tracker: TaskTracker,
     permits: Arc<Semaphore>,
     connections: TaskTracker,
     ctx: Arc<ConnContext<Live>>,
-    tls: Tls,
+    live: Arc<Live>,
 }
 
 impl Accepting {
     fn start(&mut self, bound: Bound) -> io::Result<()> {
         let Bound { key, socket } = bound;
         socket.set_nonblocking(true)?;
+        let port = socket.local_addr()?.port();
         let socket = tokio::net::TcpListener::from_std(socket)?;
         let protocol = match key.tls {
-            true => Protocol::Tls(self.tls.clone()),
+            true => Protocol::Tls(site_tls(&self.live, key)?),
             false => Protocol::Plain,
         };
         let stop = Signal::new();
@@ -98,6 +104,7 @@ impl Accepting {
             Arc::new(Endpoint {
                 protocol,
                 key: key.addr,
+                port,
             }),
             self.permits.clone(),
             self.connections.clone(),
@@ -105,10 +112,12 @@ impl Accepting {
             stop.clone(),
         ));
         self.loops.insert(key, stop);
+        self.ports.insert(key, port);
         Ok(())
     }
 
     fn stop(&mut self, key: &ListenKey) {
+        self.ports.remove(key);
         if let Some(stop) = self.loops.remove(key) {
             stop.fire();
         }
@@ -148,11 +157,12 @@ pub async fn run_sites(
     });
     let mut accepting = Accepting {
         loops: HashMap::new(),
+        ports: HashMap::new(),
         tracker: TaskTracker::new(),
         permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
         connections: TaskTracker::new(),
         ctx,
-        tls: site_tls(&live)?,
+        live: live.clone(),
     };
     for bound in listeners {
         accepting.start(bound)?;
@@ -225,6 +235,35 @@ async fn reload(live: &Arc<Live>, load: &Load, accepting: &mut Accepting, manage
             return;
         }
     };
+    // Bind the listeners that appear first: a redirect to one bound to port 0
+    // must name its real port, and a port that cannot be bound fails the
+    // reload before anything changes.
+    let mut plan = plan;
+    let bound = if manage_listeners {
+        let have = |key: &ListenKey| accepting.loops.contains_key(key);
+        match bind_new(&plan, &have, false) {
+            Ok(bound) => bound,
+            Err((key, e)) => {
+                tracing::error!(
+                    "cannot listen on {}: {e}; keeping configuration generation {current}",
+                    key.addr
+                );
+                return;
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let ports = accepting.ports.clone();
+    plan.fix_redirect_ports(|key| {
+        ports.get(key).copied().or_else(|| {
+            bound
+                .iter()
+                .find(|b| b.key == *key)
+                .and_then(|b| b.socket.local_addr().ok())
+                .map(|a| a.port())
+        })
+    });
     let building = live.clone();
     let built = tokio::task::spawn_blocking(move || {
         let generation = Generation::build(&plan, next, building.parts());
@@ -247,17 +286,6 @@ async fn reload(live: &Arc<Live>, load: &Load, accepting: &mut Accepting, manage
     };
     let wanted: Vec<ListenKey> = plan.listeners().into_iter().map(|(k, _)| k).collect();
     if manage_listeners {
-        let have = |key: &ListenKey| accepting.loops.contains_key(key);
-        let bound = match bind_new(&plan, &have, false) {
-            Ok(bound) => bound,
-            Err((key, e)) => {
-                tracing::error!(
-                    "cannot listen on {}: {e}; keeping configuration generation {current}",
-                    key.addr
-                );
-                return;
-            }
-        };
         live.swap(generation);
         for b in bound {
             let key = b.key;

@@ -27,6 +27,7 @@ use crate::body::Body;
 use crate::handler::Shared;
 use crate::proto::{self, Service};
 use crate::response::Reply;
+use crate::site::pipeline::Answer;
 use crate::site::{Arrival, Refusal, Route, SiteError, SiteSpec, Sites};
 
 /// Where a site's certificate comes from.
@@ -79,6 +80,21 @@ impl fmt::Display for ListenKey {
 }
 
 impl Plan {
+    /// Points each redirect at the port its TLS listener is really bound to,
+    /// where the configuration asked for port 0 (`real` gives it by listener).
+    pub fn fix_redirect_ports(&mut self, real: impl Fn(&ListenKey) -> Option<u16>) {
+        let shared_tls = self.listen_tls.first().copied();
+        for site in &mut self.sites {
+            if site.spec.https_redirect != Some(0) {
+                continue;
+            }
+            let from = site.listen_tls.first().copied().or(shared_tls);
+            if let Some(port) = from.and_then(|addr| real(&ListenKey { addr, tls: true })) {
+                site.spec.https_redirect = Some(port);
+            }
+        }
+    }
+
     /// Every listener, each once, with the site it belongs to (`None`: all).
     pub fn listeners(&self) -> Vec<(ListenKey, Option<usize>)> {
         let mut out = Vec::new();
@@ -312,11 +328,24 @@ impl SiteService<'_> {
         match generation.sites.route(proto::request_host(req), &arrival) {
             Route::Serve(site) => site.root.with(|handler| match handler {
                 None => Some(refusal(generation, Refusal::Gone).into()),
-                Some(handler) => {
+                Some(handler) if !site.has_pipeline() => {
                     if let Some(early) = method_policy(handler, req) {
                         return Some(early.into());
                     }
                     handler.respond_now(req)
+                }
+                Some(handler) => {
+                    let host = proto::request_host(req);
+                    let (answer, taken) = site.answer_now(handler, req, host)?;
+                    let mut reply = match answer {
+                        Answer::Reply(reply) => reply,
+                        Answer::Files(request) => match method_policy(handler, &request) {
+                            Some(early) => early.into(),
+                            None => handler.respond_now(&request)?,
+                        },
+                    };
+                    site.finish(taken, req, &mut reply);
+                    Some(reply)
                 }
             }),
             Route::Redirect(port) => Some(redirect(port, req).into()),
@@ -330,10 +359,23 @@ impl SiteService<'_> {
         match generation.sites.route(proto::request_host(req), &arrival) {
             Route::Serve(site) => match site.root.handler() {
                 None => refusal(&generation, Refusal::Gone),
-                Some(handler) => match method_policy(&handler, req) {
+                Some(handler) if !site.has_pipeline() => match method_policy(&handler, req) {
                     Some(early) => early,
                     None => handler.respond(req).await,
                 },
+                Some(handler) => {
+                    let host = proto::request_host(req);
+                    let (answer, taken) = site.answer(&handler, req, host).await;
+                    let mut reply = match answer {
+                        Answer::Reply(reply) => reply,
+                        Answer::Files(request) => match method_policy(&handler, &request) {
+                            Some(early) => early.into(),
+                            None => handler.respond(&request).await.into(),
+                        },
+                    };
+                    site.finish(taken, req, &mut reply);
+                    reply.into_response()
+                }
             },
             Route::Redirect(port) => redirect(port, req),
             Route::Refuse(why) => refusal(&generation, why),
@@ -417,17 +459,25 @@ impl Service for SiteService<'_> {
     }
 }
 
-/// Picks a handshake's certificate from the live generation: the site
-/// [`Sites::tls_site`] names, then among that site's certificates the first
-/// valid for the SNI name (else its first).
+/// Picks a handshake's certificate from the live generation: on a site's own
+/// listener that site's, else the site [`Sites::tls_site`] names; then among
+/// that site's certificates the first valid for the SNI name (else its first).
 #[derive(Debug)]
-pub struct SiteCerts(pub Arc<Live>);
+pub struct SiteCerts {
+    /// The live generation.
+    pub live: Arc<Live>,
+    /// The listener this resolver serves.
+    pub listener: ListenKey,
+}
 
 impl ResolvesServerCert for SiteCerts {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let generation = self.0.current.load();
+        let generation = self.live.current.load();
         let sni = hello.server_name();
-        let site = generation.sites.tls_site(sni)?;
+        let site = match generation.own.get(&self.listener) {
+            Some(&own) => own,
+            None => generation.sites.tls_site(sni)?,
+        };
         let keys = generation.certs.get(site)?;
         tls::pick_for_name(keys, sni)
     }

@@ -16,6 +16,7 @@
 //! Each status a site decides is chosen in one place, [`Refusal::status`].
 
 pub mod hosts;
+pub mod pipeline;
 pub mod root;
 pub mod route;
 
@@ -26,7 +27,9 @@ use http::{HeaderValue, Response, StatusCode};
 use crate::body::Body;
 use crate::handler::{self, ErrorPages, Shared, StartError};
 use hosts::{HostError, HostTable, Pick};
+use pipeline::Modifiers;
 use root::{FollowedRoot, Refresh};
+use route::{Route as SiteRoute, RouteError, Routes};
 
 /// What the configuration says of one site.
 #[derive(Debug, Clone)]
@@ -45,6 +48,10 @@ pub struct SiteSpec {
     pub hsts: Option<u64>,
     /// The https port to redirect plain requests to; `None` serves them.
     pub https_redirect: Option<u16>,
+    /// Its routes, in the order they are tried.
+    pub routes: Vec<SiteRoute<Modifiers>>,
+    /// The modifiers of every request the routes do not override.
+    pub modifiers: Modifiers,
 }
 
 /// A site being served.
@@ -56,6 +63,8 @@ pub struct Site {
     tls: bool,
     hsts: Option<HeaderValue>,
     https_redirect: Option<u16>,
+    routes: Routes<Modifiers>,
+    modifiers: Modifiers,
 }
 
 impl Site {
@@ -126,6 +135,8 @@ pub enum SiteError {
     Hosts(usize, HostError),
     /// A root or error page that cannot be used, in the site at this index.
     Start(usize, StartError),
+    /// Routes that cannot be compiled, in the site at this index.
+    Routes(usize, RouteError),
 }
 
 impl std::fmt::Display for SiteError {
@@ -133,6 +144,7 @@ impl std::fmt::Display for SiteError {
         match self {
             SiteError::Hosts(i, e) => write!(f, "site[{i}].hosts: {e}"),
             SiteError::Start(i, e) => write!(f, "site[{i}]: {e}"),
+            SiteError::Routes(i, e) => write!(f, "site[{i}].route: {e}"),
         }
     }
 }
@@ -163,6 +175,7 @@ impl Sites {
             let hsts = spec
                 .hsts
                 .and_then(|s| HeaderValue::from_str(&format!("max-age={s}")).ok());
+            let routes = Routes::new(spec.routes).map_err(|e| SiteError::Routes(i, e))?;
             sites.push(Site {
                 name: spec
                     .hosts
@@ -173,6 +186,8 @@ impl Sites {
                 tls: spec.tls,
                 hsts,
                 https_redirect: spec.https_redirect,
+                routes,
+                modifiers: spec.modifiers,
             });
         }
         let tls_fallback = table
@@ -281,6 +296,8 @@ mod tests {
             tls,
             hsts: None,
             https_redirect: tls.then_some(443),
+            routes: Vec::new(),
+            modifiers: Modifiers::default(),
         }
     }
 

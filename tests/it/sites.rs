@@ -1,10 +1,16 @@
 //! Virtual hosts over real sockets, served in-process from a plan the way the
 //! binary serves them (`support::sites`): the host table over HTTP/1.1, h2c
 //! and HTTP/2 over TLS; SNI and 421; redirects to https; HSTS; a site's own
-//! listener; `vhost` in the access log.
+//! listener; `vhost` in the access log; reloads, under traffic too; and roots
+//! that follow their path across deploys.
 //!
 //! Every site's root holds `who.txt`, saying which site it is, so that each
 //! answer shows which site served it.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ferrox::log::LogFormat;
 use ferrox::server::sites::{Plan, SitePlan};
@@ -118,6 +124,19 @@ impl TlsSites {
         let (c, leaf) = tls_raw(addr, sni, self.ca.client(&[b"http/1.1"]));
         assert!(leaf == want.der, "SNI {sni}: another certificate");
         c
+    }
+}
+
+/// Calls `probe` every 20 ms until it answers `Some`, for at most `limit`.
+#[track_caller]
+fn poll<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(done) = probe() {
+            return done;
+        }
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -735,4 +754,297 @@ fn vhost_combined_lines_name_the_listeners_real_port() {
     let log = server.access_log(1);
     let prefix = format!("a.test:{} 127.0.0.1 - - [", addr.port());
     assert!(log.starts_with(&prefix), "want {prefix:?}..., log:\n{log}");
+}
+
+// ---------------------------------------------------------------------------
+// Reloads
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_reload_takes_on_the_next_request_of_a_kept_alive_connection() {
+    let (one, two, b) = (root_saying("one"), root_saying("two"), root_saying("b"));
+    let a_on = |root: &TempRoot| site(&["a.test"], root.path());
+    let mut server = SiteServer::start(plain_plan(vec![a_on(&one)]));
+    let mut c = Raw::connect(server.at(local(1)));
+    assert_eq!(outcome(&get(&mut c, "a.test", "/who.txt")), served("one"));
+    assert_eq!(outcome(&get(&mut c, "b.test", "/who.txt")), refused(421));
+
+    // Another root: the same connection's next request gets it.
+    assert_eq!(server.reload(plain_plan(vec![a_on(&two)])), Ok(2));
+    assert_eq!(outcome(&get(&mut c, "a.test", "/who.txt")), served("two"));
+
+    // A root that does not exist: the reload fails, the old one serves on.
+    let missing = two.join("no-such-folder");
+    let failed = server.reload(plain_plan(vec![site(&["a.test"], &missing)]));
+    let errors = failed.expect_err("a reload onto a missing root took");
+    assert!(errors.contains("site[0]"), "{errors}");
+    assert!(
+        errors.contains("reload failed: keeping configuration generation 2"),
+        "{errors}"
+    );
+    assert_eq!(outcome(&get(&mut c, "a.test", "/who.txt")), served("two"));
+    server.allow_errors();
+
+    // A site added by host.
+    let added = plain_plan(vec![a_on(&two), site(&["b.test"], b.path())]);
+    assert_eq!(server.reload(added), Ok(3));
+    assert_eq!(outcome(&get(&mut c, "b.test", "/who.txt")), served("b"));
+    assert_eq!(outcome(&get(&mut c, "a.test", "/who.txt")), served("two"));
+    // Nothing failed but the reload that was meant to.
+    let errors = server.errors();
+    assert!(
+        errors
+            .lines()
+            .all(|l| l.contains("no-such-folder") || l.contains("reload failed")),
+        "{errors}"
+    );
+}
+
+/// What one client thread saw.
+#[derive(Debug, Default)]
+struct Tally {
+    one: u32,
+    two: u32,
+    connections: u32,
+    /// Still going when told to stop (not cut short by its bounds).
+    outlasted_the_reloads: bool,
+}
+
+/// Kept-alive GETs of a.test's `who.txt` until `stop` (or 4 s, or 4000
+/// requests); each must be a whole 200 saying `one` or `two`. A connection
+/// the server closes after its request cap is replaced.
+fn keep_getting(addr: std::net::SocketAddr, stop: &AtomicBool) -> Tally {
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let mut tally = Tally::default();
+    let mut conn: Option<Raw> = None;
+    while Instant::now() < deadline && tally.one + tally.two < 4000 {
+        if stop.load(Ordering::Relaxed) {
+            tally.outlasted_the_reloads = true;
+            break;
+        }
+        let c = conn.get_or_insert_with(|| {
+            tally.connections += 1;
+            Raw::connect(addr)
+        });
+        let r = get(c, "a.test", "/who.txt");
+        match outcome(&r) {
+            (200, body) if body == "one" => tally.one += 1,
+            (200, body) if body == "two" => tally.two += 1,
+            _ => panic!("request {} failed: {r:?}", tally.one + tally.two + 1),
+        }
+        if r.try_header("connection") == Some("close") {
+            conn = None;
+        }
+    }
+    tally
+}
+
+#[test]
+fn reloads_under_traffic_fail_no_request() {
+    let (one, two) = (root_saying("one"), root_saying("two"));
+    let plan = |root: &TempRoot| plain_plan(vec![site(&["a.test"], root.path())]);
+    let server = SiteServer::start(plan(&one));
+    let addr = server.at(local(1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || keep_getting(addr, &stop))
+        })
+        .collect();
+    let mut generation = 1;
+    for i in 0..20 {
+        let next = if i % 2 == 0 { &two } else { &one };
+        generation = server
+            .reload(plan(next))
+            .unwrap_or_else(|e| panic!("reload {i}: {e}"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let tallies: Vec<Tally> = clients
+        .into_iter()
+        .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        .collect();
+    assert_eq!(generation, 21);
+    let (ones, twos) = tallies
+        .iter()
+        .fold((0, 0), |(o, t), tally| (o + tally.one, t + tally.two));
+    // Every request was a whole 200 (else a client panicked); both roots
+    // served, and the traffic went on until the last reload.
+    assert!(ones > 0 && twos > 0, "{tallies:?}");
+    assert!(
+        tallies.iter().all(|t| t.outlasted_the_reloads),
+        "a client stopped before the reloads did: {tallies:?}"
+    );
+    assert!(
+        ones + twos >= 100,
+        "too little traffic to show anything: {tallies:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Deploys: roots that follow their path
+// ---------------------------------------------------------------------------
+
+/// How long a root change may take to be followed (it is looked at every
+/// second).
+const FOLLOW: Duration = Duration::from_millis(2500);
+
+fn one_site(root: &Path) -> Plan {
+    plain_plan(vec![site(&["a.test"], root)])
+}
+
+#[test]
+fn a_switched_symlink_is_followed() {
+    let dir = TempRoot::new()
+        .file("releases/1/who.txt", "release 1")
+        .file("releases/2/who.txt", "release 2")
+        .file("releases/2/new.txt", "new in 2")
+        .symlink("current", "releases/1");
+    let server = SiteServer::start(one_site(&dir.join("current")));
+    let mut c = Raw::connect(server.at(local(1)));
+    assert_eq!(
+        outcome(&get(&mut c, "a.test", "/who.txt")),
+        served("release 1")
+    );
+    get(&mut c, "a.test", "/new.txt").expect(404);
+
+    // The atomic switch: a new link renamed over the old.
+    std::os::unix::fs::symlink("releases/2", dir.join("current.tmp")).unwrap();
+    std::fs::rename(dir.join("current.tmp"), dir.join("current")).unwrap();
+    poll(FOLLOW, "release 2 served", || {
+        let r = get(&mut c, "a.test", "/who.txt");
+        match outcome(&r) {
+            o if o == served("release 2") => Some(()),
+            o if o == served("release 1") => None,
+            _ => panic!("during the switch: {r:?}"),
+        }
+    });
+    assert_eq!(
+        outcome(&get(&mut c, "a.test", "/new.txt")),
+        served("new in 2")
+    );
+}
+
+#[test]
+fn a_folder_replaced_in_place_is_followed() {
+    let dir = TempRoot::new().file("site/who.txt", "old");
+    let root = dir.join("site");
+    let mut server = SiteServer::start(one_site(&root));
+    let mut c = Raw::connect(server.at(local(1)));
+    assert_eq!(outcome(&get(&mut c, "a.test", "/who.txt")), served("old"));
+
+    // Renamed away (still served meanwhile), and a new folder made at the path.
+    std::fs::rename(&root, dir.join("site.old")).unwrap();
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("who.txt"), "new").unwrap();
+    std::fs::write(root.join("more.txt"), "more").unwrap();
+    poll(FOLLOW, "the new folder served", || {
+        let r = get(&mut c, "a.test", "/who.txt");
+        match outcome(&r) {
+            o if o == served("new") => Some(()),
+            o if o == served("old") => None,
+            // A look at the path between the rename and the mkdir finds nothing.
+            (503, _) => None,
+            _ => panic!("during the replacement: {r:?}"),
+        }
+    });
+    assert_eq!(outcome(&get(&mut c, "a.test", "/more.txt")), served("more"));
+
+    // Removed and made again within a second: the new folder may get the old
+    // one's inode number, and is followed all the same.
+    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("who.txt"), "newer").unwrap();
+    poll(FOLLOW, "the remade folder served", || {
+        let r = get(&mut c, "a.test", "/who.txt");
+        match outcome(&r) {
+            o if o == served("newer") => Some(()),
+            // The removed folder, until it is looked at: its file is gone, or
+            // still open in the file cache.
+            o if o == served("new") => None,
+            (404, _) | (503, _) => None,
+            _ => panic!("during the replacement: {r:?}"),
+        }
+    });
+    // A moment without the folder may have been seen, and logged: nothing else.
+    server.allow_errors();
+    let errors = server.errors();
+    assert!(
+        errors.lines().all(|l| l.contains("root is gone")),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_removed_root_is_503_until_it_is_back() {
+    let dir = TempRoot::new().file("site/index.html", "home");
+    let root = dir.join("site");
+    let mut server = SiteServer::start(one_site(&root));
+    let mut c = Raw::connect(server.at(local(1)));
+    assert_eq!(outcome(&get(&mut c, "a.test", "/")), served("home"));
+
+    std::fs::remove_dir_all(&root).unwrap();
+    let gone = poll(FOLLOW, "503 for the removed root", || {
+        let r = get(&mut c, "a.test", "/");
+        match r.status {
+            503 => Some(r),
+            _ => None,
+        }
+    });
+    assert_eq!(outcome(&gone), refused(503));
+    // Steady: 503 for anything, never an empty listing.
+    for target in ["/", "/index.html", "/who.txt"] {
+        assert_eq!(
+            outcome(&get(&mut c, "a.test", target)),
+            refused(503),
+            "{target}"
+        );
+    }
+    server.allow_errors();
+    let errors = server.errors();
+    assert!(errors.contains("root is gone"), "not logged: {errors}");
+
+    // Back: served again.
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("index.html"), "home again").unwrap();
+    poll(FOLLOW, "the root served again", || {
+        let r = get(&mut c, "a.test", "/");
+        match outcome(&r) {
+            o if o == served("home again") => Some(()),
+            (503, _) => None,
+            _ => panic!("while coming back: {r:?}"),
+        }
+    });
+}
+
+/// From the moment the folder is removed, `GET /` must never answer 200 with
+/// something the folder did not hold (an empty listing of the removed folder).
+#[test]
+#[ignore = "bug: until the next root refresh (up to ROOT_REFRESH = 1 s, src/server/reload.rs:289), \
+            SiteService (src/server/sites.rs:313 and :331) keeps serving the handler over the \
+            removed folder (FollowedRoot::with/handler, src/site/root.rs:62-71, never look at it): \
+            its index is gone, so `GET /` is 200 with an empty `Index of /` listing of the \
+            unlinked folder; it should be 503 (Refusal::Gone) from the moment the folder is \
+            removed, e.g. by checking the held folder's link count (Root::dir_links) before a \
+            listing or a miss"]
+fn a_removed_root_never_answers_an_empty_listing() {
+    let dir = TempRoot::new()
+        .file("site/index.html", "home")
+        .file("site/who.txt", "a");
+    let root = dir.join("site");
+    let mut server = SiteServer::start(one_site(&root));
+    server.allow_errors();
+    let mut c = Raw::connect(server.at(local(1)));
+    // Served, but the index not yet asked for (nor held in the file cache).
+    assert_eq!(outcome(&get(&mut c, "a.test", "/who.txt")), served("a"));
+    std::fs::remove_dir_all(&root).unwrap();
+    poll(FOLLOW, "503 for the removed root", || {
+        let r = get(&mut c, "a.test", "/");
+        match outcome(&r) {
+            (503, _) => Some(()),
+            o if o == served("home") => None,
+            _ => panic!("GET / of a removed root: {r:?}"),
+        }
+    });
 }

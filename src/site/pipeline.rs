@@ -37,6 +37,11 @@ impl Modifiers {
     pub fn is_empty(&self) -> bool {
         true
     }
+
+    /// Step 6 with the route's modifiers where it sets them, else the site's.
+    fn decorate(route: Option<&Modifiers>, site: &Modifiers, req: &Request<()>, reply: &mut Reply) {
+        let _ = (route, site, req, reply);
+    }
 }
 
 /// What the pipeline came to for a request.
@@ -85,7 +90,8 @@ impl Site {
 
     /// Step 6: the modifiers of the route taken decorate the reply.
     pub fn finish(&self, taken: Taken<'_>, req: &Request<()>, reply: &mut Reply) {
-        let _ = (taken, req, reply);
+        let route = taken.route.map(|r| &r.modifiers);
+        Modifiers::decorate(route, &self.modifiers, req, reply);
     }
 
     fn decide<'s, 'r>(

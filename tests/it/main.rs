@@ -12,4 +12,5 @@ mod h2;
 mod layering;
 mod lifecycle;
 mod pipeline;
+mod sites;
 mod tls;

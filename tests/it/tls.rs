@@ -1047,3 +1047,27 @@ async fn sighup_reloads_certificates_and_a_bad_file_keeps_the_old_ones() {
     }
     assert!(running.child.id() > 0);
 }
+
+/// With the https listener on port 0 the redirect learns the real port once
+/// bound (`fix_redirect_ports`); a reload must not lose it.
+#[test]
+fn the_redirect_keeps_the_real_https_port_across_a_reload() {
+    let root = TempRoot::new().file("a.txt", "A");
+    let running = TlsBinary::start(
+        root.path(),
+        &["--tls-self-signed", "--redirect-http", "127.0.0.1:0"],
+    );
+    let redirect = running.redirect.expect("redirect listener");
+    let location = || {
+        let mut c = Raw::connect(redirect);
+        c.send("GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let r = c.response();
+        r.expect(308);
+        r.header("location").to_string()
+    };
+    let want = format!("https://localhost:{}/a.txt", running.addr.port());
+    assert_eq!(location(), want, "before the reload");
+    running.signal("-HUP");
+    running.wait_stderr("configuration reloaded");
+    assert_eq!(location(), want, "after SIGHUP");
+}

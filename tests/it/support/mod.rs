@@ -1,7 +1,8 @@
 //! Test support: a real server on 127.0.0.1:0, a raw HTTP/1.1 client that prints
 //! the whole exchange when something fails, HTTP/2 clients (`h2`), TLS
 //! certificates and clients (`tls`), the handler called in memory (`respond`,
-//! `body`), and a fixture-folder builder.
+//! `body`), a fixture-folder builder, and many sites served from a plan that
+//! the test reloads (`sites`).
 
 #![allow(dead_code)]
 
@@ -13,6 +14,7 @@ mod respond;
 mod root;
 mod service;
 pub mod service_now;
+pub mod sites;
 pub mod tls;
 mod wait;
 
@@ -21,6 +23,7 @@ pub use raw::{Raw, Resp};
 pub use respond::{request, respond, Answer};
 pub use root::TempRoot;
 pub use service::TestService;
+pub use sites::SiteServer;
 pub use wait::{within, WAIT};
 
 use std::io::Write;

@@ -107,8 +107,11 @@ pub fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<Head
         end: s.as_ptr() as usize - base + s.len(),
     };
 
-    let len = match req.parse_with_uninit_headers(buf, &mut slots[..max_headers]) {
-        Ok(httparse::Status::Complete(n)) if n <= limits.max_head_bytes => n,
+    // Only the bytes within the limit are parsed: what lies past it must not
+    // decide the answer, or the status would depend on how much one read brought.
+    let window = &buf[..buf.len().min(limits.max_head_bytes)];
+    let len = match req.parse_with_uninit_headers(window, &mut slots[..max_headers]) {
+        Ok(httparse::Status::Complete(n)) => n,
         Ok(_) if buf.len() < limits.max_head_bytes => return Ok(None),
         Ok(_) => return Err(too_large(buf, limits.max_head_bytes)),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
@@ -665,6 +668,31 @@ mod tests {
             parse_head(&mut buf, &limits).unwrap_err(),
             ParseError::TooManyHeaders
         );
+    }
+
+    #[test]
+    fn bytes_past_the_limit_do_not_decide_the_answer() {
+        // Found by fuzz/h1_head: a head over the limit was 431 when a read ended
+        // at the limit, but 400 (or TooManyHeaders) when one read brought a bad
+        // byte (or one field too many) from past it.
+        let limits = HeadLimits {
+            max_head_bytes: 64,
+            max_headers: 3,
+        };
+        let long = "a".repeat(60);
+        for head in [
+            format!("GET / HTTP/1.1\r\nHost: a\r\nX: {long}\x01\r\n\r\n"),
+            format!("GET / HTTP/1.1\r\nHost: a\r\nX: {long}\r\nY: 1\r\nZ: 2\r\n\r\n"),
+        ] {
+            for cut in [64, 70, head.len()] {
+                let mut buf = BytesMut::from(&head.as_bytes()[..cut]);
+                assert_eq!(
+                    parse_head(&mut buf, &limits).unwrap_err(),
+                    ParseError::HeadTooLarge,
+                    "{head:?} cut at {cut}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -116,6 +116,15 @@ pub fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<Head
         Ok(_) => return Err(too_large(buf, limits.max_head_bytes)),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
         Err(httparse::Error::Version) => {
+            // The version is judged on the whole request line: until its end
+            // has arrived, `HTTP/3` may yet go on as `HTTP/3.0` (505) or as
+            // `HTTP/3.x` (400), and `HTTP/1.2` as `HTTP/1.23`.
+            if !window.iter().any(|&b| b == b'\r' || b == b'\n') {
+                return match buf.len() < limits.max_head_bytes {
+                    true => Ok(None),
+                    false => Err(too_large(buf, limits.max_head_bytes)),
+                };
+            }
             // RFC 9112 §2.3: a higher minor version of HTTP/1 is answered as the
             // highest we speak. The digit is rewritten in place and the head
             // parsed again, so that every later step sees an HTTP/1.1 request.
@@ -690,6 +699,44 @@ mod tests {
                     parse_head(&mut buf, &limits).unwrap_err(),
                     ParseError::HeadTooLarge,
                     "{head:?} cut at {cut}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_version_is_judged_on_the_whole_request_line() {
+        // Found by fuzz/h1_head: a read ending in `HTTP/3` was answered 505
+        // although the line went on as `HTTP/3.x` (400 in one read); a read
+        // ending in `HTTP/1.2` was served as 1.1 although `3` followed.
+        use ParseError::*;
+        let cases = [
+            (
+                "PRI * HTTP/3.\x18\r\n\r\n",
+                Err(Malformed("invalid HTTP version")),
+            ),
+            (
+                "GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+                Err(VersionNotSupported),
+            ),
+            (
+                "GET / HTTP/1.23\r\nHost: a\r\n\r\n",
+                Err(Malformed("invalid HTTP version")),
+            ),
+            ("GET / HTTP/1.2\r\nHost: a\r\n\r\n", Ok(())),
+        ];
+        for (raw, want) in cases {
+            for cut in 0..=raw.len() {
+                let mut buf = BytesMut::from(&raw.as_bytes()[..cut]);
+                let mut got = parse_head(&mut buf, &HeadLimits::default());
+                if matches!(got, Ok(None)) {
+                    buf.extend_from_slice(&raw.as_bytes()[cut..]);
+                    got = parse_head(&mut buf, &HeadLimits::default());
+                }
+                assert_eq!(
+                    got.map(|h| assert!(h.is_some())),
+                    want,
+                    "{raw:?} cut at {cut}"
                 );
             }
         }

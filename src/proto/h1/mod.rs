@@ -1,7 +1,7 @@
 //! Our HTTP/1.1 engine: [`parse`] turns bytes into heads, [`encode`] turns
 //! responses into bytes, [`io`] moves them, and [`conn`] runs a connection.
 
-mod chunked;
+pub mod chunked;
 pub mod conn;
 pub mod encode;
 mod io;

@@ -107,12 +107,24 @@ pub fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<Head
         end: s.as_ptr() as usize - base + s.len(),
     };
 
-    let len = match req.parse_with_uninit_headers(buf, &mut slots[..max_headers]) {
-        Ok(httparse::Status::Complete(n)) if n <= limits.max_head_bytes => n,
+    // Only the bytes within the limit are parsed: what lies past it must not
+    // decide the answer, or the status would depend on how much one read brought.
+    let window = &buf[..buf.len().min(limits.max_head_bytes)];
+    let len = match req.parse_with_uninit_headers(window, &mut slots[..max_headers]) {
+        Ok(httparse::Status::Complete(n)) => n,
         Ok(_) if buf.len() < limits.max_head_bytes => return Ok(None),
         Ok(_) => return Err(too_large(buf, limits.max_head_bytes)),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
         Err(httparse::Error::Version) => {
+            // The version is judged on the whole request line: until its end
+            // has arrived, `HTTP/3` may yet go on as `HTTP/3.0` (505) or as
+            // `HTTP/3.x` (400), and `HTTP/1.2` as `HTTP/1.23`.
+            if !window.iter().any(|&b| b == b'\r' || b == b'\n') {
+                return match buf.len() < limits.max_head_bytes {
+                    true => Ok(None),
+                    false => Err(too_large(buf, limits.max_head_bytes)),
+                };
+            }
             // RFC 9112 §2.3: a higher minor version of HTTP/1 is answered as the
             // highest we speak. The digit is rewritten in place and the head
             // parsed again, so that every later step sees an HTTP/1.1 request.
@@ -665,6 +677,69 @@ mod tests {
             parse_head(&mut buf, &limits).unwrap_err(),
             ParseError::TooManyHeaders
         );
+    }
+
+    #[test]
+    fn bytes_past_the_limit_do_not_decide_the_answer() {
+        // Found by fuzz/h1_head: a head over the limit was 431 when a read ended
+        // at the limit, but 400 (or TooManyHeaders) when one read brought a bad
+        // byte (or one field too many) from past it.
+        let limits = HeadLimits {
+            max_head_bytes: 64,
+            max_headers: 3,
+        };
+        let long = "a".repeat(60);
+        for head in [
+            format!("GET / HTTP/1.1\r\nHost: a\r\nX: {long}\x01\r\n\r\n"),
+            format!("GET / HTTP/1.1\r\nHost: a\r\nX: {long}\r\nY: 1\r\nZ: 2\r\n\r\n"),
+        ] {
+            for cut in [64, 70, head.len()] {
+                let mut buf = BytesMut::from(&head.as_bytes()[..cut]);
+                assert_eq!(
+                    parse_head(&mut buf, &limits).unwrap_err(),
+                    ParseError::HeadTooLarge,
+                    "{head:?} cut at {cut}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_version_is_judged_on_the_whole_request_line() {
+        // Found by fuzz/h1_head: a read ending in `HTTP/3` was answered 505
+        // although the line went on as `HTTP/3.x` (400 in one read); a read
+        // ending in `HTTP/1.2` was served as 1.1 although `3` followed.
+        use ParseError::*;
+        let cases = [
+            (
+                "PRI * HTTP/3.\x18\r\n\r\n",
+                Err(Malformed("invalid HTTP version")),
+            ),
+            (
+                "GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+                Err(VersionNotSupported),
+            ),
+            (
+                "GET / HTTP/1.23\r\nHost: a\r\n\r\n",
+                Err(Malformed("invalid HTTP version")),
+            ),
+            ("GET / HTTP/1.2\r\nHost: a\r\n\r\n", Ok(())),
+        ];
+        for (raw, want) in cases {
+            for cut in 0..=raw.len() {
+                let mut buf = BytesMut::from(&raw.as_bytes()[..cut]);
+                let mut got = parse_head(&mut buf, &HeadLimits::default());
+                if matches!(got, Ok(None)) {
+                    buf.extend_from_slice(&raw.as_bytes()[cut..]);
+                    got = parse_head(&mut buf, &HeadLimits::default());
+                }
+                assert_eq!(
+                    got.map(|h| assert!(h.is_some())),
+                    want,
+                    "{raw:?} cut at {cut}"
+                );
+            }
+        }
     }
 
     #[test]

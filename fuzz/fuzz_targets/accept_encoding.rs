@@ -16,7 +16,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use ferrox::handler::negotiate::{Accepted, Encoding};
+use ferrox::codec::Encoding;
+use ferrox::handler::negotiate::Accepted;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]

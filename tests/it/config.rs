@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use crate::support::{run_in, TempRoot};
+use crate::support::{run_in, Raw, Resp, Served, TempRoot};
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -327,4 +327,204 @@ fn serving_a_bad_file_prints_the_check_lines_on_stderr_and_exits_1() {
         &["fs.toml:5:8: site[0].root: 'nowhere': no such folder"],
     );
     assert!(refused(addr));
+}
+
+// ---------------------------------------------------------------------------
+// precedence: command line > environment > file > defaults
+// ---------------------------------------------------------------------------
+
+/// Flags and environment variables of one case.
+type Flags<'a> = &'a [&'a str];
+type Env<'a> = &'a [(&'a str, &'a str)];
+
+/// One GET with `Host: host` on a fresh connection that closes after it.
+#[track_caller]
+fn get(addr: SocketAddr, host: &str, path: &str) -> Resp {
+    let mut c = Raw::connect(addr);
+    c.send(format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    ));
+    c.response()
+}
+
+/// The body of a 200 for `path` on `addr`.
+#[track_caller]
+fn body(addr: SocketAddr, path: &str) -> String {
+    get(addr, "localhost", path).expect(200).text()
+}
+
+/// The canonical path, as start-up lines name roots.
+fn canonical(path: &Path) -> String {
+    path.canonicalize().unwrap().display().to_string()
+}
+
+/// How many requests one keep-alive connection serves: the number of the
+/// response that says `Connection: close`, after which the server closes.
+#[track_caller]
+fn requests_per_connection(addr: SocketAddr) -> usize {
+    let mut c = Raw::connect(addr);
+    for n in 1..=20 {
+        c.send("GET /x.txt HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        let resp = c.response();
+        resp.expect(200);
+        if resp
+            .try_header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
+            c.expect_closed();
+            return n;
+        }
+    }
+    panic!("20 requests on one connection and no Connection: close");
+}
+
+/// A server key with a different value at each level: the file says 2, the
+/// environment 3, the command line 4, and the highest level present wins.
+#[test]
+fn a_server_key_file_then_environment_then_command_line() {
+    let addr = free_addr();
+    let dir = TempRoot::new().file("www/x.txt", "x").file(
+        "p.toml",
+        format!(
+            "[server]\nlisten = [\"{addr}\"]\nmax_requests_per_connection = 2\n\n[[site]]\nroot = \"www\"\n"
+        ),
+    );
+    let cases: [(&str, Flags, Env, usize); 3] = [
+        // The file's value replaces the default (1000).
+        ("file", &[], &[], 2),
+        // FERROX_... beats the file.
+        (
+            "environment",
+            &[],
+            &[("FERROX_MAX_REQUESTS_PER_CONNECTION", "3")],
+            3,
+        ),
+        // The flag beats the environment (and so the file).
+        (
+            "command line",
+            &["--max-requests-per-connection", "4"],
+            &[("FERROX_MAX_REQUESTS_PER_CONNECTION", "3")],
+            4,
+        ),
+    ];
+    for (level, flags, env, want) in cases {
+        let mut args = vec!["--config", "p.toml", "-q"];
+        args.extend_from_slice(flags);
+        let served = Served::start(dir.path(), &args, env, 1);
+        assert_eq!(served.addr(0), addr);
+        assert_eq!(requests_per_connection(addr), want, "{level}");
+        drop(served);
+    }
+}
+
+/// A site key with a different value at each level: `index` names a
+/// different file in the file, the environment and on the command line;
+/// `GET /` shows which one won.
+#[test]
+fn a_site_key_file_then_environment_then_command_line() {
+    let addr = free_addr();
+    let dir = TempRoot::new()
+        .file("www/index.html", "default index")
+        .file("www/main.html", "file's index")
+        .file("www/env.html", "environment's index")
+        .file("www/flag.html", "flag's index")
+        .file(
+            "p.toml",
+            format!(
+                "[server]\nlisten = [\"{addr}\"]\n\n[[site]]\nroot = \"www\"\nindex = [\"main.html\"]\n"
+            ),
+        );
+    let env = [("FERROX_INDEX", "env.html")];
+    let cases: [(Flags, Env, &str); 3] = [
+        (&[], &[], "file's index"),
+        (&[], &env, "environment's index"),
+        (&["--index", "flag.html"], &env, "flag's index"),
+    ];
+    for (flags, env, want) in cases {
+        let mut args = vec!["--config", "p.toml", "-q"];
+        args.extend_from_slice(flags);
+        let served = Served::start(dir.path(), &args, env, 1);
+        assert_eq!(
+            served.startup,
+            [format!(
+                "ferrox: serving {} on http://{addr}/",
+                canonical(&dir.join("www"))
+            )]
+        );
+        assert_eq!(body(addr, "/"), want, "{flags:?} {env:?}");
+        drop(served);
+    }
+}
+
+/// Booleans: the file turns `server_header` (server) and `listing` (site)
+/// off; `FERROX_NO_SERVER_HEADER=false` and `FERROX_NO_LISTING=false` turn
+/// them back on, although `false` is the flags' default: an environment
+/// variable that is set counts as given. The flags turn them off again.
+#[test]
+fn booleans_set_in_the_environment_beat_the_file_even_at_their_default() {
+    let addr = free_addr();
+    let dir = TempRoot::new().file("www/sub/x.txt", "x").file(
+        "p.toml",
+        format!(
+            "[server]\nlisten = [\"{addr}\"]\nserver_header = false\n\n[[site]]\nroot = \"www\"\nlisting = false\n"
+        ),
+    );
+    let env = [
+        ("FERROX_NO_SERVER_HEADER", "false"),
+        ("FERROX_NO_LISTING", "false"),
+    ];
+    let cases: [(Flags, Env, Option<&str>, u16); 3] = [
+        (&[], &[], None, 404),
+        (&[], &env, Some("ferrox"), 200),
+        (&["--no-server-header", "--no-listing"], &env, None, 404),
+    ];
+    for (flags, env, server, status) in cases {
+        let mut args = vec!["--config", "p.toml", "-q"];
+        args.extend_from_slice(flags);
+        let served = Served::start(dir.path(), &args, env, 1);
+        let resp = get(addr, "localhost", "/sub/");
+        assert_eq!(resp.status, status, "{flags:?} {env:?}:\n{resp:?}");
+        assert_eq!(resp.try_header("server"), server, "{flags:?} {env:?}");
+        drop(served);
+    }
+}
+
+/// A list is replaced, not merged: the file listens on A and B;
+/// `FERROX_LISTEN=C` listens on C alone; `--listen D` (with the variable
+/// still set) on D alone; `--port` on 127.0.0.1:PORT alone. The start-up
+/// lines say so, and the addresses left out refuse connections.
+#[test]
+fn a_listen_list_from_the_environment_or_command_line_replaces_the_files() {
+    let [a, b, c, d, p] = free_addrs();
+    let dir = TempRoot::new().file("www/x.txt", "x").file(
+        "p.toml",
+        format!("[server]\nlisten = [\"{a}\", \"{b}\"]\n\n[[site]]\nroot = \"www\"\n"),
+    );
+    let root = canonical(&dir.join("www"));
+    let port = p.port().to_string();
+    let (c_text, d_text) = (c.to_string(), d.to_string());
+    let cases: [(Flags, Env, &[SocketAddr]); 4] = [
+        (&[], &[], &[a, b]),
+        (&[], &[("FERROX_LISTEN", &c_text)], &[c]),
+        (&["--listen", &d_text], &[("FERROX_LISTEN", &c_text)], &[d]),
+        (&["--port", &port], &[], &[p]),
+    ];
+    for (flags, env, serving) in cases {
+        let mut args = vec!["--config", "p.toml", "-q"];
+        args.extend_from_slice(flags);
+        let served = Served::start(dir.path(), &args, env, serving.len());
+        let expected: Vec<String> = serving
+            .iter()
+            .map(|addr| format!("ferrox: serving {root} on http://{addr}/"))
+            .collect();
+        assert_eq!(served.startup, expected, "{flags:?} {env:?}");
+        for addr in [a, b, c, d, p] {
+            if serving.contains(&addr) {
+                assert_eq!(body(addr, "/x.txt"), "x");
+            } else {
+                assert!(refused(addr), "{addr} accepts with {flags:?} {env:?}");
+            }
+        }
+        drop(served);
+    }
 }

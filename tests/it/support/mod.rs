@@ -15,7 +15,7 @@ mod service;
 pub mod tls;
 mod wait;
 
-pub use binary::{run_in, Binary, BIN};
+pub use binary::{run_in, Binary, Served, BIN};
 pub use raw::{Raw, Resp};
 pub use respond::{request, respond, Answer};
 pub use root::TempRoot;

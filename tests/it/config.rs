@@ -6,7 +6,7 @@
 //! Every child is killed when its handle drops; every wait is bounded.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
@@ -527,4 +527,209 @@ fn a_listen_list_from_the_environment_or_command_line_replaces_the_files() {
         }
         drop(served);
     }
+}
+
+// ---------------------------------------------------------------------------
+// the examples
+// ---------------------------------------------------------------------------
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config")
+}
+
+/// Every example loads: `ferrox check examples/config/NAME.toml`, run from
+/// the repository's root (relative paths in the files resolve against their
+/// folder, not this one), prints `…: ok` and exits 0.
+#[test]
+fn every_example_config_passes_check() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(examples())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 3, "examples: {names:?}");
+    for name in names {
+        let rel = format!("examples/config/{name}");
+        let out = run_in(repo, &["check", &rel], &[]);
+        exits(&out, 0);
+        same_lines(&lines(&out.stdout), &[&format!("{rel}: ok")]);
+        same_lines(&lines(&out.stderr), &[]);
+    }
+}
+
+/// One request over TLS with `sni` in the handshake (any certificate trusted).
+#[track_caller]
+fn tls_get(addr: SocketAddr, sni: &str, host: &str, path: &str) -> Resp {
+    let config = crate::support::tls::client_config(&[b"http/1.1"]);
+    let name = rustls::pki_types::ServerName::try_from(sni.to_string()).unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut c = Raw::over(rustls::StreamOwned::new(conn, tcp));
+    c.send(format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    ));
+    c.response()
+}
+
+/// `examples/config/many-sites.toml` served for real. Its listeners are
+/// 0.0.0.0 and [::] on ports 80 and 443 plus 127.0.0.1:8081: not loopback
+/// or not surely free, so the test serves a copy in which only each listen
+/// address is replaced by a free loopback port (the copy sits beside links
+/// to the example's folders, so every relative path resolves as in the
+/// original). Then every routing rule the example's comments promise is
+/// checked: exact names, the one-label wildcard, the default site, a site's
+/// own listener, the redirect of a TLS site's plain requests, SNI.
+#[test]
+fn the_many_sites_example_answers_by_host() {
+    let example = examples();
+    let original = example.join("many-sites.toml");
+    let keys = ferrox::config::file::load(&original).unwrap();
+    let server = &keys.server;
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    addrs.extend(server.listen.iter().flatten());
+    addrs.extend(server.listen_tls.iter().flatten());
+    for site in &keys.sites {
+        addrs.extend(site.listen.iter().flatten());
+        addrs.extend(site.listen_tls.iter().flatten());
+    }
+    let mut text = std::fs::read_to_string(&original).unwrap();
+    let mut moved = std::collections::HashMap::new();
+    let held: Vec<TcpListener> = addrs
+        .iter()
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    for (addr, socket) in addrs.iter().zip(held) {
+        let quoted = format!("\"{addr}\"");
+        assert_eq!(text.matches(&quoted).count(), 1, "{quoted} in the example");
+        let new = socket.local_addr().unwrap();
+        text = text.replace(&quoted, &format!("\"{new}\""));
+        moved.insert(*addr, new);
+    }
+    let dir = TempRoot::new();
+    for entry in std::fs::read_dir(&example).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            std::os::unix::fs::symlink(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::write(dir.join("many-sites.toml"), &text).unwrap();
+    let out = run_in(dir.path(), &["check", "many-sites.toml"], &[]);
+    exits(&out, 0);
+
+    let served = Served::start(
+        dir.path(),
+        &["--config", "many-sites.toml"],
+        &[],
+        addrs.len(),
+    );
+    let plain: Vec<SocketAddr> = server.listen.iter().flatten().map(|a| moved[a]).collect();
+    let tls: Vec<SocketAddr> = server
+        .listen_tls
+        .iter()
+        .flatten()
+        .map(|a| moved[a])
+        .collect();
+    // The one site with a listener of its own: the internal docs.
+    let docs_listen = keys.sites.iter().find_map(|s| s.listen.as_ref()).unwrap()[0];
+    let docs = moved[&docs_listen];
+    let mut expected: Vec<String> = plain
+        .iter()
+        .map(|a| format!("ferrox: serving 5 sites on http://{a}/"))
+        .chain(
+            tls.iter()
+                .map(|a| format!("ferrox: serving 5 sites on https://{a}/")),
+        )
+        .collect();
+    expected.push(format!(
+        "ferrox: serving {} on http://{docs}/",
+        canonical(&example.join("sites/docs"))
+    ));
+    assert_eq!(served.startup, expected);
+
+    let page =
+        |site: &str| std::fs::read(example.join("sites").join(site).join("index.html")).unwrap();
+    let https_port = tls[0].port();
+    for &addr in &plain {
+        let resp = get(addr, "static.example.net", "/");
+        assert_eq!(resp.expect(200).body, page("static"));
+        // No site for it, and a.b.example.com is two labels under example.com:
+        // both land on the default site.
+        for host in ["nobody.test", "a.b.example.com"] {
+            assert_eq!(
+                get(addr, host, "/").expect(200).body,
+                page("default"),
+                "{host}"
+            );
+        }
+        // The TLS sites answer plain requests with their https URL.
+        for host in ["example.com", "www.example.com", "blog.example.com"] {
+            let resp = get(addr, host, "/assets/style.css?v=1");
+            resp.expect(308);
+            assert_eq!(
+                resp.header("location"),
+                format!("https://{host}:{https_port}/assets/style.css?v=1")
+            );
+        }
+    }
+    // A site's own listener serves it alone, whatever the host.
+    assert_eq!(get(docs, "example.com", "/").expect(200).body, page("docs"));
+
+    let resp = tls_get(tls[0], "example.com", "example.com", "/");
+    assert_eq!(resp.expect(200).body, page("example"));
+    assert_eq!(resp.header("strict-transport-security"), "max-age=31536000");
+    let resp = tls_get(tls[1], "blog.example.com", "blog.example.com", "/");
+    assert_eq!(resp.expect(200).body, page("wildcard"));
+    // One site's certificate never fronts for another site.
+    tls_get(tls[0], "example.com", "static.example.net", "/").expect(421);
+    drop(served);
+}
+
+// ---------------------------------------------------------------------------
+// several sites by Host
+// ---------------------------------------------------------------------------
+
+/// Two sites on one listener, chosen by the Host header (case and port
+/// ignored, `*.` for one label); with no default site, a host that names
+/// neither gets 421 Misdirected Request. Made a default, a site takes them.
+#[test]
+fn two_sites_by_host_and_421_for_an_unknown_host_without_a_default() {
+    let addr = free_addr();
+    let dir = TempRoot::new()
+        .file("a/x.txt", "site a")
+        .file("b/x.txt", "site b");
+    let file = |default: &str| {
+        format!(
+            "[server]\nlisten = [\"{addr}\"]\n\n[[site]]\nhosts = [\"a.test\"]\nroot = \"a\"\n{default}\n\
+             [[site]]\nhosts = [\"b.test\", \"*.b.test\"]\nroot = \"b\"\n"
+        )
+    };
+    std::fs::write(dir.join("two.toml"), file("")).unwrap();
+    let served = Served::start(dir.path(), &["--config", "two.toml", "-q"], &[], 1);
+    assert_eq!(
+        served.startup,
+        [format!("ferrox: serving 2 sites on http://{addr}/")]
+    );
+    for (host, want) in [
+        ("a.test", "site a"),
+        ("A.TEST", "site a"),
+        ("b.test", "site b"),
+        (&format!("b.test:{}", addr.port()), "site b"),
+        ("www.b.test", "site b"),
+    ] {
+        let resp = get(addr, host, "/x.txt");
+        assert_eq!(resp.expect(200).text(), want, "Host: {host}");
+    }
+    for host in ["c.test", "x.www.b.test", &addr.to_string()] {
+        get(addr, host, "/x.txt").expect(421);
+    }
+    drop(served);
+
+    std::fs::write(dir.join("two.toml"), file("default = true")).unwrap();
+    let served = Served::start(dir.path(), &["--config", "two.toml", "-q"], &[], 1);
+    assert_eq!(get(addr, "c.test", "/x.txt").expect(200).text(), "site a");
+    assert_eq!(get(addr, "b.test", "/x.txt").expect(200).text(), "site b");
+    drop(served);
 }

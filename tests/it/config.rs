@@ -5,10 +5,13 @@
 //!
 //! Every child is killed when its handle drops; every wait is bounded.
 
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::support::{run_in, Raw, Resp, Served, TempRoot};
 
@@ -732,4 +735,410 @@ fn two_sites_by_host_and_421_for_an_unknown_host_without_a_default() {
     assert_eq!(get(addr, "c.test", "/x.txt").expect(200).text(), "site a");
     assert_eq!(get(addr, "b.test", "/x.txt").expect(200).text(), "site b");
     drop(served);
+}
+
+// ---------------------------------------------------------------------------
+// SIGHUP
+// ---------------------------------------------------------------------------
+
+/// Replaces `path` at once (write beside it, then rename), so a reload never
+/// reads half a file.
+fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("toml.new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Waits up to 5 s for `addr` to refuse connections.
+#[track_caller]
+fn becomes_refused(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !refused(addr) {
+        assert!(
+            Instant::now() < deadline,
+            "{addr} still accepts connections"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The message of a log line from the reload module, without its time and
+/// level: `configuration reloaded: generation 2 active generation=2`.
+fn reload_message(line: &str) -> Option<&str> {
+    line.split_once(" ferrox::server::reload: ").map(|(_, m)| m)
+}
+
+/// Waits for the reload module's line that is exactly `message`.
+#[track_caller]
+fn wait_reload(served: &mut Served, message: &str) -> String {
+    served.wait_for(&format!("{message:?}"), |l| {
+        reload_message(l) == Some(message)
+    })
+}
+
+/// The reload module's lines logged at ERROR from `mark` up to (without) the
+/// last line waited for.
+fn reload_errors(served: &Served, mark: usize) -> Vec<String> {
+    served.log[mark..served.mark() - 1]
+        .iter()
+        .filter(|l| l.contains(" ERROR "))
+        .filter_map(|l| reload_message(l).map(str::to_string))
+        .collect()
+}
+
+/// A new root takes effect on SIGHUP (generation 2). A file with a syntax
+/// error, then one whose root is gone, each fail the reload: the server logs
+/// exactly what `ferrox check` prints for that file, then `reload failed:
+/// keeping configuration generation 2`, and goes on serving generation 2. A
+/// failed reload takes no number: the next good one is generation 3.
+#[test]
+fn sighup_reloads_a_new_root_and_a_broken_file_keeps_the_running_one() {
+    let addr = free_addr();
+    let dir = TempRoot::new()
+        .file("one/x.txt", "one")
+        .file("two/x.txt", "two");
+    let path = dir.join("ferrox.toml");
+    let file =
+        |root: &str| format!("[server]\nlisten = [\"{addr}\"]\n\n[[site]]\nroot = \"{root}\"\n");
+    write_atomically(&path, &file("one"));
+    let mut served = Served::start(dir.path(), &["--config", s(&path), "-q"], &[], 1);
+    wait_reload(
+        &mut served,
+        "configuration generation 1 active generation=1",
+    );
+    assert_eq!(body(addr, "/x.txt"), "one");
+
+    write_atomically(&path, &file("two"));
+    served.signal("-HUP");
+    wait_reload(
+        &mut served,
+        "configuration reloaded: generation 2 active generation=2",
+    );
+    assert_eq!(body(addr, "/x.txt"), "two");
+
+    let broken = [
+        // A syntax error: the listen array is never closed, so `[[site]]`
+        // reads as its next item.
+        (
+            format!("[server]\nlisten = [\"{addr}\"\n\n[[site]]\nroot = \"one\"\n"),
+            format!(
+                "{}:4:1: TOML syntax: missing comma between array elements, expected `,`",
+                path.display()
+            ),
+        ),
+        // Good TOML, but the root is gone.
+        (
+            file("gone"),
+            format!(
+                "{}:5:8: site[0].root: '{}': no such folder",
+                path.display(),
+                dir.join("gone").display()
+            ),
+        ),
+    ];
+    for (text, problem) in broken {
+        write_atomically(&path, &text);
+        let check = run_in(dir.path(), &["check", s(&path)], &[]);
+        exits(&check, 1);
+        let problems = lines(&check.stdout);
+        same_lines(&problems, &[&problem]);
+        let mark = served.mark();
+        served.signal("-HUP");
+        let failed = wait_reload(
+            &mut served,
+            "reload failed: keeping configuration generation 2 generation=2",
+        );
+        assert!(failed.contains(" ERROR "), "{failed}");
+        assert_eq!(reload_errors(&served, mark), problems);
+        assert_eq!(body(addr, "/x.txt"), "two");
+    }
+
+    write_atomically(&path, &file("one"));
+    served.signal("-HUP");
+    wait_reload(
+        &mut served,
+        "configuration reloaded: generation 3 active generation=3",
+    );
+    assert_eq!(body(addr, "/x.txt"), "one");
+}
+
+/// A listener added by a reload accepts; one removed stops accepting
+/// (connection refused) while the other goes on serving; one that cannot be
+/// bound fails the whole reload and changes nothing.
+#[test]
+fn sighup_adds_and_removes_listeners() {
+    let [a, b] = free_addrs();
+    let dir = TempRoot::new().file("www/x.txt", "x");
+    let path = dir.join("ferrox.toml");
+    let file = |listen: &[SocketAddr]| {
+        let list: Vec<String> = listen.iter().map(|a| format!("\"{a}\"")).collect();
+        format!(
+            "[server]\nlisten = [{}]\n\n[[site]]\nroot = \"www\"\n",
+            list.join(", ")
+        )
+    };
+    write_atomically(&path, &file(&[a]));
+    let mut served = Served::start(dir.path(), &["--config", s(&path), "-q"], &[], 1);
+    assert_eq!(served.addr(0), a);
+    wait_reload(
+        &mut served,
+        "configuration generation 1 active generation=1",
+    );
+    assert!(refused(b));
+
+    write_atomically(&path, &file(&[a, b]));
+    served.signal("-HUP");
+    wait_reload(&mut served, &format!("listening on http://{b}/"));
+    wait_reload(
+        &mut served,
+        "configuration reloaded: generation 2 active generation=2",
+    );
+    assert_eq!(body(b, "/x.txt"), "x");
+    assert_eq!(body(a, "/x.txt"), "x");
+
+    write_atomically(&path, &file(&[b]));
+    served.signal("-HUP");
+    wait_reload(&mut served, &format!("stopped listening on http://{a}/"));
+    wait_reload(
+        &mut served,
+        "configuration reloaded: generation 3 active generation=3",
+    );
+    becomes_refused(a);
+    assert_eq!(body(b, "/x.txt"), "x");
+
+    // An address someone else holds: the reload fails, b still serves and a
+    // stays closed.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let t = taken.local_addr().unwrap();
+    write_atomically(&path, &file(&[a, t]));
+    served.signal("-HUP");
+    let line = served.wait_for("cannot listen on the taken address", |l| {
+        reload_message(l).is_some_and(|m| {
+            m.starts_with(&format!("cannot listen on {t}: "))
+                && m.ends_with("; keeping configuration generation 3")
+        })
+    });
+    assert!(line.contains(" ERROR "), "{line}");
+    assert_eq!(body(b, "/x.txt"), "x");
+    assert!(refused(a), "{a} was bound by a failed reload");
+}
+
+/// A reload reads the file again under the same command line and
+/// environment: what they set still beats the file. Here `--listen` and
+/// `--index` hold while the file's `listen`, `root` and `index` change; only
+/// the root, which the command line leaves to the file, follows it.
+#[test]
+fn sighup_keeps_the_command_lines_values_over_the_reloaded_file() {
+    let [x, y, z] = free_addrs();
+    let mut dir = TempRoot::new();
+    for root in ["one", "two"] {
+        for page in ["main", "other", "flag"] {
+            dir = dir.file(format!("{root}/{page}.html"), format!("{root} {page}"));
+        }
+    }
+    let path = dir.join("ferrox.toml");
+    let file = |listen: SocketAddr, root: &str, index: &str| {
+        format!(
+            "[server]\nlisten = [\"{listen}\"]\n\n[[site]]\nroot = \"{root}\"\nindex = [\"{index}.html\"]\n"
+        )
+    };
+    write_atomically(&path, &file(y, "one", "main"));
+    let x_text = x.to_string();
+    let args = ["--config", s(&path), "-q", "--listen", &x_text];
+    let mut served = Served::start(dir.path(), &args, &[("FERROX_INDEX", "flag.html")], 1);
+    assert_eq!(served.addr(0), x);
+    wait_reload(
+        &mut served,
+        "configuration generation 1 active generation=1",
+    );
+    assert_eq!(body(x, "/"), "one flag");
+
+    write_atomically(&path, &file(z, "two", "other"));
+    served.signal("-HUP");
+    wait_reload(
+        &mut served,
+        "configuration reloaded: generation 2 active generation=2",
+    );
+    assert_eq!(body(x, "/"), "two flag");
+    assert!(refused(y) && refused(z), "a listener of the file was bound");
+}
+
+/// The start-up line says the server is up, so a SIGHUP sent as soon as it
+/// is read must reload the file, not end the process. Ten tries, as the
+/// window is short.
+#[test]
+#[ignore = "bug: src/main.rs serve() prints the start-up lines (line 109) before any \
+            signal handler exists: reloads() installs them later, inside runtime.block_on \
+            (line 137; per core, line 275). A SIGHUP in that window gets the default action \
+            and kills the server (killed by signal 1, about 2 tries in 5 here); SIGINT and \
+            SIGTERM likewise skip the graceful stop. The handlers should be installed before \
+            the start-up lines are printed"]
+fn a_sighup_right_after_the_start_up_line_reloads() {
+    let addr = free_addr();
+    let dir = TempRoot::new().file("www/x.txt", "x").file(
+        "ferrox.toml",
+        format!("[server]\nlisten = [\"{addr}\"]\n\n[[site]]\nroot = \"www\"\n"),
+    );
+    for _ in 0..10 {
+        let mut served = Served::start(dir.path(), &["--config", "ferrox.toml", "-q"], &[], 1);
+        served.signal("-HUP");
+        wait_reload(
+            &mut served,
+            "configuration reloaded: generation 2 active generation=2",
+        );
+        drop(served);
+    }
+}
+
+const BODY_A: &str = "version a\n";
+const BODY_B: &str = "version b, a little longer\n";
+
+#[derive(Debug, Default)]
+struct Tally {
+    requests: usize,
+    connections: usize,
+    a: usize,
+    b: usize,
+}
+
+/// Keep-alive GETs on `addr` until `stop` (at most 8 s, 5000 requests), a
+/// millisecond apart; a new connection after each `Connection: close`. Any
+/// connection error, reset, short or unexpected response is an error.
+fn keep_alive_client(addr: SocketAddr, stop: &AtomicBool) -> Result<Tally, String> {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut tally = Tally::default();
+    let mut conn: Option<BufReader<TcpStream>> = None;
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline && tally.requests < 5000 {
+        let n = tally.requests;
+        let stream = match &mut conn {
+            Some(stream) => stream,
+            None => {
+                let tcp = TcpStream::connect(addr)
+                    .map_err(|e| format!("connect after {n} requests: {e}"))?;
+                tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                tcp.set_nodelay(true).unwrap();
+                tally.connections += 1;
+                conn.insert(BufReader::new(tcp))
+            }
+        };
+        let fail = |what: &str, e: &dyn std::fmt::Display| format!("request {n}: {what}: {e}");
+        stream
+            .get_mut()
+            .write_all(b"GET /x.txt HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .map_err(|e| fail("send", &e))?;
+        let mut status = String::new();
+        stream
+            .read_line(&mut status)
+            .map_err(|e| fail("status line", &e))?;
+        if status != "HTTP/1.1 200 OK\r\n" {
+            return Err(fail("status line", &format!("{status:?}")));
+        }
+        let (mut length, mut close) = (None, false);
+        loop {
+            let mut line = String::new();
+            stream.read_line(&mut line).map_err(|e| fail("head", &e))?;
+            if line.is_empty() {
+                return Err(fail("head", &"connection closed"));
+            }
+            if line == "\r\n" {
+                break;
+            }
+            let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.parse::<usize>().ok();
+            } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close")
+            {
+                close = true;
+            }
+        }
+        let length = length.ok_or_else(|| fail("head", &"no Content-Length"))?;
+        let mut got = vec![0; length];
+        stream.read_exact(&mut got).map_err(|e| fail("body", &e))?;
+        match std::str::from_utf8(&got) {
+            Ok(BODY_A) => tally.a += 1,
+            Ok(BODY_B) => tally.b += 1,
+            _ => return Err(fail("body", &String::from_utf8_lossy(&got))),
+        }
+        tally.requests += 1;
+        if close {
+            let mut rest = Vec::new();
+            stream
+                .read_to_end(&mut rest)
+                .map_err(|e| fail("close after Connection: close", &e))?;
+            if !rest.is_empty() {
+                return Err(fail("bytes after the last response", &rest.len()));
+            }
+            conn = None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(tally)
+}
+
+/// 15 reloads, alternating the site's root between two folders, while two
+/// clients send keep-alive GETs (reconnecting every 20 requests, the
+/// file's `max_requests_per_connection`): every response is a whole 200 with
+/// one of the two bodies, no connection fails, both bodies are seen, and
+/// every reload takes (generations 2 to 16, no error logged).
+#[test]
+fn sighup_reloads_under_keep_alive_traffic_fail_no_request() {
+    let addr = free_addr();
+    let dir = TempRoot::new()
+        .file("a/x.txt", BODY_A)
+        .file("b/x.txt", BODY_B);
+    let path = dir.join("ferrox.toml");
+    let file = |root: &str| {
+        format!(
+            "[server]\nlisten = [\"{addr}\"]\nmax_requests_per_connection = 20\n\n[[site]]\nroot = \"{root}\"\n"
+        )
+    };
+    write_atomically(&path, &file("a"));
+    let mut served = Served::start(dir.path(), &["--config", s(&path), "-q"], &[], 1);
+    wait_reload(
+        &mut served,
+        "configuration generation 1 active generation=1",
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || keep_alive_client(addr, &stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    for i in 0..15u64 {
+        let root = if i % 2 == 0 { "b" } else { "a" };
+        write_atomically(&path, &file(root));
+        served.signal("-HUP");
+        let g = i + 2;
+        wait_reload(
+            &mut served,
+            &format!("configuration reloaded: generation {g} active generation={g}"),
+        );
+        std::thread::sleep(Duration::from_millis(120));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total = Tally::default();
+    for (i, client) in clients.into_iter().enumerate() {
+        let tally = client
+            .join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("client {i}: {e}"));
+        assert!(tally.requests > 20, "client {i} barely ran: {tally:?}");
+        total.requests += tally.requests;
+        total.connections += tally.connections;
+        total.a += tally.a;
+        total.b += tally.b;
+    }
+    assert!(total.a > 0 && total.b > 0, "one body only: {total:?}");
+    assert!(total.connections > 2, "never reconnected: {total:?}");
+    let errors: Vec<&String> = served
+        .log
+        .iter()
+        .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    eprintln!("{total:?}");
 }

@@ -6,6 +6,7 @@ mod support;
 mod caching;
 mod cli;
 mod compress;
+mod config;
 mod files;
 mod h1;
 mod h2;

@@ -18,7 +18,7 @@ pub mod sites;
 pub mod tls;
 mod wait;
 
-pub use binary::{Binary, BIN};
+pub use binary::{run_in, Binary, Served, BIN};
 pub use raw::{Raw, Resp};
 pub use respond::{request, respond, Answer};
 pub use root::TempRoot;

@@ -31,7 +31,7 @@
 //! every `crate::` path in `src/`, and fails on an import it does not allow):
 //!
 //! ```text
-//! main        → config, server, handler, log, precompress
+//! main        → config, server, site, handler, log, precompress
 //! config      → server, site, handler, proto, files, codec, log (to fill their options)
 //! server      → proto, site, handler, body, response, log   (the only home of sockets and TLS)
 //! site        → handler, body, response                     (never proto, server, config)

@@ -9,6 +9,7 @@ mod compress;
 mod files;
 mod h1;
 mod h2;
+mod hash_password;
 mod layering;
 mod lifecycle;
 mod pipeline;

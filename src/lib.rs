@@ -18,7 +18,9 @@
 //!   scheduling), `compress_cache`, `content_tag`, `cache_control`, `listing`,
 //!   `listing_cache`, `headers`, `status` (THE file error → status map and pages).
 //! - [`site`]: many sites: `hosts` (the host → site table), `root` (a root
-//!   that follows its path across deploys), the routing of a request to a site.
+//!   that follows its path across deploys), `auth` (basic authentication:
+//!   hashes, the verified cache, failures per client), the routing of a
+//!   request to a site.
 //! - [`server`]: sockets: `accept`, `conn` (TCP/TLS/h2c dispatch, the
 //!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown`.
 //! - [`config`]: `raw` (clap) → `resolve` → [`config::Config`]; [`log`]: the
@@ -29,7 +31,7 @@
 //! every `crate::` path in `src/`, and fails on an import it does not allow):
 //!
 //! ```text
-//! main        → config, server, handler, log, precompress
+//! main        → config, server, site, handler, log, precompress
 //! config      → server, site, handler, proto, files, codec, log (to fill their options)
 //! server      → proto, site, handler, body, response, log   (the only home of sockets and TLS)
 //! site        → handler, body, response                     (never proto, server, config)

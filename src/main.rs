@@ -3,7 +3,8 @@
 //!
 //! Exit status: 0 after a clean shutdown or a `check` that found nothing; 1
 //! when the server cannot start (a port taken, a root that cannot be opened,
-//! any problem in the configuration file); 2 for a bad flag or value.
+//! any problem in the configuration file, a `hash-password` without a
+//! password); 2 for a bad flag or value.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
             jobs,
         }) => return precompress(root, *min_size, *jobs),
         Some(Command::Check { file }) => Some(file.clone()),
+        Some(Command::HashPassword) => return hash_password(),
         None => None,
     };
     if let Some(file) = checked {
@@ -94,6 +96,66 @@ fn check(mut args: Args, file: Option<std::path::PathBuf>, explicit: &Explicit) 
         println!("{problem}");
     }
     ExitCode::from(1)
+}
+
+/// The longest password `hash-password` reads from a pipe (bytes): far past
+/// any real one, and a bound on what a wrong file piped in makes it read.
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// `ferrox hash-password`: the argon2id hash of a password on stdout.
+fn hash_password() -> ExitCode {
+    match read_password().and_then(|p| ferrox::site::auth::hash_password(p.as_bytes())) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ferrox: hash-password: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// From the terminal without echo, asked twice; else one line of stdin
+/// without its line ending.
+fn read_password() -> Result<String, String> {
+    use std::io::{BufRead as _, IsTerminal as _, Read as _};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let ask = |prompt| {
+            rpassword::prompt_password(prompt).map_err(|e| format!("cannot read the password: {e}"))
+        };
+        let password = ask("Password: ")?;
+        if password.is_empty() {
+            return Err("the password is empty".into());
+        }
+        if ask("Again: ")? != password {
+            return Err("the passwords differ".into());
+        }
+        return Ok(password);
+    }
+    let mut line = Vec::new();
+    // Room for the longest password and a CRLF: a longer line is refused.
+    stdin
+        .lock()
+        .take(MAX_PASSWORD_BYTES as u64 + 2)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    if line.len() > MAX_PASSWORD_BYTES {
+        return Err(format!(
+            "the password is longer than {MAX_PASSWORD_BYTES} bytes"
+        ));
+    }
+    if line.is_empty() {
+        return Err("the password is empty".into());
+    }
+    String::from_utf8(line).map_err(|_| "the password is not UTF-8 (browsers send UTF-8)".into())
 }
 
 fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Result<()> {

@@ -227,6 +227,11 @@ pub enum Command {
         /// The file (default: $FERROX_CONFIG, else ./ferrox.toml).
         file: Option<PathBuf>,
     },
+    /// Print the argon2id hash of a password, for a site's users. The password
+    /// is read from the terminal without echo (asked twice), or as one line
+    /// from stdin when that is not a terminal; never from the command line,
+    /// where other users of the machine could see it.
+    HashPassword,
     /// Write FILE.br, FILE.zst and FILE.gz beside every compressible file under
     /// ROOT at the highest sensible levels, skipping up-to-date ones and never
     /// keeping one that is not smaller; the server then serves them at no CPU cost.

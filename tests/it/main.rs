@@ -10,6 +10,7 @@ mod config;
 mod files;
 mod h1;
 mod h2;
+mod hash_password;
 mod layering;
 mod lifecycle;
 mod pipeline;

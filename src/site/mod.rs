@@ -16,6 +16,7 @@
 //! Each status a site decides is chosen in one place, [`Refusal::status`].
 
 pub mod access;
+pub mod headers;
 pub mod hosts;
 pub mod root;
 

@@ -4,13 +4,13 @@
 //!
 //! Two groups of fields are off limits or held back:
 //!
-//! - the fields the protocol engines own ([`ENGINE_OWNED`]): framing,
+//! - the fields the protocol engines own (`ENGINE_OWNED`): framing,
 //!   connection management and `Date`. A configured value could desynchronise
 //!   a connection (a second `Content-Length`, a `Transfer-Encoding` the body
 //!   does not follow) or break HTTP/2, which forbids connection-specific
 //!   fields (RFC 9113 §8.2.2), so no rule may name them;
 //! - on a 304 Not Modified, representation metadata
-//!   ([`REPRESENTATION_METADATA`]): RFC 9110 §15.4.5 asks a 304 not to carry
+//!   (`REPRESENTATION_METADATA`): RFC 9110 §15.4.5 asks a 304 not to carry
 //!   metadata of a representation it does not send, and a cache that
 //!   freshens its stored response from the 304's fields (RFC 9111 §4.3.4)
 //!   would otherwise relabel the body it holds.
@@ -83,10 +83,10 @@ pub struct HeaderRules {
 
 impl HeaderRules {
     /// Checks and keeps the rules. Names must be field names (tokens) and not
-    /// [engine-owned](ENGINE_OWNED); values must not hold CR, LF, NUL or other
-    /// control characters but tab (whitespace at either end is dropped, as
-    /// recipients do, RFC 9110 §5.5). Setting one name several times sets all
-    /// those values. Errors name the field.
+    /// engine-owned (framing, connection management, `Date`); values must not
+    /// hold CR, LF, NUL or other control characters but tab (whitespace at
+    /// either end is dropped, as recipients do, RFC 9110 §5.5). Setting one
+    /// name several times sets all those values. Errors name the field.
     pub fn new(
         set: &[(String, String)],
         add: &[(String, String)],

@@ -18,9 +18,10 @@
 //!   scheduling), `compress_cache`, `content_tag`, `cache_control`, `listing`,
 //!   `listing_cache`, `headers`, `status` (THE file error → status map and pages).
 //! - [`site`]: many sites: `hosts` (the host → site table), `root` (a root
-//!   that follows its path across deploys), `auth` (basic authentication:
-//!   hashes, the verified cache, failures per client), the routing of a
-//!   request to a site.
+//!   that follows its path across deploys), `route` and `pipeline` (routes
+//!   and the steps of a request), the modifiers of a site or route: `access`,
+//!   `cors`, `headers`, `auth` (basic authentication: hashes, the verified
+//!   cache, failures per client); the routing of a request to a site.
 //! - [`server`]: sockets: `accept`, `conn` (TCP/TLS/h2c dispatch, the
 //!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown`.
 //! - [`config`]: `raw` (clap) → `resolve` → [`config::Config`]; [`log`]: the

@@ -173,13 +173,23 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
     let parts = LiveParts::new(Shared::new(config.file_cache, config.compress.clone()));
     let generation = Generation::build(&plan, 1, &parts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let live = Arc::new(Live::new(generation, parts));
-    for b in &bound {
-        eprintln!(
-            "ferrox: serving {} on {}",
-            serving(&live, &plan, b),
-            ListenUrl(b)
-        );
-    }
+    // Printed once the signal handlers are in place: a SIGHUP (or SIGTERM)
+    // sent as soon as the server says it serves must find them.
+    let lines: Vec<String> = bound
+        .iter()
+        .map(|b| {
+            format!(
+                "ferrox: serving {} on {}",
+                serving(&live, &plan, b),
+                ListenUrl(b)
+            )
+        })
+        .collect();
+    let announce = move || {
+        for line in &lines {
+            eprintln!("{line}");
+        }
+    };
     let log = match config.access_log {
         Some(format) => AccessLog::stdout(format).context("cannot start the access log")?,
         None => AccessLog::disabled(),
@@ -194,7 +204,7 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             })
     });
     if config.per_core {
-        serve_per_core(bound, live, config.server, log, shutdown, load)?;
+        serve_per_core(bound, live, config.server, log, shutdown, load, announce)?;
     } else {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -203,6 +213,7 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             .context("cannot start the runtime")?;
         runtime.block_on(async {
             let reloader = reloads(&shutdown, load)?;
+            announce();
             reload::run_sites(
                 live,
                 bound,
@@ -292,6 +303,7 @@ fn serve_per_core(
     log: AccessLog,
     shutdown: Shutdown,
     load: reload::Load,
+    announce: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     options.max_connections = (options.max_connections / workers).max(1);
@@ -308,11 +320,14 @@ fn serve_per_core(
     }
     sets.insert(0, bound);
     let mut load = Some(load);
+    let (ready, installed) = std::sync::mpsc::channel::<()>();
+    let mut ready = Some(ready);
     let mut threads = Vec::with_capacity(workers);
     for (i, set) in sets.into_iter().enumerate() {
         let (live, options, log, shutdown) =
             (live.clone(), options.clone(), log.clone(), shutdown.clone());
         let load = if i == 0 { load.take() } else { None };
+        let ready = if i == 0 { ready.take() } else { None };
         let thread = std::thread::Builder::new()
             .name(format!("ferrox-core-{i}"))
             .spawn(move || -> anyhow::Result<()> {
@@ -325,12 +340,19 @@ fn serve_per_core(
                         Some(load) => Some(reloads(&shutdown, load)?),
                         None => None,
                     };
+                    if let Some(ready) = ready {
+                        let _ = ready.send(());
+                    }
                     reload::run_sites(live, set, options, log, shutdown, reloader, false)
                         .await
                         .context("server failed")
                 })
             })?;
         threads.push(thread);
+    }
+    // The first runtime has its signal handlers (or failed, and says so below).
+    if installed.recv().is_ok() {
+        announce();
     }
     for thread in threads {
         thread

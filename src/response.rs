@@ -102,6 +102,17 @@ impl Reply {
             .or_else(|| self.fields.as_ref()?.map().get(name))
     }
 
+    /// Every value of `name`, in order, from the response's map or the block
+    /// (for a list field such as `Vary`, which may have several lines).
+    pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a HeaderValue> {
+        let block = self.fields.as_ref().map(|b| b.map().get_all(name));
+        self.response
+            .headers()
+            .get_all(name)
+            .iter()
+            .chain(block.into_iter().flatten())
+    }
+
     /// Whether any field is called `name`.
     pub fn contains(&self, name: &HeaderName) -> bool {
         self.get(name).is_some()
@@ -209,6 +220,23 @@ mod tests {
         assert_eq!(r.get(&header::ETAG).unwrap(), "\"x\"");
         assert_eq!(r.get(&header::CONTENT_TYPE).unwrap(), "text/plain");
         assert!(!r.contains(&header::SERVER));
+    }
+
+    #[test]
+    fn get_all_sees_both_maps() {
+        let mut response = Response::new(Body::Empty);
+        response
+            .headers_mut()
+            .insert(header::LINK, HeaderValue::from_static("</a>"));
+        response
+            .headers_mut()
+            .append(header::LINK, HeaderValue::from_static("</b>"));
+        let r = Reply::with_fields(response, block());
+        let links: Vec<_> = r.get_all(&header::LINK).collect();
+        assert_eq!(links, ["</a>", "</b>"]);
+        let vary: Vec<_> = r.get_all(&header::VARY).collect();
+        assert_eq!(vary, ["Accept-Encoding"]);
+        assert_eq!(r.get_all(&header::SERVER).count(), 0);
     }
 
     #[test]

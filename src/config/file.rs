@@ -275,6 +275,13 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, Vec<Problem>> {
     walk::document(path, text)
 }
 
+/// Like [`parse`], but also returns what could be read when there are
+/// problems (nothing after a syntax error; values with a problem left out),
+/// so that checks needing the filesystem can still run on the rest.
+pub fn parse_partial(path: &Path, text: &str) -> (Option<FileConfig>, Vec<Problem>) {
+    walk::document_partial(path, text)
+}
+
 /// Reads the file at `path`, then [`parse`]s it. An unreadable file is one
 /// problem at 1:1.
 pub fn load(path: &Path) -> Result<FileConfig, Vec<Problem>> {

@@ -167,7 +167,30 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
             file: None,
         });
     };
-    let file = file::load(path).map_err(LoadError::File)?;
+    // Every problem at once: those of the text, and those the filesystem shows
+    // in what could be read.
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        LoadError::File(vec![Problem::at(
+            path,
+            Location { line: 1, column: 1 },
+            "",
+            format!("cannot read the file: {e}"),
+        )])
+    })?;
+    let (file, mut problems) = file::parse_partial(path, &text);
+    let Some(file) = file else {
+        return Err(LoadError::File(problems));
+    };
+    let plan = file_plan(args, explicit, &cli, &file);
+    if let Err(more) = &plan {
+        problems.extend(more.iter().cloned());
+    }
+    if !problems.is_empty() {
+        problems.sort_by_key(|p| (p.line, p.column));
+        problems.dedup_by(|a, b| a.to_string() == b.to_string());
+        return Err(LoadError::File(problems));
+    }
+    let plan = plan.map_err(LoadError::File)?;
     let keys = &file.server;
     let given = |id: &str| explicit.has(id);
     overlay_server(&mut server, keys, &given);
@@ -195,7 +218,6 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
             per_core = runtime == RuntimeArg::PerCore;
         }
     }
-    let plan = file_plan(args, explicit, &cli, &file).map_err(LoadError::File)?;
     Ok(Config {
         plan,
         server,

@@ -14,8 +14,17 @@
 //! 4. the site's files ([`root::FollowedRoot`]: 503 while its folder is gone).
 //!
 //! Each status a site decides is chosen in one place, [`Refusal::status`].
+//!
+//! What a site or a route may add to that, each a value checked and built
+//! once from the configuration and asked per request: [`access`] (allow and
+//! deny lists of client addresses), [`cors`] (preflights and the CORS fields
+//! of responses) and [`headers`] (fields to remove, set and add, and the
+//! security preset).
 
+pub mod access;
 pub mod auth;
+pub mod cors;
+pub mod headers;
 pub mod hosts;
 pub mod pipeline;
 pub mod root;

@@ -87,6 +87,15 @@ pub(super) const ETAGS: &[(&str, EtagArg)] = &[
 
 /// Parses and checks a whole document.
 pub(super) fn document(path: &Path, text: &str) -> Result<FileConfig, Vec<Problem>> {
+    match document_partial(path, text) {
+        (Some(config), problems) if problems.is_empty() => Ok(config),
+        (_, problems) => Err(problems),
+    }
+}
+
+/// Parses and checks a whole document: what could be read (nothing after a
+/// syntax error; bad values left out), and every problem.
+pub(super) fn document_partial(path: &Path, text: &str) -> (Option<FileConfig>, Vec<Problem>) {
     let mut w = Walker {
         file: path,
         base: path.parent().unwrap_or(Path::new("")).to_path_buf(),
@@ -100,7 +109,7 @@ pub(super) fn document(path: &Path, text: &str) -> Result<FileConfig, Vec<Proble
             let at = e.span().map_or(0, |s| s.start);
             let message = e.message().trim().replace('\n', "; ");
             w.report(at, "", format!("TOML syntax: {message}"));
-            return Err(w.problems);
+            return (None, w.problems);
         }
     };
     let mut config = FileConfig {
@@ -125,12 +134,8 @@ pub(super) fn document(path: &Path, text: &str) -> Result<FileConfig, Vec<Proble
         }
     }
     w.across_sites(&config);
-    if w.problems.is_empty() {
-        Ok(config)
-    } else {
-        w.problems.sort_by_key(Problem::location);
-        Err(w.problems)
-    }
+    w.problems.sort_by_key(Problem::location);
+    (Some(config), w.problems)
 }
 
 /// A table's entries in file order, whatever order the map keeps.

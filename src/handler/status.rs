@@ -13,8 +13,8 @@ use crate::body::Body;
 use crate::files;
 
 /// Every status the server can send with a page.
-pub const PAGE_STATUSES: [u16; 17] = [
-    400, 403, 404, 405, 406, 408, 412, 413, 414, 416, 417, 421, 431, 500, 501, 503, 505,
+pub const PAGE_STATUSES: [u16; 19] = [
+    400, 401, 403, 404, 405, 406, 408, 412, 413, 414, 416, 417, 421, 429, 431, 500, 501, 503, 505,
 ];
 
 /// A custom page larger than this is refused at start-up: error pages are held in
@@ -135,6 +135,7 @@ fn builtin_page(status: StatusCode) -> String {
     let reason = status.canonical_reason().unwrap_or("Error");
     let hint = match code {
         400 => "The request could not be understood.",
+        401 => "This page needs a user name and password.",
         403 => "You do not have permission to view this page.",
         404 => "The page you asked for does not exist.",
         405 => "This method is not allowed here.",
@@ -146,6 +147,7 @@ fn builtin_page(status: StatusCode) -> String {
         416 => "The requested range cannot be served.",
         417 => "The expectation in the request cannot be met.",
         421 => "This server does not serve that host name on this connection.",
+        429 => "Too many attempts: try again later.",
         431 => "The request headers are too large.",
         500 => "The server failed to answer this request.",
         501 => "The server does not support this request.",

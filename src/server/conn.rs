@@ -49,6 +49,8 @@ pub(crate) struct ConnFacts {
     pub sni: Option<Box<str>>,
     /// The listener that took the connection.
     pub endpoint: Arc<Endpoint>,
+    /// The client's address.
+    pub peer: std::net::IpAddr,
 }
 
 /// A service as one connection sees it. Any [`Service`] is one (the same for
@@ -155,6 +157,7 @@ pub(crate) async fn serve_tcp<S: Connect>(
                     tls: false,
                     sni: None,
                     endpoint: endpoint.clone(),
+                    peer: peer.ip(),
                 };
                 let conn = ctx.service.connect(facts);
                 let service = Logged::new(&conn, peer, port, ctx, None);
@@ -186,6 +189,7 @@ pub(crate) async fn serve_tcp<S: Connect>(
                         tls: true,
                         sni: session.server_name().map(Box::from),
                         endpoint: endpoint.clone(),
+                        peer: peer.ip(),
                     };
                     let conn = ctx.service.connect(facts);
                     let service = Logged::new(&conn, peer, port, ctx, ctx.hsts.clone());

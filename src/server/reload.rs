@@ -167,8 +167,9 @@ pub async fn run_sites(
     for bound in listeners {
         accepting.start(bound)?;
     }
+    // At debug: the start-up lines say the same, and must come first.
     let first = live.current().number();
-    tracing::info!(
+    tracing::debug!(
         generation = first,
         "configuration generation {first} active"
     );

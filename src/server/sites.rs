@@ -336,7 +336,7 @@ impl SiteService<'_> {
                 }
                 Some(handler) => {
                     let host = proto::request_host(req);
-                    let (answer, taken) = site.answer_now(handler, req, host)?;
+                    let (answer, taken) = site.answer_now(handler, req, host, self.facts.peer)?;
                     let mut reply = match answer {
                         Answer::Reply(reply) => reply,
                         Answer::Files(request) => match method_policy(handler, &request) {
@@ -365,7 +365,7 @@ impl SiteService<'_> {
                 },
                 Some(handler) => {
                     let host = proto::request_host(req);
-                    let (answer, taken) = site.answer(&handler, req, host).await;
+                    let (answer, taken) = site.answer(&handler, req, host, self.facts.peer).await;
                     let mut reply = match answer {
                         Answer::Reply(reply) => reply,
                         Answer::Files(request) => match method_policy(&handler, &request) {

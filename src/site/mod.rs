@@ -11,7 +11,8 @@
 //!    certificate can never front for another site;
 //! 3. on a plain connection, a site with TLS answers 308 to its https URL
 //!    (unless told not to);
-//! 4. the site's files ([`root::FollowedRoot`]: 503 while its folder is gone).
+//! 4. the site's routes and modifiers ([`pipeline`]), then its files
+//!    ([`root::FollowedRoot`]: 503 while its folder is gone).
 //!
 //! Each status a site decides is chosen in one place, [`Refusal::status`].
 //!
@@ -125,6 +126,12 @@ pub enum Refusal {
     Misdirected,
     /// The site's folder is gone.
     Gone,
+    /// The client's address is refused by the access rules.
+    Denied,
+    /// Credentials are missing or wrong.
+    Unauthenticated,
+    /// Too many failed attempts from this address lately.
+    TooManyFailures,
 }
 
 impl Refusal {
@@ -134,6 +141,9 @@ impl Refusal {
             Refusal::BadHost => StatusCode::BAD_REQUEST,
             Refusal::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             Refusal::Gone => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Denied => StatusCode::FORBIDDEN,
+            Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Refusal::TooManyFailures => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

@@ -19,29 +19,77 @@
 //! action comes after step 4, and routes match the path that would be served.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 use http::{header, HeaderValue, Request, Response, StatusCode, Uri};
 
+use super::access::AccessRules;
+use super::auth::{Auth, Verdict};
+use super::cors::Cors;
+use super::headers::HeaderRules;
 use super::route::{safe_location, Action, Route, TryEntry, Values};
-use super::Site;
+use super::{Refusal, Site};
 use crate::body::Body;
 use crate::handler::{Handler, RoutePath};
 use crate::response::Reply;
 
 /// A site's or a route's modifiers. A route's key replaces the site's.
 #[derive(Debug, Clone, Default)]
-pub struct Modifiers {}
+pub struct Modifiers {
+    /// Response headers to set, add and remove (and the security preset).
+    pub headers: Option<HeaderRules>,
+    /// The CORS policy.
+    pub cors: Option<Cors>,
+    /// Basic authentication.
+    pub auth: Option<Auth>,
+    /// Client addresses allowed and denied.
+    pub access: Option<AccessRules>,
+}
 
 impl Modifiers {
     /// Whether none is set.
     pub fn is_empty(&self) -> bool {
-        true
+        self.headers.is_none()
+            && self.cors.is_none()
+            && self.auth.is_none()
+            && self.access.is_none()
     }
+}
 
-    /// Step 6 with the route's modifiers where it sets them, else the site's.
-    fn decorate(route: Option<&Modifiers>, site: &Modifiers, req: &Request<()>, reply: &mut Reply) {
-        let _ = (route, site, req, reply);
+/// The modifiers in force for one request: the route's where it sets them,
+/// else the site's.
+#[derive(Debug, Clone, Copy)]
+struct Effective<'a> {
+    headers: Option<&'a HeaderRules>,
+    cors: Option<&'a Cors>,
+    auth: Option<&'a Auth>,
+    access: Option<&'a AccessRules>,
+}
+
+impl<'a> Effective<'a> {
+    fn of(route: Option<&'a Route<Modifiers>>, site: &'a Modifiers) -> Effective<'a> {
+        let route = route.map(|r| &r.modifiers);
+        Effective {
+            headers: route
+                .and_then(|r| r.headers.as_ref())
+                .or(site.headers.as_ref()),
+            cors: route.and_then(|r| r.cors.as_ref()).or(site.cors.as_ref()),
+            auth: route.and_then(|r| r.auth.as_ref()).or(site.auth.as_ref()),
+            access: route
+                .and_then(|r| r.access.as_ref())
+                .or(site.access.as_ref()),
+        }
     }
+}
+
+/// Where steps 2 to 4 leave a request.
+enum Gate<'a> {
+    /// On to the action.
+    Pass,
+    /// Answered already (refused, or a preflight).
+    Stop(Reply),
+    /// Credentials to verify first.
+    Verify(&'a Auth),
 }
 
 /// What the pipeline came to for a request.
@@ -58,6 +106,8 @@ pub enum Answer<'r> {
 #[derive(Debug, Clone, Copy)]
 pub struct Taken<'s> {
     route: Option<&'s Route<Modifiers>>,
+    /// A CORS preflight: answered from the policy, not decorated by it again.
+    preflight: bool,
 }
 
 impl Site {
@@ -74,8 +124,23 @@ impl Site {
         handler: &Handler,
         req: &'r Request<()>,
         host: Option<&str>,
+        client: IpAddr,
     ) -> Option<(Answer<'r>, Taken<'s>)> {
-        Some(self.decide(handler, req, host))
+        let (path, taken, effective) = match self.start(req) {
+            Ok(started) => started,
+            Err(status) => return Some(refused_path(handler, status)),
+        };
+        match self.gate(handler, req, client, &effective) {
+            Gate::Pass => {}
+            Gate::Stop(reply) => return Some((Answer::Reply(reply), self.stopped(taken, req))),
+            Gate::Verify(auth) => {
+                let verdict = auth.check_now(req.headers().get(header::AUTHORIZATION), client)?;
+                if let Some(reply) = self.verdict(handler, auth, verdict) {
+                    return Some((Answer::Reply(reply), taken));
+                }
+            }
+        }
+        Some((self.act(handler, req, host, &path, taken), taken))
     }
 
     /// Steps 1 to 5.
@@ -84,39 +149,128 @@ impl Site {
         handler: &Handler,
         req: &'r Request<()>,
         host: Option<&str>,
+        client: IpAddr,
     ) -> (Answer<'r>, Taken<'s>) {
-        self.decide(handler, req, host)
+        let (path, taken, effective) = match self.start(req) {
+            Ok(started) => started,
+            Err(status) => return refused_path(handler, status),
+        };
+        match self.gate(handler, req, client, &effective) {
+            Gate::Pass => {}
+            Gate::Stop(reply) => return (Answer::Reply(reply), self.stopped(taken, req)),
+            Gate::Verify(auth) => {
+                let verdict = auth
+                    .check(req.headers().get(header::AUTHORIZATION), client)
+                    .await;
+                if let Some(reply) = self.verdict(handler, auth, verdict) {
+                    return (Answer::Reply(reply), taken);
+                }
+            }
+        }
+        (self.act(handler, req, host, &path, taken), taken)
     }
 
     /// Step 6: the modifiers of the route taken decorate the reply.
     pub fn finish(&self, taken: Taken<'_>, req: &Request<()>, reply: &mut Reply) {
-        let route = taken.route.map(|r| &r.modifiers);
-        Modifiers::decorate(route, &self.modifiers, req, reply);
+        let effective = Effective::of(taken.route, &self.modifiers);
+        if let Some(headers) = effective.headers {
+            headers.apply(reply);
+        }
+        if let (Some(cors), false) = (effective.cors, taken.preflight) {
+            cors.decorate(req.headers().get(header::ORIGIN), reply);
+        }
     }
 
-    fn decide<'s, 'r>(
+    /// Step 1: the normalised path and the route it takes, or the status
+    /// that refuses the path.
+    #[allow(clippy::type_complexity)]
+    fn start<'s, 'p>(
         &'s self,
+        req: &'p Request<()>,
+    ) -> Result<(RoutePath<'p>, Taken<'s>, Effective<'s>), StatusCode> {
+        let path = RoutePath::of(req.uri().path())?;
+        let route = self.routes.pick(&path, req.method());
+        let taken = Taken {
+            route,
+            preflight: false,
+        };
+        Ok((path, taken, Effective::of(route, &self.modifiers)))
+    }
+
+    /// Steps 2 to 4: access rules, the CORS preflight, and whether auth must
+    /// verify credentials.
+    fn gate<'s>(
+        &'s self,
+        handler: &Handler,
+        req: &Request<()>,
+        client: IpAddr,
+        effective: &Effective<'s>,
+    ) -> Gate<'s> {
+        if let Some(access) = effective.access {
+            if !access.permits(client) {
+                tracing::debug!(%client, "refused by the access rules");
+                return Gate::Stop(refusal(handler, Refusal::Denied).into());
+            }
+        }
+        if let Some(cors) = effective.cors {
+            if Cors::is_preflight(req) {
+                return Gate::Stop(cors.preflight(req).into());
+            }
+        }
+        match effective.auth {
+            Some(auth) => Gate::Verify(auth),
+            None => Gate::Pass,
+        }
+    }
+
+    /// A preflight stopped at the gate is not decorated by CORS again.
+    fn stopped<'s>(&self, taken: Taken<'s>, req: &Request<()>) -> Taken<'s> {
+        Taken {
+            preflight: Cors::is_preflight(req),
+            ..taken
+        }
+    }
+
+    /// What auth's verdict answers, if it does not let the request on.
+    fn verdict(&self, handler: &Handler, auth: &Auth, verdict: Verdict) -> Option<Reply> {
+        match verdict {
+            Verdict::Allow => None,
+            Verdict::Challenge => {
+                let mut response = refusal(handler, Refusal::Unauthenticated);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, auth.challenge());
+                Some(response.into())
+            }
+            Verdict::Limited { retry_after } => {
+                let mut response = refusal(handler, Refusal::TooManyFailures);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                Some(response.into())
+            }
+        }
+    }
+
+    /// Step 5: the route's action.
+    fn act<'r>(
+        &self,
         handler: &Handler,
         req: &'r Request<()>,
         host: Option<&str>,
-    ) -> (Answer<'r>, Taken<'s>) {
-        let none = Taken { route: None };
-        let path = match RoutePath::of(req.uri().path()) {
-            Ok(path) => path,
-            Err(status) => return (Answer::Reply(handler.error_response(status).into()), none),
+        path: &RoutePath<'_>,
+        taken: Taken<'_>,
+    ) -> Answer<'r> {
+        let Some(route) = taken.route else {
+            return Answer::Files(Cow::Borrowed(req));
         };
-        let route = self.routes.pick(&path, req.method());
-        let taken = Taken { route };
-        let Some(route) = route else {
-            return (Answer::Files(Cow::Borrowed(req)), taken);
-        };
-        let answer = match &route.action {
+        match &route.action {
             Action::Files => Answer::Files(Cow::Borrowed(req)),
             Action::Respond { status, body } => Answer::Reply(respond(*status, body).into()),
             Action::Redirect { to, status } => {
                 let captures = route.captures(path.bytes());
                 let values = Values {
-                    path: &path,
+                    path,
                     query: req.uri().query(),
                     host,
                     captures: &captures,
@@ -126,7 +280,7 @@ impl Site {
             Action::Rewrite(to) => {
                 let captures = route.captures(path.bytes());
                 let values = Values {
-                    path: &path,
+                    path,
                     query: req.uri().query(),
                     host,
                     captures: &captures,
@@ -136,17 +290,31 @@ impl Site {
             Action::TryFiles(entries) => {
                 let captures = route.captures(path.bytes());
                 let values = Values {
-                    path: &path,
+                    path,
                     query: req.uri().query(),
                     host,
                     captures: &captures,
                 };
                 try_files(handler, req, entries, &values)
             }
-            Action::Spa => spa(handler, req, &path),
-        };
-        (answer, taken)
+            Action::Spa => spa(handler, req, path),
+        }
     }
+}
+
+/// The answer to a path that cannot be served at all (above the root, a
+/// control character), before any route.
+fn refused_path<'r, 's>(handler: &Handler, status: StatusCode) -> (Answer<'r>, Taken<'s>) {
+    let none = Taken {
+        route: None,
+        preflight: false,
+    };
+    (Answer::Reply(handler.error_response(status).into()), none)
+}
+
+/// The page of a site-level refusal.
+fn refusal(handler: &Handler, why: Refusal) -> Response<Body> {
+    handler.error_response(why.status())
 }
 
 /// A fixed answer, as plain text.

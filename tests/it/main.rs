@@ -14,5 +14,6 @@ mod hash_password;
 mod layering;
 mod lifecycle;
 mod pipeline;
+mod routes;
 mod sites;
 mod tls;

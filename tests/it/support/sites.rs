@@ -5,9 +5,10 @@
 //! 0 of its own loopback address ([`local`]), so that no two `ListenKey`s are
 //! equal; [`SiteServer::at`] gives the address each one really got.
 //!
-//! Also here: building plans ([`site`], [`SitePlanExt`]), a test CA and
-//! certificates it signs, a blocking TLS client for HTTP/1.1 through [`Raw`],
-//! and requests that name their host.
+//! Also here: building plans ([`site`], [`SitePlanExt`]: TLS, listeners,
+//! routes, modifiers, error pages), a test CA and certificates it signs, a
+//! blocking TLS client for HTTP/1.1 through [`Raw`], and requests that name
+//! their host.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -22,6 +23,8 @@ use ferrox::server::reload::{self, Load, Reloader};
 use ferrox::server::sites::{Generation, ListenKey, Live, LiveParts, Plan, SitePlan, SiteTls};
 use ferrox::server::tls::CertFiles;
 use ferrox::server::{ServerOptions, Shutdown};
+use ferrox::site::pipeline::Modifiers;
+use ferrox::site::route::Route;
 use ferrox::site::SiteSpec;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
@@ -75,6 +78,12 @@ pub trait SitePlanExt {
     fn listening(self, addr: SocketAddr) -> Self;
     /// A TLS listener of its own.
     fn listening_tls(self, addr: SocketAddr) -> Self;
+    /// These routes, tried in order (after any it has).
+    fn with_routes(self, routes: Vec<Route<Modifiers>>) -> Self;
+    /// These site-wide modifiers (replacing any it has).
+    fn with_modifiers(self, modifiers: Modifiers) -> Self;
+    /// Error pages from `DIR/<status>.html`.
+    fn with_error_pages(self, dir: &Path) -> Self;
 }
 
 impl SitePlanExt for SitePlan {
@@ -106,6 +115,21 @@ impl SitePlanExt for SitePlan {
 
     fn listening_tls(mut self, addr: SocketAddr) -> Self {
         self.listen_tls.push(addr);
+        self
+    }
+
+    fn with_routes(mut self, routes: Vec<Route<Modifiers>>) -> Self {
+        self.spec.routes.extend(routes);
+        self
+    }
+
+    fn with_modifiers(mut self, modifiers: Modifiers) -> Self {
+        self.spec.modifiers = modifiers;
+        self
+    }
+
+    fn with_error_pages(mut self, dir: &Path) -> Self {
+        self.spec.handler.error_pages = Some(dir.to_path_buf());
         self
     }
 }

@@ -371,12 +371,37 @@ impl Handler {
         let rel = path.relative();
         match self.lookup(rel) {
             Ok(Lookup::File(_)) => !path.has_trailing_slash(),
-            Ok(Lookup::Dir(_)) => self
-                .options
-                .index
-                .iter()
-                .any(|index| matches!(self.lookup(&rel.join(index)), Ok(Lookup::File(_)))),
+            // A folder only as `dir/` (try_files' `{path}/`), and only with an
+            // index file: `{path}` alone names files, as in nginx.
+            Ok(Lookup::Dir(_)) => path.has_trailing_slash() && self.index_of(rel).is_some(),
             Err(_) => false,
+        }
+    }
+
+    /// The index file that answers for the folder `rel`, if any.
+    fn index_of(&self, rel: &Path) -> Option<&str> {
+        self.options
+            .index
+            .iter()
+            .find(|index| matches!(self.lookup(&rel.join(index)), Ok(Lookup::File(_))))
+            .map(String::as_str)
+    }
+
+    /// For a request path naming a folder (with its slash) that an index
+    /// file answers: that file's URL path, so that routes see the path that
+    /// is served (an index behind a protected route stays protected).
+    pub fn index_path(&self, path: &str) -> Option<String> {
+        let safe = files::sanitize(path, self.options.hidden).ok()?;
+        if !safe.has_trailing_slash() && !safe.is_root() {
+            return None;
+        }
+        let rel = safe.relative();
+        match self.lookup(rel) {
+            Ok(Lookup::Dir(_)) => {
+                let index = self.index_of(rel)?;
+                Some(format!("{}{}", safe.to_url(true), files::path::encode_segment(index.as_bytes())))
+            }
+            _ => None,
         }
     }
 

@@ -167,12 +167,12 @@ pub async fn run_sites(
     for bound in listeners {
         accepting.start(bound)?;
     }
-    // At debug: the start-up lines say the same, and must come first.
+    // Said by the runtime that manages the listeners, after the start-up
+    // lines; with one runtime per core the start-up lines say it.
     let first = live.current().number();
-    tracing::debug!(
-        generation = first,
-        "configuration generation {first} active"
-    );
+    if manage_listeners {
+        tracing::info!(generation = first, "configuration generation {first} active");
+    }
     let refresher = tokio::spawn(follow_roots(live.clone(), shutdown.clone()));
     let mut reloader = reloader;
     loop {

@@ -237,12 +237,21 @@ impl Sites {
         }
     }
 
-    /// What to do with a request for `host` that arrived as `arrival` says
-    /// (the steps of the module doc).
-    pub fn route(&self, host: Option<&str>, arrival: &Arrival<'_>) -> Route<'_> {
+    /// What to do with a request for `host` (asked only when the table has
+    /// names) that arrived as `arrival` says (the steps of the module doc).
+    pub fn route<'h>(
+        &self,
+        host: impl FnOnce() -> Option<&'h str>,
+        arrival: &Arrival<'_>,
+    ) -> Route<'_> {
         let index = match arrival.own {
             Some(own) => own,
-            None => match self.table.pick(host) {
+            // Without names the host decides nothing: not even looked up.
+            None if !self.table.has_names() => match self.table.default_site() {
+                Some(default) => default,
+                None => return Route::Refuse(Refusal::Misdirected),
+            },
+            None => match self.table.pick(host()) {
                 Pick::Site(i) => i,
                 Pick::Unknown => return Route::Refuse(Refusal::Misdirected),
                 Pick::Malformed => return Route::Refuse(Refusal::BadHost),
@@ -346,14 +355,14 @@ mod tests {
         )
         .unwrap();
         let plain = Arrival::default();
-        assert_eq!(index(sites.route(Some("a.test"), &plain), &sites), Ok(0));
-        assert_eq!(index(sites.route(Some("zzz.test"), &plain), &sites), Ok(0));
+        assert_eq!(index(sites.route(|| Some("a.test"), &plain), &sites), Ok(0));
+        assert_eq!(index(sites.route(|| Some("zzz.test"), &plain), &sites), Ok(0));
         assert!(matches!(
-            sites.route(Some("x.b.test"), &plain),
+            sites.route(|| Some("x.b.test"), &plain),
             Route::Redirect(443)
         ));
         assert!(matches!(
-            sites.route(Some("bad host"), &plain),
+            sites.route(|| Some("bad host"), &plain),
             Route::Refuse(Refusal::BadHost)
         ));
         let tls_b = Arrival {
@@ -361,13 +370,13 @@ mod tests {
             sni: Some("b.test"),
             own: None,
         };
-        assert_eq!(index(sites.route(Some("B.TEST"), &tls_b), &sites), Ok(1));
-        assert_eq!(index(sites.route(Some("x.b.test"), &tls_b), &sites), Ok(1));
+        assert_eq!(index(sites.route(|| Some("B.TEST"), &tls_b), &sites), Ok(1));
+        assert_eq!(index(sites.route(|| Some("x.b.test"), &tls_b), &sites), Ok(1));
         // Another site's host on this handshake, or a site without TLS: 421.
         for host in ["c.test", "a.test", "zzz.test"] {
             assert!(
                 matches!(
-                    sites.route(Some(host), &tls_b),
+                    sites.route(|| Some(host), &tls_b),
                     Route::Refuse(Refusal::Misdirected)
                 ),
                 "{host}"
@@ -383,7 +392,7 @@ mod tests {
             sni: None,
             own: Some(0),
         };
-        assert_eq!(index(sites.route(Some("c.test"), &own), &sites), Ok(0));
+        assert_eq!(index(sites.route(|| Some("c.test"), &own), &sites), Ok(0));
         assert_eq!(
             Refusal::Misdirected.status(),
             StatusCode::MISDIRECTED_REQUEST
@@ -396,11 +405,11 @@ mod tests {
         let shared = Shared::new(Default::default(), Default::default());
         let sites = Sites::new(vec![spec(dir.path(), &["a.test"], false, false)], &shared).unwrap();
         assert!(matches!(
-            sites.route(Some("b.test"), &Arrival::default()),
+            sites.route(|| Some("b.test"), &Arrival::default()),
             Route::Refuse(Refusal::Misdirected)
         ));
         assert!(matches!(
-            sites.route(None, &Arrival::default()),
+            sites.route(|| None, &Arrival::default()),
             Route::Refuse(Refusal::Misdirected)
         ));
     }

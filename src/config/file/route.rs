@@ -117,9 +117,9 @@ fn is_site_path(s: &str) -> bool {
 impl Walker<'_> {
     // ---- modifiers ----------------------------------------------------------
 
-    /// The modifier key `name` of a site or a route, at `key`; `rel` is its
-    /// path inside the site, for locations (`auth`, `route[0].auth`).
-    /// Whether the value was read.
+    /// A modifier key of a site or a route, at `key`; `rel` is its path
+    /// inside the site, for locations (`auth`, `route[0].auth`), and ends
+    /// with the key's name. Whether the value was read.
     pub(super) fn modifier(
         &mut self,
         key: &str,

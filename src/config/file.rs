@@ -1,10 +1,13 @@
 //! The configuration file (TOML): one `[server]` table for the process and any
-//! number of `[[site]]` tables (virtual hosts). This module only reads the file:
-//! it checks syntax, keys, types and values that can be judged from the text
-//! alone, and reports *every* problem with its line and column. What needs the
-//! filesystem or the other sources (command line > environment > file >
-//! defaults) is the caller's; it can report at the right line through
-//! [`ServerKeys::location`], [`SiteKeys::location`] and [`Problem::at`].
+//! number of `[[site]]` tables (virtual hosts), each with any number of
+//! `[[site.route]]` tables. This module only reads the file: it checks syntax,
+//! keys, types and values that can be judged from the text alone, and reports
+//! *every* problem with its line and column. What needs the filesystem or the
+//! other sources (command line > environment > file > defaults) is the
+//! caller's; it can report at the right line through [`ServerKeys::location`],
+//! [`SiteKeys::location`] and [`Problem::at`]. One exception: `auth.users_file`
+//! is read here, because its users are part of the `auth` value and are
+//! checked with it.
 //!
 //! Every key is optional. Values use exactly the syntax of the command line
 //! (the parsers of [`super::raw`]): durations as `"10s"`, `"500ms"`, `"365d"` or
@@ -57,6 +60,27 @@
 //! tls = { cert = "certs/example.pem", key = "certs/example.key" }  # or { self_signed = true }
 //! hsts = "365d"                            # a duration or a number of seconds
 //! https_redirect = true                    # plain requests to a tls site get 308 to https
+//! # Modifiers: for every request, unless a route sets the same key.
+//! headers = { set = { "X-Frame-Options" = "DENY" }, add = { Link = "</app.css>; rel=preload" }, remove = ["X-Powered-By"] }
+//! security_headers = true                  # the preset, under `headers` (HSTS only with tls)
+//! cors = { origins = ["https://app.example.com"], methods = ["PUT"], headers = ["X-Token"],
+//!          expose = ["ETag"], credentials = false, max_age = "1h" }   # origins = "*" for any
+//! auth = { realm = "staff", users = { alice = "$argon2id$v=19$..." }, users_file = "htpasswd",
+//!          max_failures = 10, window = "1m" }
+//! allow = ["10.0.0.0/8", "::1"]            # addresses and CIDR blocks
+//! deny = ["10.9.0.0/16"]
+//!
+//! [[site.route]]                           # tried in file order; the first match wins
+//! path = "/old/**"                         # a glob of the normalised path
+//! methods = ["GET"]                        # GET brings HEAD; none: every method
+//! redirect = { to = "https://example.com/new/{1}", status = 308 }   # 301 302 303 307 308
+//!
+//! [[site.route]]
+//! path = "/app/**"
+//! spa = true                               # or rewrite = "/index.html",
+//!                                          # try_files = ["{path}", "{path}.html", "=404"],
+//!                                          # respond = { status = 410, body = "Gone" }
+//! security_headers = false                 # any modifier key: replaces the site's
 //! ```
 //!
 //! Command-line flag → key: `ROOT` → `site.root`; `--listen` → `server.listen`
@@ -78,9 +102,24 @@
 //! needs a `root`, and with several sites every site does; `hsts`,
 //! `https_redirect = true` and `listen_tls` on a site need its `tls`;
 //! `compress_min_size` not above `compress_max_size`.
+//!
+//! Routes and modifiers: a route has a `path` (a glob starting with `/`) and
+//! at most one action (`spa = false` is none); methods are tokens, case
+//! included (`get` is refused with a suggestion); globs compile; a redirect's
+//! status is a redirect's; templates use known placeholders, and `{N}` no
+//! more than the glob has captures (`*` and `**`); rewritten and tried paths
+//! start with `/` or `{path}`; nothing follows a `=CODE` in `try_files`; a
+//! 204, 205 or 304 answer has no body; at most
+//! [`MAX_ROUTES`](crate::site::route::MAX_ROUTES) routes a site. Every header
+//! rule, CORS entry, address block and user hash is checked by the library's
+//! constructor alone, so each bad one is reported at its own key; then the
+//! whole value (a wildcard with `credentials = true` is refused at
+//! `credentials`); `auth` needs users, each once across `users` and
+//! `users_file`.
 
 mod host;
 mod problem;
+mod route;
 mod site;
 mod walk;
 
@@ -97,6 +136,12 @@ use http::HeaderValue;
 use super::raw::{EtagArg, RuntimeArg};
 use super::TlsChoice;
 use crate::handler::cache_control::Rule;
+use crate::site::access::AccessRules;
+use crate::site::auth::Auth;
+use crate::site::cors::Cors;
+use crate::site::headers::HeaderRules;
+use crate::site::pipeline::Modifiers;
+use crate::site::route::Route;
 
 pub use problem::{Location, Problem};
 
@@ -219,6 +264,12 @@ pub struct SiteKeys {
     pub hsts: Option<u64>,
     /// Answer plain requests with 308 to https (for a site with tls).
     pub https_redirect: Option<bool>,
+    /// `headers`, `security_headers`, `cors`, `auth`, `allow`, `deny`: for
+    /// every request no route overrides them for.
+    pub modifiers: ModifierKeys,
+    /// `[[site.route]]`, in file order (the first match wins); each with the
+    /// modifier keys it sets itself ([`ModifierKeys::route_modifiers`]).
+    pub routes: Option<Vec<Route<ModifierKeys>>>,
     locations: Locations,
 }
 
@@ -234,6 +285,101 @@ impl SiteKeys {
         self.locations.iter().map(|(k, l)| (k.as_str(), *l))
     }
 }
+
+/// The modifier keys of a site or of one route, each checked and built as
+/// far as the text allows: `security_headers` stays a flag, because the
+/// preset depends on whether the site has tls, which the command line may
+/// decide; `allow` and `deny` stay lists (each entry checked), because a
+/// route may set one and keep the site's other. `None`: not set.
+#[derive(Debug, Clone, Default)]
+pub struct ModifierKeys {
+    /// `headers`: fields to set, add and remove.
+    pub headers: Option<HeaderRules>,
+    /// `security_headers`: the preset, under `headers`.
+    pub security_headers: Option<bool>,
+    /// `cors`: the CORS policy.
+    pub cors: Option<Cors>,
+    /// `auth`: basic authentication, with the users of `users_file`.
+    pub auth: Option<Auth>,
+    /// `allow`: addresses and CIDR blocks, as written.
+    pub allow: Option<Vec<String>>,
+    /// `deny`: addresses and CIDR blocks, as written.
+    pub deny: Option<Vec<String>>,
+}
+
+impl ModifierKeys {
+    /// Whether no key is set.
+    pub fn is_empty(&self) -> bool {
+        *self == ModifierKeys::default()
+    }
+
+    /// The site's modifiers, for a site with tls or without.
+    pub fn site_modifiers(&self, tls: bool) -> Result<Modifiers, String> {
+        self.over(&ModifierKeys::default(), tls)
+    }
+
+    /// A route's modifiers (these keys are the route's), key by key over the
+    /// site's: `headers` and `security_headers` make the route's headers
+    /// with the site's value of the key the route does not set, and so do
+    /// `allow` and `deny` for its access rules. Each field is `Some` only
+    /// when the route sets one of its keys, so that it replaces the site's.
+    pub fn route_modifiers(&self, site: &ModifierKeys, tls: bool) -> Result<Modifiers, String> {
+        let all = self.over(site, tls)?;
+        let sets_headers = self.headers.is_some() || self.security_headers.is_some();
+        let sets_access = self.allow.is_some() || self.deny.is_some();
+        Ok(Modifiers {
+            headers: sets_headers.then(|| all.headers.unwrap_or_default()),
+            cors: self.cors.clone(),
+            auth: self.auth.clone(),
+            access: sets_access.then(|| all.access.unwrap_or_default()),
+        })
+    }
+
+    /// These keys, and `under`'s where these are not set.
+    fn over(&self, under: &ModifierKeys, tls: bool) -> Result<Modifiers, String> {
+        let own = self.headers.as_ref().or(under.headers.as_ref());
+        let security = self.security_headers.or(under.security_headers) == Some(true);
+        let headers = match (security, own) {
+            (true, Some(own)) => Some(HeaderRules::security(tls).merged(own)),
+            (true, None) => Some(HeaderRules::security(tls)),
+            (false, own) => own.cloned(),
+        };
+        let allow = self.allow.as_ref().or(under.allow.as_ref());
+        let deny = self.deny.as_ref().or(under.deny.as_ref());
+        let access = match (allow, deny) {
+            (None, None) => None,
+            (allow, deny) => Some(AccessRules::new(
+                allow.map_or(&[], Vec::as_slice),
+                deny.map_or(&[], Vec::as_slice),
+            )?),
+        };
+        Ok(Modifiers {
+            headers,
+            cors: self.cors.clone().or_else(|| under.cors.clone()),
+            auth: self.auth.clone().or_else(|| under.auth.clone()),
+            access,
+        })
+    }
+}
+
+/// Compared as configured: the built values have no equality of their own,
+/// and print what they were built from (an auth its realm, user names and
+/// limits, never a hash).
+impl PartialEq for ModifierKeys {
+    fn eq(&self, other: &Self) -> bool {
+        fn printed<T: std::fmt::Debug>(value: &Option<T>) -> Option<String> {
+            value.as_ref().map(|v| format!("{v:?}"))
+        }
+        printed(&self.headers) == printed(&other.headers)
+            && self.security_headers == other.security_headers
+            && printed(&self.cors) == printed(&other.cors)
+            && printed(&self.auth) == printed(&other.auth)
+            && self.allow == other.allow
+            && self.deny == other.deny
+    }
+}
+
+impl Eq for ModifierKeys {}
 
 /// `log_format` values: the command line's, plus `vhost_combined`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

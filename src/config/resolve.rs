@@ -32,6 +32,8 @@ use crate::proto::h1::{self, HeadLimits};
 use crate::server::sites::{Plan, SitePlan, SiteTls};
 use crate::server::tls::{self, CertFiles};
 use crate::server::ServerOptions;
+use crate::site::pipeline::Modifiers;
+use crate::site::route::Route as SiteRoute;
 use crate::site::SiteSpec;
 
 /// The default address: loopback only, so a laptop never serves its folder to
@@ -657,6 +659,7 @@ fn file_plan(
         }
         let hsts = if given("hsts") { args.hsts } else { site.hsts };
         let redirect = site.https_redirect.unwrap_or(true);
+        let (routes, modifiers) = site_pipeline(path, i, site, tls.is_some(), &mut problems);
         sites.push(SitePlan {
             spec: SiteSpec {
                 hosts: site
@@ -672,8 +675,8 @@ fn file_plan(
                 tls: tls.is_some(),
                 hsts: hsts.filter(|_| tls.is_some()),
                 https_redirect: https_port.filter(|_| tls.is_some() && redirect),
-                routes: Vec::new(),
-                modifiers: Default::default(),
+                routes,
+                modifiers,
             },
             tls: tls.map(site_tls),
             listen: site.listen.clone().unwrap_or_default(),
@@ -708,6 +711,35 @@ fn file_plan(
         problems.sort_by_key(|p| (p.line, p.column));
         Err(problems)
     }
+}
+
+/// A site's routes and modifiers from its keys, now that whether it has tls
+/// is known (the `security_headers` preset depends on it). Building them
+/// cannot fail on keys the file layer accepted; if it did, the problem is
+/// reported at the site or the route.
+fn site_pipeline(
+    path: &Path,
+    i: usize,
+    site: &SiteKeys,
+    tls: bool,
+    problems: &mut Vec<Problem>,
+) -> (Vec<SiteRoute<Modifiers>>, Modifiers) {
+    let modifiers = site.modifiers.site_modifiers(tls).unwrap_or_else(|e| {
+        problems.push(Problem::at(path, site.header, format!("site[{i}]"), e));
+        Modifiers::default()
+    });
+    let mut routes = Vec::new();
+    for (j, route) in site.routes.iter().flatten().enumerate() {
+        match route.modifiers.route_modifiers(&site.modifiers, tls) {
+            Ok(built) => routes.push(route.clone().map_modifiers(|_| built)),
+            Err(e) => {
+                let rel = format!("route[{j}]");
+                let at = site.location(&rel).unwrap_or(site.header);
+                problems.push(Problem::at(path, at, format!("site[{i}].{rel}"), e));
+            }
+        }
+    }
+    (routes, modifiers)
 }
 
 /// `[::1]` as the host table keys it (`Host` arrives without brackets).

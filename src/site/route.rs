@@ -41,7 +41,7 @@ impl fmt::Display for RouteError {
 impl std::error::Error for RouteError {}
 
 /// What a matched route does.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Serve the files (the route only sets modifiers).
     Files,
@@ -70,7 +70,7 @@ pub enum Action {
 }
 
 /// One `try_files` entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TryEntry {
     /// A path to try.
     Path(Template),
@@ -115,7 +115,18 @@ impl<M> Route<M> {
         modifiers: M,
     ) -> Result<Route<M>, RouteError> {
         let (pattern, captures) = glob_regex(glob)?;
-        if let Action::Redirect { to, .. } | Action::Rewrite(to) = &action {
+        let templates: Vec<&Template> = match &action {
+            Action::Redirect { to, .. } | Action::Rewrite(to) => vec![to],
+            Action::TryFiles(entries) => entries
+                .iter()
+                .filter_map(|entry| match entry {
+                    TryEntry::Path(template) => Some(template),
+                    TryEntry::Status(_) => None,
+                })
+                .collect(),
+            Action::Files | Action::Spa | Action::Respond { .. } => Vec::new(),
+        };
+        for to in templates {
             if let Some(n) = to.max_capture().filter(|&n| n > captures) {
                 return Err(RouteError(format!(
                     "{{{n}}}: the glob '{glob}' has {captures} capture(s) (one per * and **)"
@@ -141,6 +152,23 @@ impl<M> Route<M> {
         &self.glob
     }
 
+    /// The methods it answers (empty: every method).
+    pub fn methods(&self) -> &[Method] {
+        &self.methods
+    }
+
+    /// The same route with `f` of its modifiers: how a configuration turns
+    /// the modifiers it read into those a site serves with.
+    pub fn map_modifiers<N>(self, f: impl FnOnce(M) -> N) -> Route<N> {
+        Route {
+            glob: self.glob,
+            regex: self.regex,
+            methods: self.methods,
+            action: self.action,
+            modifiers: f(self.modifiers),
+        }
+    }
+
     /// What each `*` and `**` matched in `path` (decoded), in order.
     pub fn captures<'p>(&self, path: &'p [u8]) -> Vec<&'p [u8]> {
         match self.regex.captures(path) {
@@ -153,6 +181,18 @@ impl<M> Route<M> {
         }
     }
 }
+
+/// Routes are equal when configured alike: the regex is a function of the glob.
+impl<M: PartialEq> PartialEq for Route<M> {
+    fn eq(&self, other: &Self) -> bool {
+        self.glob == other.glob
+            && self.methods == other.methods
+            && self.action == other.action
+            && self.modifiers == other.modifiers
+    }
+}
+
+impl<M: Eq> Eq for Route<M> {}
 
 /// A site's routes, matched in one pass.
 #[derive(Debug)]
@@ -559,6 +599,14 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.0.contains("1 capture"), "{err}");
+        // try_files paths are held to the same count.
+        let entries = vec![
+            TryEntry::parse("/x/{1}").unwrap(),
+            TryEntry::parse("/y/{2}").unwrap(),
+            TryEntry::parse("=404").unwrap(),
+        ];
+        let err = Route::new("/a/*", Vec::new(), Action::TryFiles(entries), ()).unwrap_err();
+        assert!(err.0.starts_with("{2}: "), "{err}");
     }
 
     #[test]

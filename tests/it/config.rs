@@ -584,7 +584,8 @@ fn tls_get(addr: SocketAddr, sni: &str, host: &str, path: &str) -> Resp {
 /// to the example's folders, so every relative path resolves as in the
 /// original). Then every routing rule the example's comments promise is
 /// checked: exact names, the one-label wildcard, the default site, a site's
-/// own listener, the redirect of a TLS site's plain requests, SNI.
+/// own listener, the redirect of a TLS site's plain requests, SNI, and the
+/// static site's security headers and routes.
 #[test]
 fn the_many_sites_example_answers_by_host() {
     let example = examples();
@@ -658,6 +659,19 @@ fn the_many_sites_example_answers_by_host() {
     for &addr in &plain {
         let resp = get(addr, "static.example.net", "/");
         assert_eq!(resp.expect(200).body, page("static"));
+        // Its security preset under its own headers, and its routes.
+        assert_eq!(resp.header("x-robots-tag"), "noindex");
+        assert_eq!(
+            resp.header("content-security-policy"),
+            "frame-ancestors 'self'"
+        );
+        let resp = get(addr, "static.example.net", "/v1/assets/app.css");
+        resp.expect(301);
+        assert_eq!(resp.header("location"), "/assets/app.css");
+        let resp = get(addr, "static.example.net", "/healthz");
+        assert_eq!(resp.expect(200).text(), "ok");
+        assert_eq!(resp.try_header("x-robots-tag"), None);
+        assert_eq!(resp.header("x-content-type-options"), "nosniff");
         // No site for it, and a.b.example.com is two labels under example.com:
         // both land on the default site.
         for host in ["nobody.test", "a.b.example.com"] {
@@ -734,6 +748,88 @@ fn two_sites_by_host_and_421_for_an_unknown_host_without_a_default() {
     let served = Served::start(dir.path(), &["--config", "two.toml", "-q"], &[], 1);
     assert_eq!(get(addr, "c.test", "/x.txt").expect(200).text(), "site a");
     assert_eq!(get(addr, "b.test", "/x.txt").expect(200).text(), "site b");
+    drop(served);
+}
+
+// ---------------------------------------------------------------------------
+// routes and modifiers
+// ---------------------------------------------------------------------------
+
+/// One GET with `Host: localhost` and `Authorization: Basic` of `user:password`.
+#[track_caller]
+fn get_as(addr: SocketAddr, path: &str, user_password: &str) -> Resp {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(user_password);
+    let mut c = Raw::connect(addr);
+    c.send(format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {token}\r\n\
+         Connection: close\r\n\r\n"
+    ));
+    c.response()
+}
+
+/// Routes from the file, served by the binary: a redirect answers 308 with
+/// its template filled in, a fixed answer its body, and a route behind auth
+/// (its users in a `users_file` beside the configuration file) 401 with the
+/// challenge without credentials or with a wrong password, 200 with them.
+/// A path no route matches gets the files.
+#[test]
+fn routes_from_the_file_redirect_respond_and_ask_for_credentials() {
+    let addr = free_addr();
+    let hash = ferrox::site::auth::hash_password(b"s3cret").unwrap();
+    let dir = TempRoot::new()
+        .file("www/index.html", "home")
+        .file("www/staff/index.html", "staff only")
+        .file("conf/htpasswd", format!("alice:{hash}\n"))
+        .file(
+            "conf/routes.toml",
+            format!(
+                r#"[server]
+listen = ["{addr}"]
+
+[[site]]
+root = "../www"
+
+[[site.route]]
+path = "/old/**"
+redirect = {{ to = "https://example.com/new/{{1}}?{{query}}" }}
+
+[[site.route]]
+path = "/gone"
+respond = {{ status = 410, body = "Gone for good" }}
+
+[[site.route]]
+path = "/staff/**"
+auth = {{ realm = "staff", users_file = "htpasswd" }}
+"#
+            ),
+        );
+    let out = run_in(dir.path(), &["check", "conf/routes.toml"], &[]);
+    exits(&out, 0);
+    let served = Served::start(dir.path(), &["--config", "conf/routes.toml", "-q"], &[], 1);
+
+    let resp = get(addr, "localhost", "/old/a/b.html?x=1");
+    resp.expect(308);
+    assert_eq!(
+        resp.header("location"),
+        "https://example.com/new/a/b.html?x=1"
+    );
+
+    let resp = get(addr, "localhost", "/gone");
+    assert_eq!(resp.expect(410).text(), "Gone for good");
+    assert_eq!(resp.header("content-type"), "text/plain; charset=utf-8");
+
+    let resp = get(addr, "localhost", "/staff/");
+    resp.expect(401);
+    assert_eq!(
+        resp.header("www-authenticate"),
+        "Basic realm=\"staff\", charset=\"UTF-8\""
+    );
+    get_as(addr, "/staff/", "alice:wrong").expect(401);
+    let resp = get_as(addr, "/staff/", "alice:s3cret");
+    assert_eq!(resp.expect(200).text(), "staff only");
+
+    assert_eq!(get(addr, "localhost", "/").expect(200).text(), "home");
     drop(served);
 }
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use toml::de::{DeTable, DeValue};
 
 use super::problem::{join, unknown_key, Location};
+use super::route::ROUTE_ONLY_KEYS;
 use super::walk::{entries, keep_list, Val, Walker, ETAGS, SITE_KEYS, TLS_KEYS};
 use super::{CacheRuleKey, FileConfig, Locations, SiteKeys};
 use crate::config::raw;
@@ -117,10 +118,19 @@ impl Walker<'_> {
                 "compress_min_size" => out.compress_min_size = self.size(key, v, raw::parse_size),
                 "compress_max_size" => out.compress_max_size = self.size(key, v, raw::parse_size),
                 "tls" => out.tls = self.tls(key, v, &mut out.locations),
-                "hsts" => out.hsts = self.hsts(key, v),
+                "hsts" => out.hsts = self.whole_seconds(key, v),
                 "https_redirect" => out.https_redirect = self.boolean(key, v),
+                "headers" | "security_headers" | "cors" | "auth" | "allow" | "deny" => {
+                    self.modifier(key, name, v, &mut out.modifiers, &mut out.locations);
+                }
+                "route" => out.routes = self.routes(key, v, &mut out.locations),
                 _ => {
-                    self.report(k.span().start, key, unknown_key(name, SITE_KEYS));
+                    let message = if ROUTE_ONLY_KEYS.contains(&name) {
+                        "unknown key; it belongs under [[site.route]]".to_string()
+                    } else {
+                        unknown_key(name, SITE_KEYS)
+                    };
+                    self.report(k.span().start, key, message);
                     continue;
                 }
             }
@@ -252,7 +262,7 @@ impl Walker<'_> {
     }
 
     /// A duration or a number of seconds, in whole seconds.
-    pub(super) fn hsts(&mut self, key: &str, v: &Val<'_>) -> Option<u64> {
+    pub(super) fn whole_seconds(&mut self, key: &str, v: &Val<'_>) -> Option<u64> {
         let d = self.duration(key, v, raw::parse_duration)?;
         if d.subsec_nanos() != 0 {
             self.report(v.span().start, key, "must be a whole number of seconds");

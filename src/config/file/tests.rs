@@ -1,6 +1,11 @@
 //! Snippets → the exact problems reported; whole files → the keys read.
 
 use super::*;
+use crate::site::access::AccessRules;
+use crate::site::auth::AuthOptions;
+use crate::site::cors::{CorsOptions, Origins};
+use crate::site::route::{Action, Template, TryEntry};
+use http::{Method, StatusCode};
 
 /// Every problem `text` has, as displayed, for a file named `ferrox.toml`.
 fn problems(text: &str) -> Vec<String> {
@@ -302,6 +307,12 @@ fn problem_table() {
             &["ferrox.toml:2:1: server.\"max connections\": unknown key; did you mean 'max_connections'?"],
         ),
     ];
+    assert_problems(cases);
+}
+
+/// Asserts each snippet produces exactly its problems; lists every mismatch.
+#[track_caller]
+fn assert_problems(cases: &[(&str, &[&str])]) {
     let mut wrong = Vec::new();
     for (text, want) in cases {
         let got = problems(text);
@@ -530,6 +541,39 @@ tls = { self_signed = true }
     assert_eq!(site.tls, Some(TlsChoice::SelfSigned));
 }
 
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// An auth of one user whose password is `HASH`'s.
+fn auth(realm: &str, user: &str, max_failures: u32, window: Duration) -> Auth {
+    Auth::new(AuthOptions {
+        realm: realm.into(),
+        users: vec![(user.into(), HASH.into())],
+        max_failures,
+        window,
+    })
+    .unwrap()
+}
+
+/// CORS for any origin, nothing else.
+fn any_origin() -> CorsOptions {
+    CorsOptions {
+        origins: Origins::Any,
+        methods: Vec::new(),
+        headers: Vec::new(),
+        expose: Vec::new(),
+        credentials: false,
+        max_age: None,
+    }
+}
+
 /// Every key, and the `FileConfig` it makes.
 #[test]
 fn a_complete_file() {
@@ -577,13 +621,50 @@ compress_max_size = "8MiB"
 tls = { cert = "/etc/ferrox/example.pem", key = "/etc/ferrox/example.key" }
 hsts = "365d"
 https_redirect = true
+headers = { set = { "X-Frame-Options" = "DENY" }, add = { Link = ["</a.css>; rel=preload", "</b.js>; rel=preload"] }, remove = ["X-Powered-By"] }
+security_headers = true
+cors = { origins = ["https://app.example.com"], methods = ["GET", "PUT"], headers = ["X-Token"], expose = ["ETag"], credentials = true, max_age = "1h" }
+auth = { realm = "staff", users = { alice = "HASH" }, max_failures = 5, window = "5m" }
+allow = ["10.0.0.0/8", "::1"]
+deny = "10.9.0.0/16"
+
+[[site.route]]
+path = "/old/**"
+methods = ["GET", "POST"]
+redirect = { to = "https://example.com/new/{1}?{query}", status = 301 }
+
+[[site.route]]
+path = "/docs/*"
+rewrite = "/manual/{1}.html"
+
+[[site.route]]
+path = "/blog/**"
+try_files = ["{path}", "{path}.html", "=404"]
+headers = { set = { "Cache-Control" = "no-store" } }
+
+[[site.route]]
+path = "/app/**"
+spa = true
+security_headers = false
+cors = { origins = "*" }
+
+[[site.route]]
+path = "/gone"
+respond = { status = 410, body = "Gone" }
+allow = []
+
+[[site.route]]
+path = "/public/**"
+auth = { realm = "public", users = { bob = "HASH" } }
+deny = ["192.0.2.0/24"]
 
 [[site]]
 hosts = ["*.Example.org", "192.0.2.7"]
 root = "org"
 etag = "content"
-"#;
-    let got = parse(Path::new("/etc/ferrox/ferrox.toml"), text).unwrap();
+"#
+    .replace("HASH", HASH);
+    let got = parse(Path::new("/etc/ferrox/ferrox.toml"), &text).unwrap();
     let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
     let secs = Duration::from_secs;
     let mut want = FileConfig {
@@ -644,11 +725,114 @@ etag = "content"
                 }])),
                 hsts: Some(365 * 24 * 3600),
                 https_redirect: Some(true),
+                modifiers: ModifierKeys {
+                    headers: Some(
+                        HeaderRules::new(
+                            &pairs(&[("X-Frame-Options", "DENY")]),
+                            &pairs(&[
+                                ("Link", "</a.css>; rel=preload"),
+                                ("Link", "</b.js>; rel=preload"),
+                            ]),
+                            &strings(&["X-Powered-By"]),
+                        )
+                        .unwrap(),
+                    ),
+                    security_headers: Some(true),
+                    cors: Some(
+                        Cors::new(CorsOptions {
+                            origins: Origins::List(strings(&["https://app.example.com"])),
+                            methods: strings(&["GET", "PUT"]),
+                            headers: strings(&["X-Token"]),
+                            expose: strings(&["ETag"]),
+                            credentials: true,
+                            max_age: Some(secs(3600)),
+                        })
+                        .unwrap(),
+                    ),
+                    auth: Some(auth("staff", "alice", 5, secs(300))),
+                    allow: Some(strings(&["10.0.0.0/8", "::1"])),
+                    deny: Some(strings(&["10.9.0.0/16"])),
+                },
+                routes: Some(vec![
+                    Route::new(
+                        "/old/**",
+                        vec![Method::GET, Method::POST, Method::HEAD],
+                        Action::Redirect {
+                            to: Template::parse("https://example.com/new/{1}?{query}", 0).unwrap(),
+                            status: StatusCode::MOVED_PERMANENTLY,
+                        },
+                        ModifierKeys::default(),
+                    )
+                    .unwrap(),
+                    Route::new(
+                        "/docs/*",
+                        Vec::new(),
+                        Action::Rewrite(Template::parse("/manual/{1}.html", 0).unwrap()),
+                        ModifierKeys::default(),
+                    )
+                    .unwrap(),
+                    Route::new(
+                        "/blog/**",
+                        Vec::new(),
+                        Action::TryFiles(vec![
+                            TryEntry::parse("{path}").unwrap(),
+                            TryEntry::parse("{path}.html").unwrap(),
+                            TryEntry::Status(StatusCode::NOT_FOUND),
+                        ]),
+                        ModifierKeys {
+                            headers: Some(
+                                HeaderRules::new(
+                                    &pairs(&[("Cache-Control", "no-store")]),
+                                    &[],
+                                    &[],
+                                )
+                                .unwrap(),
+                            ),
+                            ..ModifierKeys::default()
+                        },
+                    )
+                    .unwrap(),
+                    Route::new(
+                        "/app/**",
+                        Vec::new(),
+                        Action::Spa,
+                        ModifierKeys {
+                            security_headers: Some(false),
+                            cors: Some(Cors::new(any_origin()).unwrap()),
+                            ..ModifierKeys::default()
+                        },
+                    )
+                    .unwrap(),
+                    Route::new(
+                        "/gone",
+                        Vec::new(),
+                        Action::Respond {
+                            status: StatusCode::GONE,
+                            body: "Gone".into(),
+                        },
+                        ModifierKeys {
+                            allow: Some(Vec::new()),
+                            ..ModifierKeys::default()
+                        },
+                    )
+                    .unwrap(),
+                    Route::new(
+                        "/public/**",
+                        Vec::new(),
+                        Action::Files,
+                        ModifierKeys {
+                            auth: Some(auth("public", "bob", 10, secs(60))),
+                            deny: Some(strings(&["192.0.2.0/24"])),
+                            ..ModifierKeys::default()
+                        },
+                    )
+                    .unwrap(),
+                ]),
                 locations: Locations::new(),
             },
             SiteKeys {
                 header: Location {
-                    line: 46,
+                    line: 82,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -665,6 +849,61 @@ etag = "content"
     for key in walk::SITE_KEYS {
         assert!(got.sites[0].location(key).is_some(), "site[0].{key}");
     }
+    for key in route::ROUTE_KEYS {
+        let set = (0..6).any(|i| {
+            got.sites[0]
+                .location(&format!("route[{i}].{key}"))
+                .is_some()
+        });
+        assert!(set, "site[0].route[_].{key}");
+    }
+    // The routes in order, each with its glob and action.
+    let routes = got.sites[0].routes.as_deref().unwrap();
+    let globs: Vec<&str> = routes.iter().map(|r| r.glob()).collect();
+    assert_eq!(
+        globs,
+        [
+            "/old/**",
+            "/docs/*",
+            "/blog/**",
+            "/app/**",
+            "/gone",
+            "/public/**"
+        ]
+    );
+    let actions: Vec<String> = routes
+        .iter()
+        .map(|r| format!("{:?}", r.action).chars().take(12).collect())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "Redirect { t",
+            "Rewrite(Temp",
+            "TryFiles([Pa",
+            "Spa",
+            "Respond { st",
+            "Files"
+        ]
+    );
+    assert_eq!(
+        routes[0].methods(),
+        [Method::GET, Method::POST, Method::HEAD]
+    );
+    assert_eq!(
+        got.sites[0].location("route[4].respond"),
+        Some(Location {
+            line: 74,
+            column: 11
+        })
+    );
+    assert_eq!(
+        got.sites[0].location("auth.users.alice"),
+        Some(Location {
+            line: 48,
+            column: 45
+        })
+    );
     assert_eq!(
         got.server.location("compress_cache_size"),
         Some(Location {
@@ -730,5 +969,474 @@ fn the_examples_parse_and_their_files_exist() {
                     .unwrap_or_else(|e| panic!("{what}: {e}"));
             }
         }
+    }
+}
+
+/// A valid argon2id hash (of "secret"): parsed here, never verified.
+const HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$pilDaPxjUpw/JLtB70uDeQ$S0F/6lQb85ELl48rZks+yMg8nszebrl92kornhkQTxo";
+
+/// The modifier keys of a site: each bad entry at its own key, with the
+/// message of the library's constructor.
+#[test]
+fn modifier_problem_table() {
+    let with_hash = |text: &str| text.replace("HASH", HASH);
+    let auth_cases = [
+        with_hash(
+            "[[site]]\nroot = \"/a\"\nauth = { realm = \"a\\\"b\", users = { alice = \"HASH\" } }\n",
+        ),
+        with_hash(
+            "[[site]]\nroot = \"/a\"\n[site.auth]\nusers = { alice = \"HASH\", bob = \"secret\", \"c:d\" = \"HASH\", eve = 5 }\n",
+        ),
+        "[[site]]\nroot = \"/a\"\nauth = { realm = \"staff\" }\n".to_string(),
+        "[[site]]\nroot = \"/a\"\nauth = { user = {}, max_failures = 0, window = \"0s\", users_file = \"no/such/htpasswd\" }\n"
+            .to_string(),
+        "[[site]]\nroot = \"/a\"\nauth = \"alice:secret\"\n".to_string(),
+    ];
+    let cases: &[(&str, &[&str])] = &[
+        // headers: a bad name at the name, a bad value at the value.
+        (
+            "[[site]]\nroot = \"/a\"\nheaders = \"X-Frame-Options: DENY\"\nsecurity_headers = \"yes\"\n",
+            &[
+                "ferrox.toml:3:11: site[0].headers: expected a table such as { set = { \
+                 \"X-Frame-Options\" = \"DENY\" } }, found a string",
+                "ferrox.toml:4:20: site[0].security_headers: expected true or false, found a string",
+            ],
+        ),
+        (
+            "[[site]]\nroot = \"/a\"\n[site.headers]\nset = { \"Bad Name\" = \"x\", X-A = [\"1\", \"2\\u0001\"], X-B = [] }\n\
+             add = { Date = \"x\" }\nremove = [\"Content-Length\", 7]\nsett = {}\n",
+            &[
+                "ferrox.toml:4:9: site[0].headers.set.\"Bad Name\": header \"Bad Name\": not a field \
+                 name (a field name is letters, digits and !#$%&'*+-.^_`|~, nothing else)",
+                "ferrox.toml:4:39: site[0].headers.set.X-A[1]: header \"X-A\": the value \"2\\u{1}\" \
+                 holds a control character (CR, LF and NUL could end the field or the header block early)",
+                "ferrox.toml:4:57: site[0].headers.set.X-B: an empty list: give a value (or list the \
+                 field in remove)",
+                "ferrox.toml:5:9: site[0].headers.add.Date: header \"Date\": cannot be added by \
+                 configuration: the engines stamp every response from their clock",
+                "ferrox.toml:6:11: site[0].headers.remove[0]: header \"Content-Length\": cannot be \
+                 removed by configuration: the engines frame every body themselves",
+                "ferrox.toml:6:29: site[0].headers.remove[1]: expected a field name (a string), found \
+                 an integer",
+                "ferrox.toml:7:1: site[0].headers.sett: unknown key; did you mean 'set'?",
+            ],
+        ),
+        // cors: each entry alone, then the wildcard with credentials.
+        (
+            "[[site]]\nroot = \"/a\"\ncors = { methods = [\"GET\"] }\n",
+            &["ferrox.toml:3:8: site[0].cors: missing key 'origins' (\"*\" or a list such as \
+               [\"https://app.example.com\"])"],
+        ),
+        (
+            "[[site]]\nroot = \"/a\"\n[site.cors]\norigins = [\"https://a.example\", \"https://b.example/\", \"*\"]\n\
+             methods = [\"GET\", \"B D\"]\nheaders = [\"X-Ok\", \"X Bad\"]\nexpose = \"Bad:\"\nmax_age = \"1500ms\"\norigin = 1\n",
+            &[
+                "ferrox.toml:4:33: site[0].cors.origins[1]: origin \"https://b.example/\": an origin \
+                 has no path, not even a trailing slash",
+                "ferrox.toml:4:55: site[0].cors.origins[2]: origin \"*\": \"*\" is any origin: use it \
+                 alone, not in a list",
+                "ferrox.toml:5:19: site[0].cors.methods[1]: method \"B D\": not a token",
+                "ferrox.toml:6:20: site[0].cors.headers[1]: header \"X Bad\": not a field name",
+                "ferrox.toml:7:10: site[0].cors.expose: expose \"Bad:\": not a field name",
+                "ferrox.toml:8:11: site[0].cors.max_age: must be a whole number of seconds",
+                "ferrox.toml:9:1: site[0].cors.origin: unknown key; did you mean 'origins'?",
+            ],
+        ),
+        (
+            "[[site]]\nroot = \"/a\"\ncors = { origins = \"*\", credentials = true }\n",
+            &["ferrox.toml:3:39: site[0].cors.credentials: origins \"*\" (any origin) cannot be used \
+               with credentials = true: browsers ignore a wildcard on credentialed requests (Fetch \
+               standard); list them instead"],
+        ),
+        (
+            "[[site]]\nroot = \"/a\"\ncors = { origins = [], credentials = \"yes\" }\n",
+            &[
+                "ferrox.toml:3:20: site[0].cors.origins: the list is empty, so no origin could read \
+                 (\"*\" for any origin)",
+                "ferrox.toml:3:38: site[0].cors.credentials: expected true or false, found a string",
+            ],
+        ),
+        // auth: every user alone, at its name or its hash.
+        (
+            &auth_cases[0],
+            &["ferrox.toml:3:18: site[0].auth.realm: realm: contains '\"'; quotes, backslashes and \
+               control characters are not allowed"],
+        ),
+        (
+            &auth_cases[1],
+            &[
+                "ferrox.toml:4:126: site[0].auth.users.bob: user \"bob\": hash: not an accepted hash \
+                 (a plain password or crypt()?); accepted: argon2id ($argon2id$v=19$...) and bcrypt \
+                 ($2a$, $2b$, $2y$); `ferrox hash-password` makes one",
+                "ferrox.toml:4:136: site[0].auth.users.\"c:d\": user \"c:d\": a user name cannot \
+                 contain ':' (basic authentication splits at the first one)",
+                "ferrox.toml:4:251: site[0].auth.users.eve: expected a password hash such as \
+                 \"$argon2id$v=19$...\" (a string), found an integer",
+            ],
+        ),
+        (
+            &auth_cases[2],
+            &["ferrox.toml:3:8: site[0].auth: no users: nobody could sign in (give users or users_file)"],
+        ),
+        (
+            &auth_cases[3],
+            &[
+                "ferrox.toml:3:10: site[0].auth.user: unknown key; did you mean 'users'?",
+                "ferrox.toml:3:36: site[0].auth.max_failures: expected a positive integer, found 0",
+                "ferrox.toml:3:48: site[0].auth.window: invalid duration '0s': must be more than zero",
+                "ferrox.toml:3:67: site[0].auth.users_file: no such file 'no/such/htpasswd'",
+            ],
+        ),
+        (
+            &auth_cases[4],
+            &["ferrox.toml:3:8: site[0].auth: expected a table such as { realm = \"staff\", \
+               users_file = \"htpasswd\" }, found a string"],
+        ),
+        // allow and deny: each entry.
+        (
+            "[[site]]\nroot = \"/a\"\nallow = [\"10.0.0.0/8\", \"10.0.0.0/33\", \"localhost\"]\ndeny = 5\n",
+            &[
+                "ferrox.toml:3:24: site[0].allow[1]: allow entry \"10.0.0.0/33\": not an address like \
+                 10.1.2.3 or ::1, or a CIDR block like 10.0.0.0/8 or 2001:db8::/32",
+                "ferrox.toml:3:39: site[0].allow[2]: allow entry \"localhost\": not an address like \
+                 10.1.2.3 or ::1, or a CIDR block like 10.0.0.0/8 or 2001:db8::/32",
+                "ferrox.toml:4:8: site[0].deny: expected an array of addresses and CIDR blocks such as \
+                 \"10.0.0.0/8\", found an integer",
+            ],
+        ),
+        (
+            "[[site]]\nroot = \"/a\"\ndeny = \"::1/200\"\n",
+            &["ferrox.toml:3:8: site[0].deny: deny entry \"::1/200\": not an address like 10.1.2.3 or \
+               ::1, or a CIDR block like 10.0.0.0/8 or 2001:db8::/32"],
+        ),
+    ];
+    assert_problems(cases);
+}
+
+/// `[[site.route]]`: every key's problems at the key, `site[0].route[N].…`.
+#[test]
+fn route_problem_table() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "[[site]]\nroot = \"/a\"\nroute = \"/old/** -> /new\"\n",
+            &["ferrox.toml:3:9: site[0].route: expected an array of tables ([[site.route]]), found a string"],
+        ),
+        (
+            "[[site]]\nroot = \"/a\"\nroute = [\"/old/**\", { path = \"/x\" }]\n",
+            &["ferrox.toml:3:10: site[0].route[0]: expected a table, found a string"],
+        ),
+        // path: required, a string from /, a glob that compiles.
+        (
+            "[[site]]\nroot = \"/a\"\n\n[[site.route]]\nspa = true\n\n[[site.route]]\npath = 7\n\n\
+             [[site.route]]\npath = \"admin/**\"\n\n[[site.route]]\npath = \"/a**\"\n\n[[site.route]]\npath = \"/[ab\"\n",
+            &[
+                "ferrox.toml:4:1: site[0].route[0]: missing key 'path' (the glob it matches, such as \"/admin/**\")",
+                "ferrox.toml:8:8: site[0].route[1].path: expected a glob such as \"/admin/**\" (a string), found an integer",
+                "ferrox.toml:11:8: site[0].route[2].path: 'admin/**': a route path starts with '/', as request paths do",
+                "ferrox.toml:14:8: site[0].route[3].path: '/a**': ** must be a whole segment",
+                "ferrox.toml:17:8: site[0].route[4].path: '/[ab': [ without ]",
+            ],
+        ),
+        // methods: case matters; tokens; not empty.
+        (
+            "[[site]]\nroot = \"/a\"\n[[site.route]]\npath = \"/api/**\"\nmethods = [\"get\", \"PURGE\", \"NO PE\"]\n\
+             [[site.route]]\npath = \"/b\"\nmethods = []\n[[site.route]]\npath = \"/c\"\nmethods = 1\n",
+            &[
+                "ferrox.toml:5:12: site[0].route[0].methods[0]: 'get': methods are case-sensitive; did you mean 'GET'?",
+                "ferrox.toml:5:28: site[0].route[0].methods[2]: 'NO PE' is not a method (a token such as GET)",
+                "ferrox.toml:8:11: site[0].route[1].methods: an empty list matches no request; leave methods out for every method",
+                "ferrox.toml:11:11: site[0].route[2].methods: expected an array of methods such as [\"GET\", \"POST\"], found an integer",
+            ],
+        ),
+        // One action a route (`spa = false` is none): the second and the
+        // third are reported.
+        (
+            "[[site]]\nroot = \"/a\"\n[[site.route]]\npath = \"/x\"\nrewrite = \"/y\"\nspa = false\n\
+             respond = { status = 410 }\ntry_files = \"{path}\"\n",
+            &[
+                "ferrox.toml:7:1: site[0].route[0].respond: a route has one action, and this one has rewrite",
+                "ferrox.toml:8:1: site[0].route[0].try_files: a route has one action, and this one has rewrite",
+            ],
+        ),
+        // redirect: a table with `to`; statuses of redirects only; templates
+        // whose placeholders exist and whose captures the glob has.
+        (
+            "[[site]]\nroot = \"/a\"\n[[site.route]]\npath = \"/a\"\nredirect = \"https://example.com\"\n\
+             [[site.route]]\npath = \"/b\"\nredirect = { status = 301 }\n\
+             [[site.route]]\npath = \"/c\"\nredirect = { to = \"/x\", status = 300, code = 1 }\n\
+             [[site.route]]\npath = \"/d\"\nredirect = { to = \"/x\", status = \"301\" }\n",
+            &[
+                "ferrox.toml:5:12: site[0].route[0].redirect: expected a table such as { to = \
+                 \"https://example.com{path}\", status = 308 }, found a string",
+                "ferrox.toml:8:12: site[0].route[1].redirect: missing key 'to' (the target, such as \
+                 \"https://example.com{path}\")",
+                "ferrox.toml:11:34: site[0].route[2].redirect.status: expected 301, 302, 303, 307 or \
+                 308, found 300",
+                "ferrox.toml:11:39: site[0].route[2].redirect.code: unknown key; expected one of: to, status",
+                "ferrox.toml:14:34: site[0].route[3].redirect.status: expected 301, 302, 303, 307 or \
+                 308, found a string",
+            ],
+        ),
+        (
+            "[[site]]\nroot = \"/a\"\n[[site.route]]\npath = \"/a/*\"\nredirect = { to = \"https://example.com/{2}\" }\n\
+             [[site.route]]\npath = \"/b\"\nredirect = { to = \"/{nope}\" }\n\
+             [[site.route]]\npath = \"/c\"\nredirect = { to = \" \" }\n\
+             [[site.route]]\npath = \"/d\"\nredirect = { to = \"https://exämple.com/\" }\n",
+            &[
+                "ferrox.toml:5:19: site[0].route[0].redirect.to: {2}: the glob '/a/*' has 1 \
+                 capture(s) (one per * and **)",
+                "ferrox.toml:8:19: site[0].route[1].redirect.to: '/{nope}': unknown placeholder \
+                 {nope} (use {path}, {query}, {uri}, {host}, {1}, {2}…)",
+                "ferrox.toml:11:19: site[0].route[2].redirect.to: empty target",
+                "ferrox.toml:14:19: site[0].route[3].redirect.to: \"https://exämple.com/\" cannot be \
+                 a Location field: write it in ASCII (percent-encoded), without control characters",
+            ],
+        ),
+        // rewrite and try_files: paths of the site; nothing after =CODE.
+        (
+            "[[site]]\nroot = \"/a\"\n[[site.route]]\npath = \"/a\"\nrewrite = \"index.html\"\n\
+             [[site.route]]\npath = \"/b/**\"\nrewrite = \"/{1}/{2}\"\n\
+             [[site.route]]\npath = \"/c\"\nrewrite = \"/{path\"\n",
+            &[
+                "ferrox.toml:5:11: site[0].route[0].rewrite: 'index.html': a path of this site \
+                 starts with '/' or {path}",
+                "ferrox.toml:8:11: site[0].route[1].rewrite: {2}: the glob '/b/**' has 1 capture(s) \
+                 (one per * and **)",
+                "ferrox.toml:11:11: site[0].route[2].rewrite: '/{path': { without }",
+            ],
+        ),
+        (
+            "[[site]]\nroot = \"/a\"\n[[site.route]]\npath = \"/a/*\"\n\
+             try_files = [\"{path}\", \"x.html\", \"/{1}.html\", \"=301\", \"=404\", \"/last\"]\n\
+             [[site.route]]\npath = \"/b\"\ntry_files = []\n\
+             [[site.route]]\npath = \"/c/*\"\ntry_files = [\"/{1}.html\", \"/{2}.html\"]\n",
+            &[
+                "ferrox.toml:5:24: site[0].route[0].try_files[1]: 'x.html': a path of this site \
+                 starts with '/' or {path}",
+                "ferrox.toml:5:47: site[0].route[0].try_files[3]: '=301': expected =CODE such as =404",
+                "ferrox.toml:5:63: site[0].route[0].try_files[5]: never tried: '=404' before it always answers",
+                "ferrox.toml:8:13: site[0].route[1].try_files: an empty list: give the paths to try, \
+                 such as [\"{path}\", \"=404\"]",
+                "ferrox.toml:11:27: site[0].route[2].try_files[1]: {2}: the glob '/c/*' has 1 \
+                 capture(s) (one per * and **)",
+            ],
+        ),
+        // spa and respond.
+        (
+            "[[site]]\nroot = \"/a\"\n[[site.route]]\npath = \"/a\"\nspa = \"yes\"\n\
+             [[site.route]]\npath = \"/b\"\nrespond = { body = \"Gone\" }\n\
+             [[site.route]]\npath = \"/c\"\nrespond = { status = 101, body = 5, type = \"text\" }\n\
+             [[site.route]]\npath = \"/d\"\nrespond = { status = 204, body = \"nothing\" }\n",
+            &[
+                "ferrox.toml:5:7: site[0].route[0].spa: expected true or false, found a string",
+                "ferrox.toml:8:11: site[0].route[1].respond: missing key 'status' (such as 410)",
+                "ferrox.toml:11:22: site[0].route[2].respond.status: must be at least 200, found 101",
+                "ferrox.toml:11:34: site[0].route[2].respond.body: expected a body (a string), found an integer",
+                "ferrox.toml:11:37: site[0].route[2].respond.type: unknown key; expected one of: status, body",
+                "ferrox.toml:14:34: site[0].route[3].respond.body: a 204 answer has no body",
+            ],
+        ),
+        // Unknown keys: a suggestion, or the table the key belongs in.
+        (
+            "[[site]]\nroot = \"/a\"\nredirect = { to = \"/x\" }\n[[site.route]]\npath = \"/a\"\nmetods = [\"GET\"]\n\
+             root = \"/b\"\ncolour = 1\n",
+            &[
+                "ferrox.toml:3:1: site[0].redirect: unknown key; it belongs under [[site.route]]",
+                "ferrox.toml:6:1: site[0].route[0].metods: unknown key; did you mean 'methods'?",
+                "ferrox.toml:7:1: site[0].route[0].root: unknown key; it belongs under [[site]], not in a route",
+                "ferrox.toml:8:1: site[0].route[0].colour: unknown key; expected one of: path, methods, \
+                 redirect, rewrite, try_files, spa, respond, headers, security_headers, cors, auth, \
+                 allow, deny",
+            ],
+        ),
+        // A route's modifiers are checked as a site's are.
+        (
+            "[[site]]\nroot = \"/a\"\n[[site.route]]\npath = \"/api/**\"\n\
+             cors = { origins = \"*\", methods = \"*\", credentials = true }\nallow = [\"10.0.0.0/8\", \"x\"]\n\
+             [site.route.headers]\nremove = \"Connection\"\n",
+            &[
+                "ferrox.toml:5:54: site[0].route[0].cors.credentials: origins \"*\" (any origin) \
+                 cannot be used with credentials = true: browsers ignore a wildcard on credentialed \
+                 requests (Fetch standard); list them instead",
+                "ferrox.toml:6:24: site[0].route[0].allow[1]: allow entry \"x\": not an address like \
+                 10.1.2.3 or ::1, or a CIDR block like 10.0.0.0/8 or 2001:db8::/32",
+                "ferrox.toml:8:10: site[0].route[0].headers.remove: header \"Connection\": cannot be \
+                 removed by configuration: the engines manage connections, and HTTP/2 forbids it",
+            ],
+        ),
+    ];
+    assert_problems(cases);
+}
+
+/// What a site and its routes serve with: the security preset under the
+/// site's own headers (with HSTS only on tls), and each key a route sets
+/// replacing the site's value of that key alone.
+#[test]
+fn route_keys_replace_the_sites_key_by_key() {
+    let text = r#"
+[[site]]
+root = "/srv"
+headers = { set = { "X-Frame-Options" = "DENY" }, remove = ["Content-Security-Policy"] }
+security_headers = true
+cors = { origins = ["https://app.example.com"] }
+auth = { realm = "site", users = { alice = "HASH" } }
+allow = ["10.0.0.0/8"]
+deny = ["10.9.0.0/16"]
+
+[[site.route]]
+path = "/plain/**"
+
+[[site.route]]
+path = "/own-headers/**"
+headers = { set = { "Cache-Control" = "no-store" } }
+allow = []
+
+[[site.route]]
+path = "/no-preset/**"
+security_headers = false
+deny = ["10.1.0.0/16"]
+auth = { realm = "route", users = { bob = "HASH" } }
+cors = { origins = "*" }
+"#
+    .replace("HASH", HASH);
+    let config = parse(Path::new("ferrox.toml"), &text).unwrap();
+    let site = &config.sites[0];
+    let printed = |v: &dyn std::fmt::Debug| format!("{v:?}");
+    let own = HeaderRules::new(
+        &pairs(&[("X-Frame-Options", "DENY")]),
+        &[],
+        &strings(&["Content-Security-Policy"]),
+    )
+    .unwrap();
+    let access =
+        |allow: &[&str], deny: &[&str]| AccessRules::new(&strings(allow), &strings(deny)).unwrap();
+
+    for tls in [false, true] {
+        let modifiers = site.modifiers.site_modifiers(tls).unwrap();
+        let preset = HeaderRules::security(tls).merged(&own);
+        assert_eq!(printed(&modifiers.headers), printed(&Some(preset)));
+        // The site removes the preset's CSP; HSTS only with tls.
+        let headers = printed(&modifiers.headers);
+        assert!(
+            !headers.contains("content-security-policy\", ["),
+            "{headers}"
+        );
+        assert_eq!(
+            headers.contains("strict-transport-security"),
+            tls,
+            "{headers}"
+        );
+        assert_eq!(
+            printed(&modifiers.access),
+            printed(&Some(access(&["10.0.0.0/8"], &["10.9.0.0/16"])))
+        );
+        assert!(modifiers.cors.is_some() && modifiers.auth.is_some());
+    }
+
+    let routes = site.routes.as_deref().unwrap();
+    let of = |i: usize| {
+        let route: &Route<ModifierKeys> = &routes[i];
+        route
+            .modifiers
+            .route_modifiers(&site.modifiers, true)
+            .unwrap()
+    };
+    // No key of its own: every field falls back to the site's.
+    let plain = of(0);
+    assert!(plain.is_empty(), "{plain:?}");
+    // Its headers over the preset (the site's own headers are replaced);
+    // an empty allow list over the site's, the site's deny kept.
+    let own_headers = of(1);
+    let route_own = HeaderRules::new(&pairs(&[("Cache-Control", "no-store")]), &[], &[]).unwrap();
+    assert_eq!(
+        printed(&own_headers.headers),
+        printed(&Some(HeaderRules::security(true).merged(&route_own)))
+    );
+    assert_eq!(
+        printed(&own_headers.access),
+        printed(&Some(access(&[], &["10.9.0.0/16"])))
+    );
+    assert!(own_headers.cors.is_none() && own_headers.auth.is_none());
+    // The preset off: the site's own headers alone; its own deny with the
+    // site's allow; its own auth and CORS.
+    let no_preset = of(2);
+    assert_eq!(printed(&no_preset.headers), printed(&Some(own.clone())));
+    assert_eq!(
+        printed(&no_preset.access),
+        printed(&Some(access(&["10.0.0.0/8"], &["10.1.0.0/16"])))
+    );
+    let auth = printed(&no_preset.auth);
+    assert!(
+        auth.contains("realm: \"route\"") && auth.contains("[\"bob\"]"),
+        "{auth}"
+    );
+    assert_eq!(
+        printed(&no_preset.cors),
+        printed(&Some(Cors::new(any_origin()).unwrap()))
+    );
+}
+
+/// `users_file` is read relative to the folder of the file, and merged with
+/// `users`; a user in both, a missing file and a bad line are problems at
+/// the right keys.
+#[test]
+fn users_file_resolves_against_the_folder_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("conf")).unwrap();
+    std::fs::write(
+        dir.path().join("conf/htpasswd"),
+        format!("# staff\nbob:{HASH}\n\ncarol:{HASH}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("conf/bad"),
+        format!("bob:{HASH}\nmallory\n"),
+    )
+    .unwrap();
+    let file = dir.path().join("conf/ferrox.toml");
+    let text = |auth: &str| {
+        format!(
+            "[[site]]\nroot = \"/srv\"\nauth = {}\n",
+            auth.replace("HASH", HASH)
+        )
+    };
+
+    std::fs::write(
+        &file,
+        text(r#"{ users = { alice = "HASH" }, users_file = "htpasswd" }"#),
+    )
+    .unwrap();
+    let config = load(&file).unwrap();
+    let auth = format!("{:?}", config.sites[0].modifiers.auth.as_ref().unwrap());
+    assert!(
+        auth.contains("users: [\"alice\", \"bob\", \"carol\"]"),
+        "{auth}"
+    );
+
+    let shown = |problems: Vec<Problem>| -> Vec<String> {
+        let base = format!("{}/", dir.path().display());
+        problems
+            .iter()
+            .map(|p| p.to_string().replace(&base, ""))
+            .collect()
+    };
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            r#"{ users = { bob = "HASH" }, users_file = "htpasswd" }"#,
+            &["conf/ferrox.toml:3:26: site[0].auth.users.bob: also in users_file: give each user once"],
+        ),
+        (
+            r#"{ users_file = "missing" }"#,
+            &["conf/ferrox.toml:3:23: site[0].auth.users_file: no such file 'conf/missing'"],
+        ),
+        (
+            r#"{ users_file = "bad" }"#,
+            &["conf/ferrox.toml:3:23: site[0].auth.users_file: 'conf/bad': line 2: expected user:hash"],
+        ),
+    ];
+    for (auth, want) in cases {
+        std::fs::write(&file, text(auth)).unwrap();
+        assert_eq!(shown(load(&file).unwrap_err()), want, "{auth}");
     }
 }

@@ -64,6 +64,13 @@ pub(super) const SITE_KEYS: &[&str] = &[
     "tls",
     "hsts",
     "https_redirect",
+    "headers",
+    "security_headers",
+    "cors",
+    "auth",
+    "allow",
+    "deny",
+    "route",
 ];
 
 pub(super) const TLS_KEYS: &[&str] = &["cert", "key", "self_signed"];
@@ -146,7 +153,7 @@ pub(super) fn entries<'a, 'i>(table: &'a DeTable<'i>) -> Vec<(&'a Key<'i>, &'a V
 }
 
 /// An integer's value; TOML integers are 64-bit, so this always fits.
-fn integer_of(value: &DeValue<'_>) -> Option<i128> {
+pub(super) fn integer_of(value: &DeValue<'_>) -> Option<i128> {
     match value {
         DeValue::Integer(i) => i128::from_str_radix(i.as_str(), i.radix()).ok(),
         _ => None,

@@ -59,6 +59,11 @@ impl FieldBlock {
     }
 }
 
+/// Marks a response that must carry no `Server` field (see
+/// [`Reply::omit_server`]); engines check it before adding their own.
+#[derive(Debug, Clone, Copy)]
+pub struct OmitServer;
+
 /// A response, with a block of pre-built fields sent after the response's own.
 #[derive(Debug)]
 pub struct Reply {
@@ -148,6 +153,14 @@ impl Reply {
     pub fn headers_mut(&mut self) -> &mut HeaderMap {
         self.unshare();
         self.response.headers_mut()
+    }
+
+    /// Sends no `Server` field, not even the engine's own (a site that
+    /// removes it). Marked in the response's extensions, which cost nothing
+    /// until used.
+    pub fn omit_server(&mut self) {
+        self.remove(&http::header::SERVER);
+        self.response.extensions_mut().insert(OmitServer);
     }
 
     /// The response and the block, for an engine to send.

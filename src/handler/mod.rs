@@ -399,7 +399,11 @@ impl Handler {
         match self.lookup(rel) {
             Ok(Lookup::Dir(_)) => {
                 let index = self.index_of(rel)?;
-                Some(format!("{}{}", safe.to_url(true), files::path::encode_segment(index.as_bytes())))
+                Some(format!(
+                    "{}{}",
+                    safe.to_url(true),
+                    files::path::encode_segment(index.as_bytes())
+                ))
             }
             _ => None,
         }

@@ -171,7 +171,10 @@ pub async fn run_sites(
     // lines; with one runtime per core the start-up lines say it.
     let first = live.current().number();
     if manage_listeners {
-        tracing::info!(generation = first, "configuration generation {first} active");
+        tracing::info!(
+            generation = first,
+            "configuration generation {first} active"
+        );
     }
     let refresher = tokio::spawn(follow_roots(live.clone(), shutdown.clone()));
     let mut reloader = reloader;

@@ -325,7 +325,10 @@ impl SiteService<'_> {
     /// waiting; `Err` with the site's root to ask `respond`.
     fn answer_now(&self, generation: &Generation, req: &Request<()>) -> Option<Reply> {
         let arrival = generation.arrival(&self.facts);
-        match generation.sites.route(|| proto::request_host(req), &arrival) {
+        match generation
+            .sites
+            .route(|| proto::request_host(req), &arrival)
+        {
             Route::Serve(site) => site.root.with(|handler| match handler {
                 None => Some(refusal(generation, Refusal::Gone).into()),
                 Some(handler) if !site.has_pipeline() => {
@@ -344,7 +347,7 @@ impl SiteService<'_> {
                             None => handler.respond_now(&request)?,
                         },
                     };
-                    site.finish(taken, req, &mut reply);
+                    site.finish(taken, req, &mut reply, self.facts.tls);
                     Some(reply)
                 }
             }),
@@ -356,7 +359,10 @@ impl SiteService<'_> {
     async fn answer(&self, req: &Request<()>) -> Response<Body> {
         let generation = self.live.current();
         let arrival = generation.arrival(&self.facts);
-        match generation.sites.route(|| proto::request_host(req), &arrival) {
+        match generation
+            .sites
+            .route(|| proto::request_host(req), &arrival)
+        {
             Route::Serve(site) => match site.root.handler() {
                 None => refusal(&generation, Refusal::Gone),
                 Some(handler) if !site.has_pipeline() => match method_policy(&handler, req) {
@@ -373,7 +379,7 @@ impl SiteService<'_> {
                             None => handler.respond(&request).await.into(),
                         },
                     };
-                    site.finish(taken, req, &mut reply);
+                    site.finish(taken, req, &mut reply, self.facts.tls);
                     reply.into_response()
                 }
             },

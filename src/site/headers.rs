@@ -185,7 +185,12 @@ impl HeaderRules {
     /// no rule touches stays shared.
     pub fn apply(&self, reply: &mut Reply) {
         for name in &self.remove {
-            reply.remove(name);
+            if name == http::header::SERVER {
+                // The engines add their own when none is there.
+                reply.omit_server();
+            } else {
+                reply.remove(name);
+            }
         }
         let not_modified = reply.status() == StatusCode::NOT_MODIFIED;
         let held_back =

@@ -356,7 +356,10 @@ mod tests {
         .unwrap();
         let plain = Arrival::default();
         assert_eq!(index(sites.route(|| Some("a.test"), &plain), &sites), Ok(0));
-        assert_eq!(index(sites.route(|| Some("zzz.test"), &plain), &sites), Ok(0));
+        assert_eq!(
+            index(sites.route(|| Some("zzz.test"), &plain), &sites),
+            Ok(0)
+        );
         assert!(matches!(
             sites.route(|| Some("x.b.test"), &plain),
             Route::Redirect(443)
@@ -371,7 +374,10 @@ mod tests {
             own: None,
         };
         assert_eq!(index(sites.route(|| Some("B.TEST"), &tls_b), &sites), Ok(1));
-        assert_eq!(index(sites.route(|| Some("x.b.test"), &tls_b), &sites), Ok(1));
+        assert_eq!(
+            index(sites.route(|| Some("x.b.test"), &tls_b), &sites),
+            Ok(1)
+        );
         // Another site's host on this handshake, or a site without TLS: 421.
         for host in ["c.test", "a.test", "zzz.test"] {
             assert!(

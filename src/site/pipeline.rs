@@ -126,21 +126,32 @@ impl Site {
         host: Option<&str>,
         client: IpAddr,
     ) -> Option<(Answer<'r>, Taken<'s>)> {
-        let (path, taken, effective) = match self.start(req) {
-            Ok(started) => started,
-            Err(status) => return Some(refused_path(handler, status)),
-        };
-        match self.gate(handler, req, client, &effective) {
-            Gate::Pass => {}
-            Gate::Stop(reply) => return Some((Answer::Reply(reply), self.stopped(taken, req))),
-            Gate::Verify(auth) => {
-                let verdict = auth.check_now(req.headers().get(header::AUTHORIZATION), client)?;
-                if let Some(reply) = self.verdict(handler, auth, verdict) {
-                    return Some((Answer::Reply(reply), taken));
+        let mut current: Cow<'r, Request<()>> = Cow::Borrowed(req);
+        for _ in 0..MAX_INTERNAL {
+            let (path, taken, effective) = match self.start(&current) {
+                Ok(started) => started,
+                Err(status) => return Some(refused_path(handler, status)),
+            };
+            match self.gate(handler, &current, client, &effective) {
+                Gate::Pass => {}
+                Gate::Stop(reply) => {
+                    return Some((Answer::Reply(reply), self.stopped(taken, &current)))
+                }
+                Gate::Verify(auth) => {
+                    let header = current.headers().get(header::AUTHORIZATION);
+                    let verdict = auth.check_now(header, client)?;
+                    if let Some(reply) = self.verdict(handler, auth, verdict) {
+                        return Some((Answer::Reply(reply), taken));
+                    }
                 }
             }
+            match self.act(handler, &current, host, &path, taken) {
+                Step::Reply(reply) => return Some((Answer::Reply(reply), taken)),
+                Step::Serve => return Some((Answer::Files(current), taken)),
+                Step::Rewrite(next) => current = Cow::Owned(next),
+            }
         }
-        Some((self.act(handler, req, host, &path, taken), taken))
+        Some(too_many_rewrites(handler))
     }
 
     /// Steps 1 to 5.
@@ -151,30 +162,42 @@ impl Site {
         host: Option<&str>,
         client: IpAddr,
     ) -> (Answer<'r>, Taken<'s>) {
-        let (path, taken, effective) = match self.start(req) {
-            Ok(started) => started,
-            Err(status) => return refused_path(handler, status),
-        };
-        match self.gate(handler, req, client, &effective) {
-            Gate::Pass => {}
-            Gate::Stop(reply) => return (Answer::Reply(reply), self.stopped(taken, req)),
-            Gate::Verify(auth) => {
-                let verdict = auth
-                    .check(req.headers().get(header::AUTHORIZATION), client)
-                    .await;
-                if let Some(reply) = self.verdict(handler, auth, verdict) {
-                    return (Answer::Reply(reply), taken);
+        let mut current: Cow<'r, Request<()>> = Cow::Borrowed(req);
+        for _ in 0..MAX_INTERNAL {
+            let (path, taken, effective) = match self.start(&current) {
+                Ok(started) => started,
+                Err(status) => return refused_path(handler, status),
+            };
+            match self.gate(handler, &current, client, &effective) {
+                Gate::Pass => {}
+                Gate::Stop(reply) => return (Answer::Reply(reply), self.stopped(taken, &current)),
+                Gate::Verify(auth) => {
+                    let header = current.headers().get(header::AUTHORIZATION);
+                    let verdict = auth.check(header, client).await;
+                    if let Some(reply) = self.verdict(handler, auth, verdict) {
+                        return (Answer::Reply(reply), taken);
+                    }
                 }
             }
+            match self.act(handler, &current, host, &path, taken) {
+                Step::Reply(reply) => return (Answer::Reply(reply), taken),
+                Step::Serve => return (Answer::Files(current), taken),
+                Step::Rewrite(next) => current = Cow::Owned(next),
+            }
         }
-        (self.act(handler, req, host, &path, taken), taken)
+        too_many_rewrites(handler)
     }
 
-    /// Step 6: the modifiers of the route taken decorate the reply.
-    pub fn finish(&self, taken: Taken<'_>, req: &Request<()>, reply: &mut Reply) {
+    /// Step 6: the modifiers of the route taken decorate the reply. `tls`:
+    /// whether the connection is; HSTS never goes over plain HTTP (RFC 6797
+    /// §7.2), whatever the header rules say.
+    pub fn finish(&self, taken: Taken<'_>, req: &Request<()>, reply: &mut Reply, tls: bool) {
         let effective = Effective::of(taken.route, &self.modifiers);
         if let Some(headers) = effective.headers {
             headers.apply(reply);
+            if !tls {
+                reply.remove(&header::STRICT_TRANSPORT_SECURITY);
+            }
         }
         if let (Some(cors), false) = (effective.cors, taken.preflight) {
             cors.decorate(req.headers().get(header::ORIGIN), reply);
@@ -252,54 +275,91 @@ impl Site {
         }
     }
 
-    /// Step 5: the route's action.
-    fn act<'r>(
+    /// Step 5: the route's action. A rewrite (rewrite, try_files, the
+    /// single-page fallback, a folder's index file) goes through the routes
+    /// again with the path it serves, so that the rules of that path apply.
+    fn act(
         &self,
         handler: &Handler,
-        req: &'r Request<()>,
+        req: &Request<()>,
         host: Option<&str>,
         path: &RoutePath<'_>,
         taken: Taken<'_>,
-    ) -> Answer<'r> {
+    ) -> Step {
         let Some(route) = taken.route else {
-            return Answer::Files(Cow::Borrowed(req));
+            return self.index_or_serve(handler, req, taken);
+        };
+        let captures = route.captures(path.bytes());
+        let values = Values {
+            path,
+            query: req.uri().query(),
+            host,
+            captures: &captures,
         };
         match &route.action {
-            Action::Files => Answer::Files(Cow::Borrowed(req)),
-            Action::Respond { status, body } => Answer::Reply(respond(*status, body).into()),
+            Action::Files => self.index_or_serve(handler, req, taken),
+            Action::Respond { status, body } => Step::Reply(respond(*status, body).into()),
             Action::Redirect { to, status } => {
-                let captures = route.captures(path.bytes());
-                let values = Values {
-                    path,
-                    query: req.uri().query(),
-                    host,
-                    captures: &captures,
-                };
-                Answer::Reply(redirect(handler, &to.expand(&values), *status).into())
+                Step::Reply(redirect(handler, &to.expand(&values), *status).into())
             }
-            Action::Rewrite(to) => {
-                let captures = route.captures(path.bytes());
-                let values = Values {
-                    path,
-                    query: req.uri().query(),
-                    host,
-                    captures: &captures,
-                };
-                rewritten(handler, req, &to.expand(&values))
-            }
-            Action::TryFiles(entries) => {
-                let captures = route.captures(path.bytes());
-                let values = Values {
-                    path,
-                    query: req.uri().query(),
-                    host,
-                    captures: &captures,
-                };
-                try_files(handler, req, entries, &values)
-            }
-            Action::Spa => spa(handler, req, path),
+            Action::Rewrite(to) => rewritten(handler, req, &to.expand(&values)),
+            Action::TryFiles(entries) => match try_files(handler, req, entries, &values) {
+                Step::Serve => self.index_or_serve(handler, req, taken),
+                other => other,
+            },
+            Action::Spa => match spa(handler, req, path) {
+                Step::Serve => self.index_or_serve(handler, req, taken),
+                other => other,
+            },
         }
     }
+
+    /// A folder answered by its index file is the index file's request, when
+    /// another route would take that path (so `/secret/` cannot skip the
+    /// auth of `/secret/index.html`); else the request as it is.
+    fn index_or_serve(&self, handler: &Handler, req: &Request<()>, taken: Taken<'_>) -> Step {
+        let Some(index) = handler.index_path(req.uri().path()) else {
+            return Step::Serve;
+        };
+        let Ok(index_path) = RoutePath::of(&index) else {
+            return Step::Serve;
+        };
+        let other = self.routes.pick(&index_path, req.method());
+        let same = match (other, taken.route) {
+            (Some(a), Some(b)) => std::ptr::eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return Step::Serve;
+        }
+        rewritten(handler, req, &index)
+    }
+}
+
+/// What a route's action came to.
+enum Step {
+    /// Serve the request as it is.
+    Serve,
+    /// Serve this request instead, after the routes have seen it.
+    Rewrite(Request<()>),
+    /// Send this.
+    Reply(Reply),
+}
+
+/// Internal redirects a request may take before it is served: each goes
+/// through the routes again. nginx allows 10 as well; more is a loop in the
+/// configuration, answered 500.
+const MAX_INTERNAL: usize = 10;
+
+fn too_many_rewrites<'r, 's>(handler: &Handler) -> (Answer<'r>, Taken<'s>) {
+    tracing::error!("more than {MAX_INTERNAL} internal rewrites: a loop in the routes?");
+    let none = Taken {
+        route: None,
+        preflight: false,
+    };
+    let reply = handler.error_response(StatusCode::INTERNAL_SERVER_ERROR);
+    (Answer::Reply(reply.into()), none)
 }
 
 /// The answer to a path that cannot be served at all (above the root, a
@@ -346,14 +406,14 @@ fn redirect(handler: &Handler, target: &str, status: StatusCode) -> Response<Bod
 }
 
 /// `req` for another path of the same root, the query kept.
-fn rewritten<'r>(handler: &Handler, req: &'r Request<()>, path: &str) -> Answer<'r> {
+fn rewritten(handler: &Handler, req: &Request<()>, path: &str) -> Step {
     let target = match req.uri().query() {
         Some(query) => format!("{path}?{query}"),
         None => path.to_string(),
     };
     let Ok(uri) = target.parse::<Uri>() else {
         tracing::warn!(%target, "rewritten path is not a valid request target");
-        return Answer::Reply(
+        return Step::Reply(
             handler
                 .error_response(StatusCode::INTERNAL_SERVER_ERROR)
                 .into(),
@@ -364,41 +424,48 @@ fn rewritten<'r>(handler: &Handler, req: &'r Request<()>, path: &str) -> Answer<
     *next.uri_mut() = uri;
     *next.version_mut() = req.version();
     *next.headers_mut() = req.headers().clone();
-    Answer::Files(Cow::Owned(next))
+    Step::Rewrite(next)
 }
 
 /// The first entry that names something served, else the `=CODE` entry,
 /// else 404.
-fn try_files<'r>(
+fn try_files(
     handler: &Handler,
-    req: &'r Request<()>,
+    req: &Request<()>,
     entries: &[TryEntry],
     values: &Values<'_>,
-) -> Answer<'r> {
+) -> Step {
     for entry in entries {
         match entry {
             TryEntry::Path(template) => {
                 let candidate = template.expand(values);
                 if handler.serves(&candidate) {
+                    if candidate == req.uri().path() {
+                        return Step::Serve;
+                    }
                     return rewritten(handler, req, &candidate);
                 }
             }
             TryEntry::Status(status) => {
-                return Answer::Reply(handler.error_response(*status).into());
+                return Step::Reply(handler.error_response(*status).into());
             }
         }
     }
-    Answer::Reply(handler.error_response(StatusCode::NOT_FOUND).into())
+    Step::Reply(handler.error_response(StatusCode::NOT_FOUND).into())
 }
 
 /// The file when there is one; else `/index.html`, unless the last segment
 /// has an extension (a missing asset must not be answered with HTML).
-fn spa<'r>(handler: &Handler, req: &'r Request<()>, path: &RoutePath<'_>) -> Answer<'r> {
-    if handler.serves(req.uri().path()) {
-        return Answer::Files(Cow::Borrowed(req));
+fn spa(handler: &Handler, req: &Request<()>, path: &RoutePath<'_>) -> Step {
+    let here = req.uri().path();
+    if handler.serves(here) || (!here.ends_with('/') && handler.serves(&format!("{here}/"))) {
+        return Step::Serve;
     }
     if path.last_segment().contains(&b'.') {
-        return Answer::Reply(handler.error_response(StatusCode::NOT_FOUND).into());
+        return Step::Reply(handler.error_response(StatusCode::NOT_FOUND).into());
+    }
+    if here == "/index.html" {
+        return Step::Reply(handler.error_response(StatusCode::NOT_FOUND).into());
     }
     rewritten(handler, req, "/index.html")
 }

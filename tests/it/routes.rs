@@ -737,12 +737,6 @@ fn try_files_takes_the_first_entry_that_exists_else_the_status() {
 }
 
 #[test]
-#[ignore = "bug: try_files (src/site/pipeline.rs:382) takes the first entry for which \
-            Handler::serves (src/handler/mod.rs:374) is true, and serves() is true for a \
-            folder with an index even without its trailing slash: for /docs the entry \
-            {path} = /docs wins and the files answer it with 301 to /docs/, so \
-            {path}/index.html is never tried. Should: serve docs/index.html with 200 \
-            (like nginx's try_files $uri, which matches files only)"]
 fn try_files_reaches_a_folder_index_through_its_entry() {
     let (root, pages) = (try_files_root(), pages());
     let server = try_files_server(&root, &pages);
@@ -798,13 +792,6 @@ fn a_protected_page_is_protected_at_its_own_path() {
 }
 
 #[test]
-#[ignore = "bug: a rewritten path is served without matching the routes again: \
-            try_files (src/site/pipeline.rs:383) rewrites /report to /report.html and \
-            answers it under the try_files route's modifiers, so the auth of the route \
-            `/report.html` is skipped and its bytes are served with 200 (the same holds for \
-            rewrite, pipeline.rs:288, and the spa fallback, pipeline.rs:403). The module doc promises that \
-            routes match the path that would be served. Should: 401, as for /report.html \
-            (nginx re-matches locations after try_files and rewrite ... last)"]
 fn a_pretty_url_does_not_skip_the_auth_of_the_page_it_serves() {
     let root = protected_page_root();
     let server = protected_page_server(&root);
@@ -820,12 +807,6 @@ fn a_pretty_url_does_not_skip_the_auth_of_the_page_it_serves() {
 }
 
 #[test]
-#[ignore = "bug: a folder's index file is served without matching the routes for its own \
-            path: /secret/ is matched as `secret` (RoutePath, src/handler/mod.rs:451), takes no \
-            route, and the files then serve secret/index.html (src/handler/mod.rs:340), so \
-            the auth of the route `/secret/index.html` is skipped and its bytes come with \
-            200. Should: 401 (nginx's index does an internal redirect that re-matches \
-            locations)"]
 fn a_folder_url_does_not_skip_the_auth_of_its_index_file() {
     let root = protected_page_root();
     let server = protected_page_server(&root);
@@ -1364,10 +1345,6 @@ fn removed_fields_are_gone() {
 }
 
 #[test]
-#[ignore = "bug: remove = [\"Server\"] is applied by Site::finish (src/site/pipeline.rs:177), \
-            but the engines add `Server: ferrox` afterwards to any response without one \
-            (src/proto/h1/encode.rs:57, src/proto/h2/send.rs:85), so the field is still sent \
-            over HTTP/1.1 and h2. Should: a site that removes Server sends none"]
 fn removing_server_removes_the_server_field() {
     let root = TempRoot::new().file("a.txt", "alpha");
     let server = SiteServer::start(plan(vec![
@@ -1463,12 +1440,6 @@ fn the_security_preset_sends_hsts_on_a_tls_site_only() {
 }
 
 #[test]
-#[ignore = "bug: HeaderRules::security(tls) (src/site/headers.rs:120) puts HSTS in the \
-            rules of a site with TLS, and Site::finish (src/site/pipeline.rs:177) applies \
-            them on every connection: the same site served on a plain listener \
-            (https_redirect = false) sends Strict-Transport-Security over plain http, which \
-            RFC 6797 section 7.2 forbids (MUST NOT). Should: only on TLS connections, as the \
-            site's own `hsts` is (SiteService::decorate, src/server/sites.rs)"]
 fn the_security_preset_of_a_tls_site_sends_no_hsts_over_plain_http() {
     let ca = TestCa::new();
     let cert = ca.issue(&["a.test"]);

@@ -16,7 +16,7 @@ use tokio::time::timeout;
 use super::Options;
 use crate::body::{Body, FileSlice, Part};
 use crate::proto::date;
-use crate::response::Reply;
+use crate::response::{OmitServer, Reply};
 
 /// File bytes read per chunk: a few frames' worth, from one pread.
 const FILE_CHUNK: usize = 64 * 1024;
@@ -82,7 +82,10 @@ pub async fn respond(
     if let Some(value) = date::header_value() {
         parts.headers.insert(header::DATE, value);
     }
-    if options.server_header && !parts.headers.contains_key(header::SERVER) {
+    if options.server_header
+        && !parts.headers.contains_key(header::SERVER)
+        && parts.extensions.get::<OmitServer>().is_none()
+    {
         parts
             .headers
             .insert(header::SERVER, HeaderValue::from_static("ferrox"));

@@ -19,7 +19,7 @@ use super::{Conn, End};
 use crate::body::{Body, Part};
 use crate::proto::status::{status, Failure};
 use crate::proto::{Exchange, Service, Transport};
-use crate::response::Reply;
+use crate::response::{OmitServer, Reply};
 
 /// Bodies in memory up to this size are copied behind the head and leave in one
 /// write; larger ones go out as a second slice of a vectored write.
@@ -193,7 +193,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             fields.as_ref(),
             framing,
             connection,
-            self.options.server_header,
+            self.options.server_header && parts.extensions.get::<OmitServer>().is_none(),
         );
         let mut staged = Staged {
             status,

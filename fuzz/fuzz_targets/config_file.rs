@@ -28,7 +28,10 @@ fuzz_target!(|text: &str| {
     }
     match &whole {
         Ok(config) => {
-            assert!(problems.is_empty(), "parse took a file with problems: {problems:?}");
+            assert!(
+                problems.is_empty(),
+                "parse took a file with problems: {problems:?}"
+            );
             assert_eq!(partial.as_ref(), Some(config));
             assert_eq!(parse(path, text).ok().as_ref(), Some(config));
         }

@@ -161,12 +161,19 @@ pub async fn run<S: Service + 'static>(
     accepting.close();
     shutdown.triggered().await;
     accepting.wait().await;
+    drain(&connections, options.shutdown_timeout, &abort).await;
+    Ok(())
+}
+
+/// After the listeners stopped: lets in-flight responses finish within
+/// `timeout`, then closes whatever is left (`abort`).
+pub(crate) async fn drain(connections: &TaskTracker, timeout: Duration, abort: &proto::Signal) {
     connections.close();
     let open = connections.len();
     if open > 0 {
         tracing::info!(open, "waiting for in-flight responses");
     }
-    if tokio::time::timeout(options.shutdown_timeout, connections.wait())
+    if tokio::time::timeout(timeout, connections.wait())
         .await
         .is_err()
     {
@@ -177,5 +184,4 @@ pub async fn run<S: Service + 'static>(
         abort.fire();
         connections.wait().await;
     }
-    Ok(())
 }

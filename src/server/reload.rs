@@ -202,23 +202,7 @@ pub async fn run_sites(
     accepting.stop_all();
     accepting.tracker.close();
     accepting.tracker.wait().await;
-    let connections = accepting.connections.clone();
-    connections.close();
-    let open = connections.len();
-    if open > 0 {
-        tracing::info!(open, "waiting for in-flight responses");
-    }
-    if tokio::time::timeout(options.shutdown_timeout, connections.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            open = connections.len(),
-            "shutdown timeout: closing remaining connections"
-        );
-        abort.fire();
-        connections.wait().await;
-    }
+    super::drain(&accepting.connections, options.shutdown_timeout, &abort).await;
     Ok(())
 }
 

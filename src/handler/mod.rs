@@ -391,6 +391,10 @@ impl Handler {
     /// file answers: that file's URL path, so that routes see the path that
     /// is served (an index behind a protected route stays protected).
     pub fn index_path(&self, path: &str) -> Option<String> {
+        // Most requests name a file: answered before any work.
+        if !path.ends_with('/') {
+            return None;
+        }
         let safe = files::sanitize(path, self.options.hidden).ok()?;
         if !safe.has_trailing_slash() && !safe.is_root() {
             return None;

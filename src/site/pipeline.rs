@@ -289,7 +289,14 @@ impl Site {
         let Some(route) = taken.route else {
             return self.index_or_serve(handler, req, taken);
         };
-        let captures = route.captures(path.bytes());
+        // Captures only for the actions that substitute them: finding them
+        // runs the route's regex again.
+        let captures = match &route.action {
+            Action::Redirect { .. } | Action::Rewrite(_) | Action::TryFiles(_) => {
+                route.captures(path.bytes())
+            }
+            _ => Vec::new(),
+        };
         let values = Values {
             path,
             query: req.uri().query(),

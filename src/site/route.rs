@@ -226,7 +226,9 @@ impl<M> Routes<M> {
     /// The first route whose glob matches `path` and whose methods include
     /// `method`.
     pub fn pick(&self, path: &RoutePath<'_>, method: &Method) -> Option<&Route<M>> {
-        if self.routes.is_empty() {
+        // The usual request matches no route: one search that allocates
+        // nothing says so (the set of matches is built only when one does).
+        if self.routes.is_empty() || !self.set.is_match(path.bytes()) {
             return None;
         }
         self.set

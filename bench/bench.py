@@ -91,6 +91,46 @@ def write_sites_config(count):
     return path
 
 
+# Twenty routes of a real site, none of which takes the benchmark's files.
+TWENTY_ROUTES = [
+    ('/blog/**', 'redirect = { to = "https://blog.example.com/{1}", status = 308 }'),
+    ('/docs/**', 'try_files = ["{path}", "{path}.html", "=404"]'),
+    ('/app/**', 'spa = true'),
+    ('/healthz', 'respond = { status = 200, body = "ok" }'),
+    ('/api/**', 'respond = { status = 404, body = "no api here" }'),
+    ('/old/*.php', 'redirect = { to = "/new/{1}.html", status = 301 }'),
+    ('/**/*.bak', 'respond = { status = 404, body = "gone" }'),
+    ('/wp-admin/**', 'respond = { status = 404, body = "no" }'),
+    ('/.well-known/security.txt', 'respond = { status = 200, body = "Contact: mailto:security@example.com" }'),
+    ('/assets/**', 'headers = { set = { "Cache-Control" = "public, max-age=31536000, immutable" } }'),
+    ('/downloads/**', 'headers = { set = { "Content-Disposition" = "attachment" } }'),
+    ('/fonts/*.{woff,woff2}', 'cors = { origins = "*" }'),
+    ('/about', 'rewrite = "/about.html"'),
+    ('/{team,people}/**', 'try_files = ["{path}.html", "=404"]'),
+    ('/feed', 'redirect = { to = "/feed.xml", status = 301 }'),
+    ('/rss', 'redirect = { to = "/feed.xml", status = 301 }'),
+    ('/2019/**', 'redirect = { to = "/archive/2019/{1}", status = 308 }'),
+    ('/2020/**', 'redirect = { to = "/archive/2020/{1}", status = 308 }'),
+    ('/private/**', 'allow = ["10.0.0.0/8"]'),
+    ('/**/*.map', 'deny = ["0.0.0.0/0", "::/0"]'),
+]
+
+
+def write_routes_config(kind):
+    """One site on the benchmark folder: with no routes ("none"), the twenty
+    above ("twenty"), or the twenty and then one that takes the benchmark's
+    files with a header modifier ("match")."""
+    path = WORK / f"routes-{kind}.toml"
+    lines = ["[[site]]", f'root = "{SITE}"', ""]
+    routes = [] if kind == "none" else list(TWENTY_ROUTES)
+    if kind == "match":
+        routes.append(('/*.html', 'headers = { set = { "X-Frame-Options" = "DENY" } }'))
+    for glob, rule in routes:
+        lines += ["[[site.route]]", f'path = "{glob}"', rule, ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -531,6 +571,10 @@ def main():
     ap.add_argument("--sites", type=int, default=0, metavar="N",
                     help="also run the shipped binary with a configuration of N sites (the one tested in "
                          "the middle, found by Host) in every round, as 'sites'")
+    ap.add_argument("--routes", action="store_true",
+                    help="also run the shipped binary on a one-site configuration with no routes ('routes0'), "
+                         "twenty routes that do not take the benchmark's files ('routes20'), and those plus one "
+                         "that does, with a header modifier ('routes21'), in every round; compared with 'routes0'")
     ap.add_argument("--probe", action="store_true",
                     help="also run bench/probe (ferrox's handler without its engine) in the 1 KiB keep-alive rows")
     ap.add_argument("--max-steal", type=float, default=MAX_STEAL * 100, metavar="PERCENT",
@@ -562,6 +606,11 @@ def main():
         many = Ferrox("sites", free_port(), None, threads)
         many.config = write_sites_config(args.sites)
         servers.insert(1, many)
+    if args.routes:
+        for name, kind in (("routes21", "match"), ("routes20", "twenty"), ("routes0", "none")):
+            variant = Ferrox(name, free_port(), None, threads)
+            variant.config = write_routes_config(kind)
+            servers.insert(1, variant)
     scenarios = [s for s in SCENARIOS if not args.only or args.only in s[0]]
     # Diagnostics beside the servers, in the 1 KiB keep-alive rows only.
     extras = [Ceiling("ceiling", free_port(), None, threads)]
@@ -653,20 +702,22 @@ def main():
                 lines.append(f"| {name} | {s} | {fmt_rate(median([run[metric] for run in runs]), metric)} | "
                              f"{paired_ratio(results, s, 'nginx', name, metric):.2f}× | {over_ferrox} | "
                              f"{user:.1f} + {total - user:.1f} |")
-    for variant in ("candidate", "sites"):
+    # Each variant against its baseline, from the same rounds.
+    for variant, base in (("candidate", "ferrox"), ("sites", "ferrox"), ("routes0", "ferrox"),
+                          ("routes20", "routes0"), ("routes21", "routes0")):
         if variant not in results:
             continue
-        lines += ["", f"| scenario | {variant} | {variant}/ferrox | rounds' range | {variant}/nginx | "
-                      f"server CPU µs/req ({variant} / ferrox) |",
+        lines += ["", f"| scenario | {variant} | {variant}/{base} | rounds' range | {variant}/nginx | "
+                      f"server CPU µs/req ({variant} / {base}) |",
                   "|---|---|---|---|---|---|"]
         for name, _path, _c, _x, metric in scenarios:
             med = {s: {k: median([run[k] for run in results[s][name]]) for k in (metric, "cpu_us_per_req")}
-                   for s in (variant, "ferrox", "nginx")}
-            c, f = med[variant], med["ferrox"]
-            over_ferrox = paired_ratio(results, variant, "ferrox", name, metric)
-            low, high = paired_range(results, variant, "ferrox", name, metric)
+                   for s in (variant, base, "nginx")}
+            c, f = med[variant], med[base]
+            over_base = paired_ratio(results, variant, base, name, metric)
+            low, high = paired_range(results, variant, base, name, metric)
             over_nginx = paired_ratio(results, variant, "nginx", name, metric)
-            lines.append(f"| {name} | {fmt_rate(c[metric], metric)} | **{over_ferrox:.2f}×** | {low:.2f}–{high:.2f} | "
+            lines.append(f"| {name} | {fmt_rate(c[metric], metric)} | **{over_base:.2f}×** | {low:.2f}–{high:.2f} | "
                          f"{over_nginx:.2f}× | {c['cpu_us_per_req']:.1f} / {f['cpu_us_per_req']:.1f} |")
     if any(tls_results["ferrox"].values()):
         lines += ["", "| HTTPS scenario | ferrox req/s | nginx req/s | ferrox/nginx |", "|---|---|---|---|"]

@@ -123,7 +123,7 @@ pub fn encode_segment(segment: &[u8]) -> String {
 pub fn sanitize(path: &str, hidden: bool) -> Result<SafePath<'_>, Error> {
     // percent_decode borrows too when nothing decodes, but finds that out a
     // byte at a time; `contains` is one memchr.
-    let decoded: Cow<[u8]> = match path.contains('%') {
+    let decoded: Cow<[u8]> = match path.as_bytes().contains(&b'%') {
         true => percent_decode_str(path).into(),
         false => Cow::Borrowed(path.as_bytes()),
     };

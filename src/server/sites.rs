@@ -338,8 +338,8 @@ impl SiteService<'_> {
                     handler.respond_now(req)
                 }
                 Some(handler) => {
-                    let host = proto::request_host(req);
-                    let (answer, taken) = site.answer_now(handler, req, host, self.facts.peer)?;
+                    let host = || proto::request_host(req);
+                    let (answer, taken) = site.answer_now(handler, req, &host, self.facts.peer)?;
                     let mut reply = match answer {
                         Answer::Reply(reply) => reply,
                         Answer::Files(request) => match method_policy(handler, &request) {
@@ -370,8 +370,8 @@ impl SiteService<'_> {
                     None => handler.respond(req).await,
                 },
                 Some(handler) => {
-                    let host = proto::request_host(req);
-                    let (answer, taken) = site.answer(&handler, req, host, self.facts.peer).await;
+                    let host = || proto::request_host(req);
+                    let (answer, taken) = site.answer(&handler, req, &host, self.facts.peer).await;
                     let mut reply = match answer {
                         Answer::Reply(reply) => reply,
                         Answer::Files(request) => match method_policy(&handler, &request) {

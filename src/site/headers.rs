@@ -220,7 +220,7 @@ impl HeaderRules {
     }
 
     /// Whether any rule names `name`.
-    fn names(&self, name: &HeaderName) -> bool {
+    pub fn names(&self, name: &HeaderName) -> bool {
         self.remove.contains(name)
             || self.set.iter().any(|(n, _)| n == name)
             || self.add.iter().any(|(n, _)| n == name)

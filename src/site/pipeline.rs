@@ -123,7 +123,7 @@ impl Site {
         &'s self,
         handler: &Handler,
         req: &'r Request<()>,
-        host: Option<&str>,
+        host: &(dyn Fn() -> Option<&'r str> + Sync),
         client: IpAddr,
     ) -> Option<(Answer<'r>, Taken<'s>)> {
         let mut current: Cow<'r, Request<()>> = Cow::Borrowed(req);
@@ -159,7 +159,7 @@ impl Site {
         &'s self,
         handler: &Handler,
         req: &'r Request<()>,
-        host: Option<&str>,
+        host: &(dyn Fn() -> Option<&'r str> + Sync),
         client: IpAddr,
     ) -> (Answer<'r>, Taken<'s>) {
         let mut current: Cow<'r, Request<()>> = Cow::Borrowed(req);
@@ -195,7 +195,7 @@ impl Site {
         let effective = Effective::of(taken.route, &self.modifiers);
         if let Some(headers) = effective.headers {
             headers.apply(reply);
-            if !tls {
+            if !tls && headers.names(&header::STRICT_TRANSPORT_SECURITY) {
                 reply.remove(&header::STRICT_TRANSPORT_SECURITY);
             }
         }
@@ -278,11 +278,11 @@ impl Site {
     /// Step 5: the route's action. A rewrite (rewrite, try_files, the
     /// single-page fallback, a folder's index file) goes through the routes
     /// again with the path it serves, so that the rules of that path apply.
-    fn act(
+    fn act<'h>(
         &self,
         handler: &Handler,
         req: &Request<()>,
-        host: Option<&str>,
+        host: &(dyn Fn() -> Option<&'h str> + Sync),
         path: &RoutePath<'_>,
         taken: Taken<'_>,
     ) -> Step {
@@ -297,20 +297,21 @@ impl Site {
             }
             _ => Vec::new(),
         };
-        let values = Values {
+        // The host only for the templates (one header lookup).
+        let values = || Values {
             path,
             query: req.uri().query(),
-            host,
+            host: host(),
             captures: &captures,
         };
         match &route.action {
             Action::Files => self.index_or_serve(handler, req, taken),
             Action::Respond { status, body } => Step::Reply(respond(*status, body).into()),
             Action::Redirect { to, status } => {
-                Step::Reply(redirect(handler, &to.expand(&values), *status).into())
+                Step::Reply(redirect(handler, &to.expand(&values()), *status).into())
             }
-            Action::Rewrite(to) => rewritten(handler, req, &to.expand(&values)),
-            Action::TryFiles(entries) => match try_files(handler, req, entries, &values) {
+            Action::Rewrite(to) => rewritten(handler, req, &to.expand(&values())),
+            Action::TryFiles(entries) => match try_files(handler, req, entries, &values()) {
                 Step::Serve => self.index_or_serve(handler, req, taken),
                 other => other,
             },

@@ -9,9 +9,14 @@
 //! Globs: `*` within a segment, `**` across segments (`/admin/**` also
 //! matches `/admin` itself), `?` one character, `[abc]` and `[!abc]` classes
 //! (ASCII), `{a,b}` alternatives. Each glob becomes a regular expression with
-//! a capture for every `*` and `**`, and a site's globs become one
-//! [`RegexSet`]: one linear-time pass finds the routes a path matches,
-//! whatever the path and however many routes there are.
+//! a capture for every `*` and `**`.
+//!
+//! Most requests match no route, so a path is first held against each
+//! glob's literal ends (`admin` of `/admin/**`, `.php` of `**/*.php`): two
+//! byte comparisons rule a route out without running its regex. The few
+//! routes left are tried in order; when many are left (globs with no
+//! literal ends), a site's globs as one [`RegexSet`] find the matches in a
+//! single linear-time pass, however many routes there are.
 
 use std::fmt;
 
@@ -99,6 +104,10 @@ impl TryEntry {
 pub struct Route<M> {
     glob: String,
     regex: Regex,
+    /// What every path the glob matches starts and ends with.
+    ends: Ends,
+    /// How it is matched without its regex, when it can be.
+    shape: Shape,
     methods: Vec<Method>,
     /// What it does.
     pub action: Action,
@@ -141,6 +150,8 @@ impl<M> Route<M> {
         Ok(Route {
             glob: glob.to_string(),
             regex,
+            ends: Ends::of(glob),
+            shape: Shape::of(glob),
             methods,
             action,
             modifiers,
@@ -163,10 +174,22 @@ impl<M> Route<M> {
         Route {
             glob: self.glob,
             regex: self.regex,
+            ends: self.ends,
+            shape: self.shape,
             methods: self.methods,
             action: self.action,
             modifiers: f(self.modifiers),
         }
+    }
+
+    /// Whether the route takes `path` with `method`: the cheap tests first.
+    fn takes(&self, path: &[u8], method: &Method) -> bool {
+        self.ends.admit(path)
+            && (self.methods.is_empty() || self.methods.contains(method))
+            && match &self.shape {
+                Shape::Regex => self.regex.is_match(path),
+                simple => simple.matches(path),
+            }
     }
 
     /// What each `*` and `**` matched in `path` (decoded), in order.
@@ -226,16 +249,216 @@ impl<M> Routes<M> {
     /// The first route whose glob matches `path` and whose methods include
     /// `method`.
     pub fn pick(&self, path: &RoutePath<'_>, method: &Method) -> Option<&Route<M>> {
-        // The usual request matches no route: one search that allocates
-        // nothing says so (the set of matches is built only when one does).
-        if self.routes.is_empty() || !self.set.is_match(path.bytes()) {
-            return None;
+        let bytes = path.bytes();
+        // Usually no route's literal ends admit the path: no regex runs and
+        // nothing is allocated.
+        let mut admitted = self.routes.iter().filter(|r| r.ends.admit(bytes));
+        let first = admitted.next()?;
+        if admitted.clone().nth(SET_AFTER - 1).is_none() {
+            return std::iter::once(first)
+                .chain(admitted)
+                .find(|r| r.takes(bytes, method));
         }
+        // Many globs without literal ends: one pass over the path for all.
         self.set
-            .matches(path.bytes())
+            .matches(bytes)
             .into_iter()
             .filter_map(|i| self.routes.get(i))
             .find(|r| r.methods.is_empty() || r.methods.contains(method))
+    }
+}
+
+/// Routes left after the literal test above which one [`RegexSet`] pass is
+/// cheaper than a regex each.
+const SET_AFTER: usize = 8;
+
+/// What every path a glob matches starts and ends with: the bytes it may
+/// start with, and its literal prefix and suffix (each possibly empty). A
+/// necessary condition only; the regex decides.
+#[derive(Debug, Clone)]
+struct Ends {
+    first: ByteSet,
+    prefix: Box<[u8]>,
+    suffix: Box<[u8]>,
+}
+
+impl Ends {
+    fn of(glob: &str) -> Ends {
+        let trimmed = glob.trim_start_matches('/');
+        let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+        let meta = |c: char| matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | ',');
+        let first = ByteSet::first_of(trimmed);
+        let Some(at) = trimmed.find(meta) else {
+            // No wildcard: the path is the glob itself.
+            return Ends {
+                first,
+                prefix: trimmed.as_bytes().into(),
+                suffix: Box::default(),
+            };
+        };
+        let last = trimmed.rfind(meta).unwrap_or(at);
+        // `a/**` matches `a` itself and `**/b` matches `b`: the slash next to
+        // a wildcard is not part of every match.
+        let prefix = trimmed.get(..at).unwrap_or_default();
+        let suffix = trimmed.get(last + 1..).unwrap_or_default();
+        Ends {
+            first,
+            prefix: prefix.strip_suffix('/').unwrap_or(prefix).as_bytes().into(),
+            suffix: suffix.strip_prefix('/').unwrap_or(suffix).as_bytes().into(),
+        }
+    }
+
+    /// Whether a path with these bytes may match. The first and last bytes
+    /// are compared inline: most routes are ruled out there, without a call.
+    fn admit(&self, path: &[u8]) -> bool {
+        if let Some(&byte) = path.first() {
+            if !self.first.has(byte) {
+                return false;
+            }
+        }
+        if let (Some(want), Some(got)) = (self.suffix.last(), path.last()) {
+            if want != got {
+                return false;
+            }
+        }
+        path.starts_with(&self.prefix) && path.ends_with(&self.suffix)
+    }
+}
+
+/// The common globs, matched by comparing bytes rather than by running a
+/// regex (equivalent to the regex: the tests hold each against it).
+#[derive(Debug, Clone)]
+enum Shape {
+    /// No wildcard: the path is the glob.
+    Exact(Box<[u8]>),
+    /// `**`: every path.
+    All,
+    /// `a/**`: `a` and everything below it.
+    Below(Box<[u8]>),
+    /// `**/b`: `b` at any depth.
+    Anywhere(Box<[u8]>),
+    /// `a*b`, one `*`: `a`, then anything but `/`, then `b`.
+    Star(Box<[u8]>, Box<[u8]>),
+    /// `**/a*b`, `a` and `b` without `/`: the last segment is `a*b`.
+    LastSegment(Box<[u8]>, Box<[u8]>),
+    /// Anything else.
+    Regex,
+}
+
+impl Shape {
+    fn of(glob: &str) -> Shape {
+        let trimmed = glob.trim_start_matches('/');
+        let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+        let literal = |text: &str| !text.contains(['*', '?', '[', ']', '{', '}', ',']);
+        let bytes = |text: &str| Box::<[u8]>::from(text.as_bytes());
+        if literal(trimmed) {
+            return Shape::Exact(bytes(trimmed));
+        }
+        if trimmed == "**" {
+            return Shape::All;
+        }
+        if let Some(head) = trimmed.strip_suffix("/**").filter(|h| literal(h)) {
+            return Shape::Below(bytes(head));
+        }
+        if let Some(tail) = trimmed.strip_prefix("**/") {
+            if literal(tail) {
+                return Shape::Anywhere(bytes(tail));
+            }
+            return match tail.split_once('*') {
+                Some((a, b)) if literal(a) && literal(b) && !tail.contains('/') => {
+                    Shape::LastSegment(bytes(a), bytes(b))
+                }
+                _ => Shape::Regex,
+            };
+        }
+        match trimmed.split_once('*') {
+            Some((head, tail)) if literal(head) && literal(tail) => {
+                Shape::Star(bytes(head), bytes(tail))
+            }
+            _ => Shape::Regex,
+        }
+    }
+
+    /// Whether `path` matches; never asked of [`Shape::Regex`].
+    fn matches(&self, path: &[u8]) -> bool {
+        match self {
+            Shape::Exact(whole) => path == &whole[..],
+            Shape::All => true,
+            Shape::Below(head) => path
+                .strip_prefix(&head[..])
+                .is_some_and(|rest| rest.is_empty() || rest.first() == Some(&b'/')),
+            Shape::Anywhere(tail) => path
+                .strip_suffix(&tail[..])
+                .is_some_and(|rest| rest.is_empty() || rest.last() == Some(&b'/')),
+            Shape::Star(head, tail) => star(head, tail, path),
+            Shape::LastSegment(head, tail) => star(
+                head,
+                tail,
+                path.rsplit(|&b| b == b'/').next().unwrap_or_default(),
+            ),
+            Shape::Regex => false,
+        }
+    }
+}
+
+/// Whether `path` is `head`, then anything but `/`, then `tail`.
+fn star(head: &[u8], tail: &[u8], path: &[u8]) -> bool {
+    path.strip_prefix(head)
+        .and_then(|rest| rest.strip_suffix(tail))
+        .is_some_and(|middle| !middle.contains(&b'/'))
+}
+
+/// A set of bytes, one bit each.
+#[derive(Debug, Clone, Copy)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    const ALL: ByteSet = ByteSet([u64::MAX; 4]);
+
+    /// The bytes a path that `glob` (trimmed of its slashes) matches may
+    /// start with: a literal's first byte, each alternative's of `{a,b}`;
+    /// anything where a wildcard or class comes first.
+    fn first_of(glob: &str) -> ByteSet {
+        let literal_start = |text: &str| match text.chars().next() {
+            Some(c) if !matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | ',' | '/') => {
+                let mut buf = [0u8; 4];
+                c.encode_utf8(&mut buf).as_bytes().first().copied()
+            }
+            _ => None,
+        };
+        if let Some(byte) = literal_start(glob) {
+            return ByteSet::of(&[byte]);
+        }
+        let Some(alternatives) = glob
+            .strip_prefix('{')
+            .and_then(|rest| rest.split('}').next())
+        else {
+            return ByteSet::ALL;
+        };
+        let mut starts = Vec::new();
+        for alternative in alternatives.split(',') {
+            match literal_start(alternative) {
+                Some(byte) => starts.push(byte),
+                None => return ByteSet::ALL,
+            }
+        }
+        ByteSet::of(&starts)
+    }
+
+    fn of(bytes: &[u8]) -> ByteSet {
+        let mut set = ByteSet([0; 4]);
+        for &b in bytes {
+            if let Some(word) = set.0.get_mut(usize::from(b >> 6)) {
+                *word |= 1 << (b & 63);
+            }
+        }
+        set
+    }
+
+    fn has(&self, b: u8) -> bool {
+        self.0
+            .get(usize::from(b >> 6))
+            .is_some_and(|word| word & (1 << (b & 63)) != 0)
     }
 }
 
@@ -495,11 +718,32 @@ mod tests {
         Route::new(glob, Vec::new(), Action::Files, ()).unwrap()
     }
 
+    /// Whether `glob` takes `path`, asked three ways that must agree: its
+    /// regex alone, the route table's literal-ends path (one route), and its
+    /// one-pass set path (more routes than [`SET_AFTER`] left).
     fn matches(glob: &str, path: &str) -> bool {
         let raw = format!("/{path}");
         let path = RoutePath::of(&raw).unwrap();
-        let routes = Routes::new(vec![route(glob)]).unwrap();
-        routes.pick(&path, &Method::GET).is_some()
+        let by_regex = route(glob).regex.is_match(path.bytes());
+        if by_regex {
+            assert!(
+                route(glob).ends.admit(path.bytes()),
+                "{glob}: ends refuse {raw}"
+            );
+        }
+        let one = Routes::new(vec![route(glob)]).unwrap();
+        let many = Routes::new(vec![route(glob); SET_AFTER + 1]).unwrap();
+        assert_eq!(
+            one.pick(&path, &Method::GET).is_some(),
+            by_regex,
+            "{glob} on {raw}"
+        );
+        assert_eq!(
+            many.pick(&path, &Method::GET).is_some(),
+            by_regex,
+            "{glob} on {raw}"
+        );
+        by_regex
     }
 
     #[test]
@@ -531,9 +775,66 @@ mod tests {
             ("/**", "anything/at/all", true),
             ("/", "", true),
             ("/about", "about/", true),
+            ("/about", "about.html", false),
+            ("/**/*.php", "a/b/x.php", true),
+            ("/**/*.php", "x.php.txt", false),
+            ("/{a,b}x", "bx", true),
+            ("/x{a,b}", "xb", true),
+            ("/x{a,b}", "xc", false),
+            ("/a,b", "a,b", true),
+            ("/a[.]b", "a.b", true),
+            ("/a/**/b/*.css", "a/b/s.css", true),
+            ("/a/**/b/*.css", "a/q/b/s.css", true),
+            ("/a/**/b/*.css", "a/q/c/s.css", false),
+            ("/caf\u{e9}/*", "caf\u{e9}/x", true),
+            ("/{team,people}/**", "people/x", true),
+            ("/{team,people}/**", "1k.html", false),
+            ("/{,a}b", "b", true),
+            ("/{a/b,c}/*", "a/b/x", true),
+            ("/[0-9]k.html", "1k.html", true),
+            ("/?k.html", "1k.html", true),
+            ("/*k.html", "1k.html", true),
+            ("/a/*", "a", false),
+            ("/a/*", "a/x", true),
+            ("/*", "", true),
+            ("/*", "a/b", false),
+            ("/**/x", "x", true),
+            ("/**/x", "ax", false),
+            ("/**/x", "a/b/x", true),
+            ("/a/**", "ab", false),
+            ("/a*b", "ab", true),
+            ("/a*b", "a/b", false),
+            ("/a*b", "b", false),
+            ("/ab*ba", "aba", false),
+            ("/ab*ba", "abba", true),
+            ("/a/b/", "a/b", true),
+            ("/a/b", "a/b/c", false),
+            ("/**/*.bak", "x.bak", true),
+            ("/**/*.bak", "a/b/x.bak", true),
+            ("/**/*.bak", "a/x.bak/c", false),
+            ("/**/*.bak", "a.bak.x", false),
+            ("/**/x*", "a/x/b", false),
+            ("/**/x*", "a/xy", true),
         ];
         for (glob, path, want) in cases {
             assert_eq!(matches(glob, path), want, "{glob} on /{path}");
+        }
+    }
+
+    #[test]
+    fn common_globs_need_no_regex() {
+        for glob in [
+            "/about",
+            "/**",
+            "/admin/**",
+            "/**/*.bak",
+            "/*.html",
+            "/old/*.php",
+        ] {
+            assert!(!matches!(Shape::of(glob), Shape::Regex), "{glob}");
+        }
+        for glob in ["/{a,b}/**", "/file?.txt", "/a/**/b", "/*/*.js"] {
+            assert!(matches!(Shape::of(glob), Shape::Regex), "{glob}");
         }
     }
 

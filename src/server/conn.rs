@@ -20,6 +20,7 @@ use tokio::time::timeout;
 use tokio_rustls::server::TlsStream;
 
 use super::cancel::until_cancelled;
+use super::plain_on_tls;
 use super::redirect::RedirectToHttps;
 use super::Protocol;
 use crate::body::Body;
@@ -170,6 +171,11 @@ pub(crate) async fn serve_tcp<S: Connect>(
             }
             Protocol::Tls(tls) => {
                 Box::pin(async {
+                    if plain_on_tls::is_plain_http(&stream, ctx.tls_handshake_timeout).await {
+                        tracing::debug!(%peer, "plain HTTP on a TLS port: 400");
+                        plain_on_tls::refuse(stream).await;
+                        return;
+                    }
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
                     let stream =
                         match timeout(ctx.tls_handshake_timeout, acceptor.accept(stream)).await {

@@ -7,6 +7,7 @@
 mod accept;
 mod cancel;
 mod conn;
+mod plain_on_tls;
 mod redirect;
 pub mod reload;
 mod shutdown;

@@ -410,7 +410,7 @@ fn send_raw(addr: SocketAddr, bytes: &[u8]) -> (Vec<u8>, Duration) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn garbage_and_plain_http_on_the_tls_port_are_dropped_at_once() {
+async fn garbage_is_dropped_and_plain_http_told_to_use_https_on_the_tls_port() {
     let root = TempRoot::new().file("a.txt", "still fine");
     let c = cert(&["localhost"]);
     // A long deadline: closing must come from the bad bytes, not the deadline.
@@ -458,6 +458,24 @@ async fn garbage_and_plain_http_on_the_tls_port_are_dropped_at_once() {
             took < Duration::from_secs(3),
             "{what}: the connection stayed open for {took:?}"
         );
+        // A plain request (its first byte a method's capital letter) gets the
+        // page that says to use https, as nginx does; nothing of it echoed.
+        if what == "plain HTTP" || what == "h2c preface" {
+            let text = String::from_utf8_lossy(&got);
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert_eq!(
+                head,
+                format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/html; charset=utf-8\r\n\
+                     Content-Length: {}\r\nConnection: close\r\nCache-Control: no-store",
+                    body.len()
+                ),
+                "{what}"
+            );
+            assert!(body.contains("use <code>https://</code>"), "{what}: {body}");
+            assert!(!body.contains("a.txt"), "{what}: {body}");
+            continue;
+        }
         assert!(
             !got.starts_with(b"HTTP/"),
             "{what}: answered in plain HTTP: {:?}",

@@ -261,9 +261,36 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Sets up diagnostics on stderr at `level` (an `EnvFilter` directive such as
-/// `info` or `ferrox=debug`).
+/// The levels a diagnostics filter may name alone, quietest first.
+pub const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Checks a diagnostics filter: a level, or comma-separated directives such
+/// as `info,ferrox::server=debug`. A bare word that is no level is refused:
+/// `EnvFilter` would read `loud` as "everything from the target `loud`",
+/// which no event has, and silently hide every diagnostic.
+pub fn check_filter(filter: &str) -> Result<(), String> {
+    let mut directives = filter.split(',').map(str::trim).filter(|d| !d.is_empty());
+    let Some(first) = directives.next() else {
+        return Err(format!("empty: use a level ({})", LEVELS.join(", ")));
+    };
+    for directive in std::iter::once(first).chain(directives) {
+        let bare = !directive.contains(['=', '[']);
+        if bare && !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(directive)) {
+            return Err(format!(
+                "'{directive}' is neither a level ({}) nor a TARGET=LEVEL directive",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Sets up diagnostics on stderr at `level` (a filter [`check_filter`]
+/// accepts, such as `info` or `ferrox=debug`).
 pub fn init_tracing(level: &str) -> Result<(), String> {
+    check_filter(level)?;
     let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -276,6 +303,28 @@ pub fn init_tracing(level: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters() {
+        for ok in [
+            "info",
+            "WARN",
+            "off",
+            "info,ferrox=debug",
+            "ferrox::server=trace",
+            "[conn]=debug",
+        ] {
+            assert_eq!(check_filter(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            check_filter("loud"),
+            Err("'loud' is neither a level (off, error, warn, info, debug, trace) nor a TARGET=LEVEL directive".into())
+        );
+        assert!(check_filter("info,loud").is_err());
+        assert!(check_filter(" , ").is_err());
+        assert!(check_filter("ferrox=loud").is_err());
+        assert!(check_filter("info,[").is_err());
+    }
     use std::sync::{Arc, Mutex};
 
     fn record<'a>() -> Record<'a> {

@@ -1,16 +1,22 @@
 //! The `ferrox` binary: command line (and configuration file) → config →
 //! bind → serve until a signal; SIGHUP reloads the configuration.
 //!
-//! Exit status: 0 after a clean shutdown or a `check` that found nothing; 1
-//! when the server cannot start (a port taken, a root that cannot be opened,
-//! any problem in the configuration file, a `hash-password` without a
-//! password); 2 for a bad flag or value.
+//! Exit status (documented in `--help` and the README; one test each in
+//! `tests/it/cli.rs`): 0 after a clean shutdown or a tool that succeeded; 1
+//! when the server cannot start or a tool fails (a port taken, any problem in
+//! the configuration file, a `check` that found problems, a `hash-password`
+//! without a password); 2 for a bad command line or environment (clap's own
+//! status for usage errors: an unknown flag, a bad value, a ROOT that is no
+//! folder).
 
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::{CommandFactory as _, FromArgMatches as _};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
 
 use ferrox::config::raw::Command;
 use ferrox::config::{self, Args, Explicit, LoadError};
@@ -20,26 +26,14 @@ use ferrox::server::reload::{self, Bound, Reloader};
 use ferrox::server::sites::{Generation, Live, LiveParts, Plan};
 use ferrox::server::{self, Shutdown};
 
+/// The exit status of a bad command line or environment: clap's for usage
+/// errors.
+const USAGE: u8 = 2;
+
 fn main() -> ExitCode {
-    let parsed = Args::command()
-        .try_get_matches()
-        .and_then(|m| Args::from_arg_matches(&m).map(|a| (a, m)));
-    let (args, matches) = match parsed {
+    let (args, matches) = match parse() {
         Ok(parsed) => parsed,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let rendered = e.render().to_string();
-            let line = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!("ferrox: {}", line.trim_start_matches("error: "));
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let explicit = Explicit::from_matches(&matches);
     let checked = match &args.command {
@@ -50,6 +44,8 @@ fn main() -> ExitCode {
         }) => return precompress(root, *min_size, *jobs),
         Some(Command::Check { file }) => Some(file.clone()),
         Some(Command::HashPassword) => return hash_password(),
+        Some(Command::Completions { shell }) => return completions(*shell),
+        Some(Command::Man { subcommand }) => return man(subcommand.as_deref()),
         None => None,
     };
     if let Some(file) = checked {
@@ -59,7 +55,7 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(LoadError::Cli(e)) => {
             eprintln!("ferrox: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(USAGE);
         }
         Err(LoadError::File(problems)) => {
             for problem in problems {
@@ -70,12 +66,239 @@ fn main() -> ExitCode {
     };
     if let Err(e) = ferrox::log::init_tracing(&config.log_level) {
         eprintln!("ferrox: --log-level: {e}");
-        return ExitCode::from(2);
+        return ExitCode::from(USAGE);
     }
     match serve(config, args, explicit) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ferrox: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The command line, or the exit status once clap's whole message (usage,
+/// valid values, suggestions) or ours is on stderr; `--help` and `--version`
+/// print to stdout and exit 0.
+fn parse() -> Result<(Args, ArgMatches), ExitCode> {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    // `-h` is the short help: one line a flag, without the `[env: ...]` that
+    // would wrap most of them (`--help` shows them, and the rule).
+    let short_help = argv
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "-h");
+    let cmd = Args::command().mut_args(|a| a.hide_env(short_help));
+    let parsed = cmd
+        .clone()
+        .try_get_matches_from(&argv)
+        .and_then(|m| Args::from_arg_matches(&m).map(|a| (a, m)));
+    let e = match parsed {
+        Ok((args, matches)) => match subcommand_typo(&cmd, &matches) {
+            None => return Ok((args, matches)),
+            Some(typo) => typo,
+        },
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return Err(ExitCode::SUCCESS);
+        }
+        Err(e) => {
+            // `ferrox precompres ./docs` fails as a second positional; read
+            // leniently, its first word is a ROOT that names no folder.
+            let lenient = cmd.clone().ignore_errors(true).try_get_matches_from(&argv);
+            if let Some(typo) = lenient.ok().and_then(|m| subcommand_typo(&cmd, &m)) {
+                typo
+            } else if let Some(line) = env_error(&cmd, &argv, &e) {
+                eprintln!("ferrox: {line}");
+                return Err(ExitCode::from(USAGE));
+            } else {
+                e
+            }
+        }
+    };
+    let _ = e.print();
+    Err(ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(USAGE)))
+}
+
+/// A ROOT given on the command line that is no file or folder but names a
+/// subcommand: after a flag (`ferrox -q check`), clap's "cannot be used
+/// with" error; close to one (`ferrox precompres`), its "unrecognized
+/// subcommand" error with the suggestion. Either beats "not a folder".
+fn subcommand_typo(cmd: &clap::Command, matches: &ArgMatches) -> Option<clap::Error> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches.subcommand().is_some()
+        || matches.value_source("root") != Some(ValueSource::CommandLine)
+    {
+        return None;
+    }
+    let root = matches.get_one::<PathBuf>("root")?;
+    let word = root.to_str()?;
+    if root.symlink_metadata().is_ok() {
+        return None;
+    }
+    let mut cmd = cmd.clone();
+    cmd.build();
+    let usage = ContextValue::StyledStr(cmd.render_usage());
+    if cmd.find_subcommand(word).is_some() {
+        let given: Vec<String> = cmd
+            .get_arguments()
+            .filter(|a| a.get_id() != "root")
+            .filter(|a| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
+            .map(|a| a.to_string())
+            .collect();
+        if given.is_empty() {
+            return None;
+        }
+        let mut e = clap::Error::new(ErrorKind::ArgumentConflict).with_cmd(&cmd);
+        e.insert(
+            ContextKind::InvalidSubcommand,
+            ContextValue::String(word.to_string()),
+        );
+        e.insert(ContextKind::PriorArg, ContextValue::Strings(given));
+        e.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![format!(
+                "a subcommand comes first, its own flags after it: 'ferrox {word} --help'"
+            )
+            .into()]),
+        );
+        e.insert(ContextKind::Usage, usage);
+        return Some(e);
+    }
+    let suggestion = config::raw::similar_subcommand(word)?;
+    let mut e = clap::Error::new(ErrorKind::InvalidSubcommand).with_cmd(&cmd);
+    e.insert(
+        ContextKind::InvalidSubcommand,
+        ContextValue::String(word.to_string()),
+    );
+    e.insert(
+        ContextKind::SuggestedSubcommand,
+        ContextValue::Strings(vec![suggestion]),
+    );
+    e.insert(ContextKind::Usage, usage);
+    Some(e)
+}
+
+/// A bad value (or a conflict) clap found in a `FERROX_*` variable, said
+/// under the variable's name: clap names the flag, which was not given.
+fn env_error(cmd: &clap::Command, argv: &[OsString], e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let conflict = match e.kind() {
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => false,
+        ErrorKind::ArgumentConflict => true,
+        _ => return None,
+    };
+    let mut shown: Vec<&str> = Vec::new();
+    for kind in [ContextKind::InvalidArg, ContextKind::PriorArg] {
+        match e.get(kind) {
+            Some(ContextValue::String(s)) => shown.push(s),
+            Some(ContextValue::Strings(v)) => shown.extend(v.iter().map(String::as_str)),
+            _ => {}
+        }
+    }
+    // An `Arg` renders as "--port <PORT>" only once its command is built.
+    let mut built = cmd.clone();
+    built.build();
+    let same = |again: &clap::Error| {
+        again.kind() == e.kind()
+            && [
+                ContextKind::InvalidArg,
+                ContextKind::PriorArg,
+                ContextKind::InvalidValue,
+            ]
+            .into_iter()
+            .all(|k| again.get(k) == e.get(k))
+    };
+    // clap reads a variable only when its flag is absent: the variable is at
+    // fault when the error goes without it.
+    let culprit = built.get_arguments().find(|arg| {
+        let Some(var) = arg.get_env() else {
+            return false;
+        };
+        std::env::var_os(var).is_some()
+            && shown.contains(&arg.to_string().as_str())
+            && cmd
+                .clone()
+                .mut_arg(arg.get_id().as_str(), |a| a.env(None))
+                .try_get_matches_from(argv)
+                .err()
+                .map_or(true, |again| !same(&again))
+    })?;
+    let var = culprit.get_env()?.to_string_lossy().into_owned();
+    let set = std::env::var_os(&var)?.to_string_lossy().into_owned();
+    let flag = culprit
+        .get_long()
+        .map_or_else(|| culprit.get_id().to_string(), |l| format!("--{l}"));
+    if conflict {
+        let others: Vec<&str> = shown
+            .iter()
+            .copied()
+            .filter(|s| *s != culprit.to_string())
+            .collect();
+        return Some(format!(
+            "{var}={set}: {flag} cannot be used with {}",
+            others.join(", ")
+        ));
+    }
+    let reason = match (std::error::Error::source(e), e.get(ContextKind::ValidValue)) {
+        (Some(source), _) => source.to_string(),
+        (None, Some(ContextValue::Strings(valid))) => {
+            format!("expected one of {}", valid.join(", "))
+        }
+        (None, _) => "not accepted".to_string(),
+    };
+    Some(match e.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(value)) if *value != set => {
+            format!("{var}={set}: invalid value '{value}' for {flag}: {reason}")
+        }
+        _ => format!("{var}={set}: invalid value for {flag}: {reason}"),
+    })
+}
+
+/// `ferrox completions SHELL`: the script on stdout.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    let mut cmd = Args::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "ferrox", &mut out);
+    write_stdout(&out, "completions")
+}
+
+/// `ferrox man [SUBCOMMAND]`: ferrox(1), or the ferrox-SUBCOMMAND(1) page
+/// it refers to, in roff, on stdout.
+fn man(subcommand: Option<&str>) -> ExitCode {
+    let mut cmd = Args::command();
+    // Building names each subcommand's page as ferrox(1) refers to it.
+    cmd.build();
+    let page = match subcommand {
+        None => cmd,
+        Some(name) => match cmd.find_subcommand(name) {
+            // Its footer names the version, as ferrox(1)'s does.
+            Some(sub) => sub.clone().version(env!("CARGO_PKG_VERSION")),
+            None => {
+                eprintln!("ferrox: man: no subcommand '{name}'");
+                return ExitCode::from(USAGE);
+            }
+        },
+    };
+    let mut out = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(page).render(&mut out) {
+        eprintln!("ferrox: man: {e}");
+        return ExitCode::from(1);
+    }
+    write_stdout(&out, "man")
+}
+
+/// Writes a tool's output; a closed pipe (`ferrox man | head`) is no failure
+/// worth more than a status.
+fn write_stdout(bytes: &[u8], tool: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("ferrox: {tool}: cannot write to stdout: {e}");
             ExitCode::from(1)
         }
     }

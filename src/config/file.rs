@@ -143,6 +143,7 @@ use crate::site::headers::HeaderRules;
 use crate::site::pipeline::Modifiers;
 use crate::site::route::Route;
 
+pub(crate) use problem::closest;
 pub use problem::{Location, Problem};
 
 /// A configuration file, read and checked.

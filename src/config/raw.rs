@@ -15,7 +15,9 @@ use clap::{Parser, ValueEnum};
     version,
     about,
     max_term_width = 100,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_help = AFTER_HELP,
+    after_long_help = AFTER_LONG_HELP
 )]
 pub struct Args {
     /// A tool instead of the server.
@@ -23,227 +25,326 @@ pub struct Args {
     pub command: Option<Command>,
 
     /// Folder to serve.
+    ///
+    /// A folder named like a subcommand needs a path: `ferrox ./check`.
     #[arg(env = "FERROX_ROOT", default_value = ".")]
     pub root: PathBuf,
 
-    /// Configuration file (TOML): many sites, and every flag as a key. Flags
-    /// given on the command line or in the environment override its keys.
-    #[arg(short = 'c', long, env = "FERROX_CONFIG", value_name = "FILE")]
+    /// Configuration file (TOML): many sites, and every flag as a key.
+    ///
+    /// Flags given on the command line or in the environment override its keys;
+    /// `ferrox check FILE` checks it without serving.
+    #[arg(short = 'c', long, env = "FERROX_CONFIG", value_name = "FILE",
+          help_heading = SERVING)]
     pub config: Option<PathBuf>,
 
-    /// Address to listen on, as ADDR:PORT (IPv6 as [ADDR]:PORT). Repeatable.
+    /// Address to listen on, as ADDR:PORT (IPv6 as [ADDR]:PORT); repeatable
+    /// [default: 127.0.0.1:8080, with TLS 127.0.0.1:8443].
+    ///
+    /// The default is loopback only, so a laptop never serves its folder to the
+    /// network by surprise: use 0.0.0.0:8080 (or [::]:8080) for that. In the
+    /// environment, separate addresses with ",".
     #[arg(short = 'l', long = "listen", value_name = "ADDR:PORT", env = "FERROX_LISTEN",
-          value_delimiter = ',', value_parser = parse_listen)]
+          value_delimiter = ',', value_parser = parse_listen, help_heading = SERVING)]
     pub listen: Vec<std::net::SocketAddr>,
 
     /// Port on 127.0.0.1: a shortcut for --listen 127.0.0.1:PORT.
-    #[arg(short = 'p', long, env = "FERROX_PORT", conflicts_with = "listen")]
+    #[arg(short = 'p', long, env = "FERROX_PORT", conflicts_with = "listen",
+          value_parser = parse_port, help_heading = SERVING)]
     pub port: Option<u16>,
+
+    /// Concurrency model.
+    ///
+    /// One work-stealing runtime, or one single-threaded runtime per core, each
+    /// with its own SO_REUSEPORT listeners.
+    #[arg(long, env = "FERROX_RUNTIME", value_enum, default_value_t = RuntimeArg::WorkStealing,
+          help_heading = SERVING)]
+    pub runtime: RuntimeArg,
+
+    /// Time in-flight responses get to finish after SIGINT or SIGTERM.
+    #[arg(long, env = "FERROX_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration,
+          value_name = "DURATION", help_heading = SERVING)]
+    pub shutdown_timeout: Duration,
+
+    /// Do not send `Server: ferrox`.
+    #[arg(long, env = "FERROX_NO_SERVER_HEADER", value_parser = BoolishValueParser::new(),
+          help_heading = SERVING)]
+    pub no_server_header: bool,
+
+    /// Index file names tried in a directory, in order (comma-separated).
+    #[arg(long, env = "FERROX_INDEX", value_delimiter = ',', default_value = "index.html",
+          value_name = "NAMES", help_heading = FILES)]
+    pub index: Vec<String>,
+
+    /// Answer 404 instead of listing directories without an index file.
+    #[arg(long, env = "FERROX_NO_LISTING", value_parser = BoolishValueParser::new(),
+          help_heading = FILES)]
+    pub no_listing: bool,
+
+    /// Serve and list dotfiles (names starting with `.`).
+    #[arg(long, env = "FERROX_HIDDEN", value_parser = BoolishValueParser::new(),
+          help_heading = FILES)]
+    pub hidden: bool,
+
+    /// Folder of custom error pages named by status (404.html, 500.html, ...).
+    #[arg(long, env = "FERROX_ERROR_PAGES", value_name = "DIR", help_heading = FILES)]
+    pub error_pages: Option<PathBuf>,
+
+    /// Cache-Control for files that no rule or default covers.
+    ///
+    /// For example "public, max-age=3600".
+    #[arg(long, env = "FERROX_CACHE_CONTROL", value_name = "VALUE", help_heading = CACHING)]
+    pub cache_control: Option<String>,
+
+    /// Cache-Control by pattern, as PATTERN=VALUE; first match wins; repeatable.
+    ///
+    /// A pattern without "/" matches the file name ("*.woff2", ".js"), one with
+    /// "/" the path ("/assets/**"). In the environment, separate rules with ";".
+    #[arg(long = "cache-rule", env = "FERROX_CACHE_RULE", value_name = "PATTERN=VALUE",
+          value_delimiter = ';', help_heading = CACHING)]
+    pub cache_rules: Vec<String>,
+
+    /// Turn off the defaults: "immutable" for fingerprinted names, "no-cache" for HTML.
+    #[arg(long, env = "FERROX_NO_CACHE_DEFAULTS", value_parser = BoolishValueParser::new(),
+          help_heading = CACHING)]
+    pub no_cache_defaults: bool,
+
+    /// How ETags are made: from file metadata, or from a hash of the contents.
+    #[arg(long, env = "FERROX_ETAG", value_enum, default_value_t = EtagArg::Metadata,
+          help_heading = CACHING)]
+    pub etag: EtagArg,
+
+    /// Do not serve FILE.br, FILE.zst and FILE.gz in place of FILE.
+    ///
+    /// `ferrox precompress ROOT` writes them.
+    #[arg(long, env = "FERROX_NO_PRECOMPRESSED", value_parser = BoolishValueParser::new(),
+          help_heading = COMPRESSION)]
+    pub no_precompressed: bool,
+
+    /// Do not compress responses on the fly.
+    #[arg(long, env = "FERROX_NO_COMPRESS", value_parser = BoolishValueParser::new(),
+          help_heading = COMPRESSION)]
+    pub no_compress: bool,
+
+    /// Memory for compressed responses kept for repeat requests (0: none).
+    #[arg(long, env = "FERROX_COMPRESS_CACHE_SIZE", default_value = "64MiB", value_parser = parse_size,
+          value_name = "SIZE", help_heading = COMPRESSION)]
+    pub compress_cache_size: u64,
+
+    /// Smallest file compressed on the fly.
+    #[arg(long, env = "FERROX_COMPRESS_MIN_SIZE", default_value = "1KiB", value_parser = parse_size,
+          value_name = "SIZE", help_heading = COMPRESSION)]
+    pub compress_min_size: u64,
+
+    /// Largest file compressed on the fly.
+    ///
+    /// Larger ones are sent as they are, or from precompressed sidecars.
+    #[arg(long, env = "FERROX_COMPRESS_MAX_SIZE", default_value = "8MiB", value_parser = parse_size,
+          value_name = "SIZE", help_heading = COMPRESSION)]
+    pub compress_max_size: u64,
+
+    /// TLS certificate chain (PEM, leaf first); repeatable, paired with --tls-key.
+    ///
+    /// Paired in order with --tls-key; chosen by SNI, the first is the default.
+    /// Every --listen address then serves HTTPS (default 127.0.0.1:8443).
+    #[arg(long = "tls-cert", env = "FERROX_TLS_CERT", value_name = "FILE",
+          value_delimiter = ',', help_heading = TLS)]
+    pub tls_cert: Vec<PathBuf>,
+
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1), one per --tls-cert.
+    #[arg(long = "tls-key", env = "FERROX_TLS_KEY", value_name = "FILE",
+          value_delimiter = ',', help_heading = TLS)]
+    pub tls_key: Vec<PathBuf>,
+
+    /// Serve HTTPS with a certificate made at start-up (development only).
+    ///
+    /// The certificate covers localhost, 127.0.0.1 and ::1; its SHA-256
+    /// fingerprint is printed at start-up.
+    #[arg(long, env = "FERROX_TLS_SELF_SIGNED", value_parser = BoolishValueParser::new(),
+          conflicts_with_all = ["tls_cert", "tls_key"], help_heading = TLS)]
+    pub tls_self_signed: bool,
+
+    /// Deadline for a TLS handshake.
+    #[arg(long, env = "FERROX_TLS_HANDSHAKE_TIMEOUT", default_value = "10s",
+          value_parser = parse_positive_duration, value_name = "DURATION", help_heading = TLS)]
+    pub tls_handshake_timeout: Duration,
+
+    /// Also listen on ADDR:PORT for plain HTTP, redirecting to https (308).
+    #[arg(long, env = "FERROX_REDIRECT_HTTP", value_name = "ADDR:PORT", value_parser = parse_listen,
+          help_heading = TLS)]
+    pub redirect_http: Option<std::net::SocketAddr>,
+
+    /// Send Strict-Transport-Security: max-age=SECONDS on HTTPS responses.
+    #[arg(long, env = "FERROX_HSTS", value_name = "SECONDS", help_heading = TLS)]
+    pub hsts: Option<u64>,
 
     /// Connections open at once; beyond it, clients wait in the backlog.
     #[arg(long, env = "FERROX_MAX_CONNECTIONS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..), value_name = "N",
+          help_heading = LIMITS)]
     pub max_connections: u32,
 
-    /// Time in-flight responses get to finish after SIGINT or SIGTERM.
-    #[arg(long, env = "FERROX_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub shutdown_timeout: Duration,
-
     /// Deadline for a whole request head, from the first byte (or from accept).
-    #[arg(long, env = "FERROX_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "FERROX_HEADER_TIMEOUT", default_value = "10s",
+          value_parser = parse_positive_duration, value_name = "DURATION", help_heading = LIMITS)]
     pub header_timeout: Duration,
 
     /// Time a kept-alive connection may wait for its next request.
-    #[arg(long, env = "FERROX_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "FERROX_IDLE_TIMEOUT", default_value = "60s",
+          value_parser = parse_positive_duration, value_name = "DURATION", help_heading = LIMITS)]
     pub idle_timeout: Duration,
 
     /// Time one write may wait for a client that stops reading.
-    #[arg(long, env = "FERROX_SEND_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "FERROX_SEND_TIMEOUT", default_value = "30s",
+          value_parser = parse_positive_duration, value_name = "DURATION", help_heading = LIMITS)]
     pub send_timeout: Duration,
 
-    /// Largest request head (request line and header fields), e.g. 32KiB.
-    #[arg(long, env = "FERROX_MAX_HEADER_SIZE", default_value = "32KiB", value_parser = parse_head_size)]
+    /// Largest request head (request line and header fields), 1KiB to 1MiB.
+    #[arg(long, env = "FERROX_MAX_HEADER_SIZE", default_value = "32KiB", value_parser = parse_head_size,
+          value_name = "SIZE", help_heading = LIMITS)]
     pub max_header_size: usize,
 
     /// Most header fields in a request.
     #[arg(long, env = "FERROX_MAX_HEADERS", default_value_t = 100,
-          value_parser = clap::value_parser!(u16).range(1..=crate::proto::h1::MAX_HEADERS_CAP as i64))]
+          value_parser = clap::value_parser!(u16).range(1..=crate::proto::h1::MAX_HEADERS_CAP as i64),
+          value_name = "N", help_heading = LIMITS)]
     pub max_headers: u16,
 
     /// Largest request body read and discarded; larger ones get 413.
-    #[arg(long, env = "FERROX_MAX_BODY_SIZE", default_value = "1MiB", value_parser = parse_size)]
+    #[arg(long, env = "FERROX_MAX_BODY_SIZE", default_value = "1MiB", value_parser = parse_size,
+          value_name = "SIZE", help_heading = LIMITS)]
     pub max_body_size: u64,
 
     /// Requests served on one connection before it is closed (0: no cap).
-    #[arg(
-        long,
-        env = "FERROX_MAX_REQUESTS_PER_CONNECTION",
-        default_value_t = 1000
-    )]
+    #[arg(long, env = "FERROX_MAX_REQUESTS_PER_CONNECTION", default_value_t = 1000,
+          value_name = "N", help_heading = LIMITS)]
     pub max_requests_per_connection: u32,
-
-    /// Do not send `Server: ferrox`.
-    #[arg(long, env = "FERROX_NO_SERVER_HEADER", value_parser = BoolishValueParser::new())]
-    pub no_server_header: bool,
-
-    /// Access-log format (on stdout).
-    #[arg(long, env = "FERROX_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Combined)]
-    pub log_format: LogFormatArg,
-
-    /// No access log.
-    #[arg(short = 'q', long, env = "FERROX_QUIET", value_parser = BoolishValueParser::new())]
-    pub quiet: bool,
-
-    /// Diagnostics on stderr: error, warn, info, debug, trace, or a tracing filter.
-    #[arg(long, env = "FERROX_LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
-
-    /// Index file names tried in a directory, in order (comma-separated).
-    #[arg(
-        long,
-        env = "FERROX_INDEX",
-        value_delimiter = ',',
-        default_value = "index.html"
-    )]
-    pub index: Vec<String>,
-
-    /// Answer 404 instead of listing directories without an index file.
-    #[arg(long, env = "FERROX_NO_LISTING", value_parser = BoolishValueParser::new())]
-    pub no_listing: bool,
-
-    /// Serve and list dotfiles (names starting with `.`).
-    #[arg(long, env = "FERROX_HIDDEN", value_parser = BoolishValueParser::new())]
-    pub hidden: bool,
-
-    /// Folder of custom error pages named by status (404.html, 500.html, ...).
-    #[arg(long, env = "FERROX_ERROR_PAGES", value_name = "DIR")]
-    pub error_pages: Option<PathBuf>,
-
-    /// Cache-Control for files that no rule or default covers, e.g. "public, max-age=3600".
-    #[arg(long, env = "FERROX_CACHE_CONTROL", value_name = "VALUE")]
-    pub cache_control: Option<String>,
-
-    /// Cache-Control by pattern, as PATTERN=VALUE; first match wins. A pattern
-    /// without "/" matches the file name ("*.woff2", ".js"), one with "/" the path
-    /// ("/assets/**"). Repeatable; in the environment, separate rules with ";".
-    #[arg(
-        long = "cache-rule",
-        env = "FERROX_CACHE_RULE",
-        value_name = "PATTERN=VALUE",
-        value_delimiter = ';'
-    )]
-    pub cache_rules: Vec<String>,
-
-    /// Turn off the defaults: "immutable" for fingerprinted names, "no-cache" for HTML.
-    #[arg(long, env = "FERROX_NO_CACHE_DEFAULTS", value_parser = BoolishValueParser::new())]
-    pub no_cache_defaults: bool,
-
-    /// How ETags are made: from file metadata, or from a hash of the contents.
-    #[arg(long, env = "FERROX_ETAG", value_enum, default_value_t = EtagArg::Metadata)]
-    pub etag: EtagArg,
 
     /// Ranges honoured in one request; more get the whole file (200).
     #[arg(long, env = "FERROX_MAX_RANGES", default_value_t = 16,
-          value_parser = clap::value_parser!(u16).range(1..=1000))]
+          value_parser = clap::value_parser!(u16).range(1..=1000), value_name = "N",
+          help_heading = LIMITS)]
     pub max_ranges: u16,
-
-    /// TLS certificate chain (PEM, leaf first). Repeatable, paired in order with
-    /// --tls-key; chosen by SNI, the first is the default. Every --listen address
-    /// then serves HTTPS (default 127.0.0.1:8443).
-    #[arg(
-        long = "tls-cert",
-        env = "FERROX_TLS_CERT",
-        value_name = "FILE",
-        value_delimiter = ','
-    )]
-    pub tls_cert: Vec<PathBuf>,
-
-    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1), one per --tls-cert.
-    #[arg(
-        long = "tls-key",
-        env = "FERROX_TLS_KEY",
-        value_name = "FILE",
-        value_delimiter = ','
-    )]
-    pub tls_key: Vec<PathBuf>,
-
-    /// Serve HTTPS with a certificate generated at start-up for localhost,
-    /// 127.0.0.1 and ::1 (development only); prints its SHA-256 fingerprint.
-    #[arg(long, env = "FERROX_TLS_SELF_SIGNED", value_parser = BoolishValueParser::new(),
-          conflicts_with_all = ["tls_cert", "tls_key"])]
-    pub tls_self_signed: bool,
-
-    /// Deadline for a TLS handshake.
-    #[arg(long, env = "FERROX_TLS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
-    pub tls_handshake_timeout: Duration,
-
-    /// Also listen on ADDR:PORT for plain HTTP and answer every request with
-    /// 308 to the https URL.
-    #[arg(long, env = "FERROX_REDIRECT_HTTP", value_name = "ADDR:PORT", value_parser = parse_listen)]
-    pub redirect_http: Option<std::net::SocketAddr>,
-
-    /// Send Strict-Transport-Security: max-age=SECONDS on HTTPS responses.
-    #[arg(long, env = "FERROX_HSTS", value_name = "SECONDS")]
-    pub hsts: Option<u64>,
 
     /// HTTP/2 streams a client may open at once on one connection.
     #[arg(long, env = "FERROX_H2_MAX_STREAMS", default_value_t = 128,
-          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+          value_parser = clap::value_parser!(u32).range(1..=10_000), value_name = "N",
+          help_heading = LIMITS)]
     pub h2_max_streams: u32,
 
-    /// Concurrency model: one work-stealing runtime, or one single-threaded
-    /// runtime per core, each with its own SO_REUSEPORT listeners.
-    #[arg(long, env = "FERROX_RUNTIME", value_enum, default_value_t = RuntimeArg::WorkStealing)]
-    pub runtime: RuntimeArg,
+    /// Access-log format (on stdout).
+    #[arg(long, env = "FERROX_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Combined,
+          help_heading = LOGGING)]
+    pub log_format: LogFormatArg,
 
-    /// Do not serve FILE.br, FILE.zst and FILE.gz in place of FILE.
-    #[arg(long, env = "FERROX_NO_PRECOMPRESSED", value_parser = BoolishValueParser::new())]
-    pub no_precompressed: bool,
+    /// No access log.
+    #[arg(short = 'q', long, env = "FERROX_QUIET", value_parser = BoolishValueParser::new(),
+          help_heading = LOGGING)]
+    pub quiet: bool,
 
-    /// Do not compress responses on the fly.
-    #[arg(long, env = "FERROX_NO_COMPRESS", value_parser = BoolishValueParser::new())]
-    pub no_compress: bool,
-
-    /// Memory for compressed responses kept for repeat requests (0: none).
-    #[arg(long, env = "FERROX_COMPRESS_CACHE_SIZE", default_value = "64MiB", value_parser = parse_size)]
-    pub compress_cache_size: u64,
-
-    /// Smallest file compressed on the fly.
-    #[arg(long, env = "FERROX_COMPRESS_MIN_SIZE", default_value = "1KiB", value_parser = parse_size)]
-    pub compress_min_size: u64,
-
-    /// Largest file compressed on the fly (larger ones need precompressed sidecars).
-    #[arg(long, env = "FERROX_COMPRESS_MAX_SIZE", default_value = "8MiB", value_parser = parse_size)]
-    pub compress_max_size: u64,
+    /// Diagnostics on stderr: off, error, warn, info, debug, trace, or a filter.
+    ///
+    /// A filter is comma-separated directives, each a level or TARGET=LEVEL,
+    /// e.g. "warn,ferrox::server=debug".
+    #[arg(long, env = "FERROX_LOG_LEVEL", default_value = "info", value_name = "LEVEL",
+          value_parser = parse_log_level, help_heading = LOGGING)]
+    pub log_level: String,
 }
+
+/// The headings that group the flags in `--help`, in the order they appear.
+const SERVING: &str = "Serving";
+const FILES: &str = "Files";
+const CACHING: &str = "Caching";
+const COMPRESSION: &str = "Compression";
+const TLS: &str = "TLS";
+const LIMITS: &str = "Limits";
+const LOGGING: &str = "Logging";
+
+/// After `-h`: the commonest uses, and where the rest is.
+const AFTER_HELP: &str = "\
+Examples:
+  ferrox                         Serve this folder on http://127.0.0.1:8080/
+  ferrox ./public -l 0.0.0.0:80  Serve ./public to the network
+  ferrox -c ferrox.toml          Serve the sites of a configuration file
+
+Every flag can also be set as FERROX_<FLAG>, e.g. FERROX_PORT=8000.
+'ferrox --help' says more, with examples and the exit statuses.";
+
+/// After `--help`: examples, the environment, and the exit statuses (the
+/// table `main` follows).
+const AFTER_LONG_HELP: &str = "\
+Examples:
+  ferrox                          Serve this folder on http://127.0.0.1:8080/
+  ferrox ./public -l 0.0.0.0:80   Serve ./public to the network
+  ferrox --tls-self-signed        HTTPS on https://127.0.0.1:8443/ for development
+  ferrox -c ferrox.toml           Serve the sites of a configuration file
+  ferrox check ferrox.toml        Check that file without serving
+  ferrox precompress ./public     Write .br, .zst and .gz beside compressible files
+  ferrox completions bash > ~/.local/share/bash-completion/completions/ferrox
+  ferrox man | man -l -
+
+Environment:
+  Every flag can also be set as FERROX_<FLAG> (FERROX_PORT=8000, FERROX_NO_LISTING=1).
+  The command line beats the environment, which beats the configuration file.
+
+Exit status:
+  0  Stopped cleanly (SIGINT, SIGTERM), or a tool succeeded
+  1  Could not start or failed: an address in use, a problem in the configuration
+     file, a tool that failed (check found problems, precompress could not
+     compress a file)
+  2  Bad command line or environment: an unknown flag or subcommand, an invalid
+     or missing value, a ROOT or --error-pages that is not a folder";
 
 /// Tools that run instead of the server.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Check a configuration file without serving: every problem, one line
-    /// each (file:line:column: key: what is wrong); exit status 0 when there
-    /// is none, 1 otherwise.
+    /// Check a configuration file without serving.
+    ///
+    /// Every problem, one line each (file:line:column: key: what is wrong); exit
+    /// status 0 when there is none, 1 otherwise.
     Check {
         /// The file (default: $FERROX_CONFIG, else ./ferrox.toml).
         file: Option<PathBuf>,
     },
-    /// Print the argon2id hash of a password, for a site's users. The password
-    /// is read from the terminal without echo (asked twice), or as one line
-    /// from stdin when that is not a terminal; never from the command line,
-    /// where other users of the machine could see it.
+    /// Print the argon2id hash of a password, for a site's users.
+    ///
+    /// The password is read from the terminal without echo (asked twice), or as
+    /// one line from stdin when that is not a terminal; never from the command
+    /// line, where other users of the machine could see it.
     HashPassword,
-    /// Write FILE.br, FILE.zst and FILE.gz beside every compressible file under
-    /// ROOT at the highest sensible levels, skipping up-to-date ones and never
-    /// keeping one that is not smaller; the server then serves them at no CPU cost.
+    /// Write FILE.br, FILE.zst and FILE.gz beside compressible files.
+    ///
+    /// Every compressible file under ROOT, at the highest sensible levels,
+    /// skipping up-to-date ones and never keeping one that is not smaller; the
+    /// server then serves them at no CPU cost.
     Precompress {
         /// Folder to compress.
         root: PathBuf,
         /// Smallest file compressed.
-        #[arg(long, default_value = "1KiB", value_parser = parse_size)]
+        #[arg(long, default_value = "1KiB", value_parser = parse_size, value_name = "SIZE")]
         min_size: u64,
         /// Worker threads (0: one per core).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_name = "N")]
         jobs: usize,
+    },
+    /// Print a completion script for SHELL to stdout.
+    ///
+    /// For example, bash: `ferrox completions bash >
+    /// ~/.local/share/bash-completion/completions/ferrox`; zsh: save it as
+    /// `_ferrox` in a folder of $fpath; fish: `ferrox completions fish >
+    /// ~/.config/fish/completions/ferrox.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout.
+    ///
+    /// Read it with `ferrox man | man -l -`, or install it as ferrox.1 in a
+    /// man1 folder; `ferrox man check` prints ferrox-check(1), and so on.
+    Man {
+        /// A subcommand's page instead of ferrox(1).
+        #[arg(value_parser = ["check", "hash-password", "precompress", "completions"])]
+        subcommand: Option<String>,
     },
 }
 
@@ -278,10 +379,42 @@ pub enum LogFormatArg {
     VhostCombined,
 }
 
+/// The subcommand `word` (three letters or more) was likely meant to be: one
+/// a typo away (`precompres`), or one it begins (`precomp`).
+/// `None` for a subcommand's own name, and for anything further off.
+pub fn similar_subcommand(word: &str) -> Option<String> {
+    let cmd = <Args as clap::CommandFactory>::command();
+    let names: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+    if names.contains(&word) {
+        return None;
+    }
+    // Two letters are a folder's name as often as a typo.
+    let lower = word.to_ascii_lowercase();
+    if lower.chars().count() < 3 {
+        return None;
+    }
+    let prefix = || names.iter().find(|n| n.starts_with(&lower)).copied();
+    prefix()
+        .or_else(|| super::file::closest(word, &names))
+        .map(str::to_string)
+}
+
 /// `ADDR:PORT`, IPv6 as `[ADDR]:PORT`.
 pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
     s.parse()
         .map_err(|_| format!("expected ADDR:PORT such as 127.0.0.1:8080 or [::1]:8080, got '{s}'"))
+}
+
+/// A TCP port, 0 to 65535 (0: one the system picks).
+pub fn parse_port(s: &str) -> Result<u16, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| "expected a port number from 0 to 65535".to_string())
+}
+
+/// A diagnostics filter, as [`crate::log::check_filter`] accepts.
+pub fn parse_log_level(s: &str) -> Result<String, String> {
+    crate::log::check_filter(s).map(|()| s.to_string())
 }
 
 /// `10s`, `500ms`, `2m`, or a bare number of seconds.
@@ -349,6 +482,34 @@ mod tests {
         assert!(parse_size("-1").is_err());
         assert!(parse_size("99999999999G").is_err());
         assert!(parse_head_size("10").is_err());
+    }
+
+    #[test]
+    fn subcommand_suggestions() {
+        let cases = [
+            ("precompres", Some("precompress")),
+            ("precomp", Some("precompress")),
+            ("chek", Some("check")),
+            ("Check", Some("check")),
+            ("hashpassword", Some("hash-password")),
+            ("completion", Some("completions")),
+            ("mna", Some("man")),
+            ("check", None),
+            ("docs", None),
+            ("ma", None),
+            ("public", None),
+        ];
+        for (word, expected) in cases {
+            assert_eq!(similar_subcommand(word).as_deref(), expected, "{word}");
+        }
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port("8080"), Ok(8080));
+        assert_eq!(parse_port("0"), Ok(0));
+        assert!(parse_port("abc").is_err());
+        assert!(parse_port("65536").is_err());
     }
 
     #[test]

@@ -456,11 +456,8 @@ fn overlay_server(server: &mut ServerOptions, keys: &ServerKeys, given: &dyn Fn(
 /// TLS every `--listen` address speaks HTTPS, and `--redirect-http` adds a
 /// plain listener that sends every request there.
 fn cli_plan(args: &Args, cli: &CliSite) -> Result<Plan, ConfigError> {
-    if !args.root.is_dir() {
-        return Err(err(
-            "ROOT",
-            format!("'{}' is not a folder", args.root.display()),
-        ));
+    if let Some(problem) = root_problem(&args.root) {
+        return Err(err("ROOT", problem));
     }
     if let Some(dir) = &args.error_pages {
         if !dir.is_dir() {
@@ -587,11 +584,7 @@ fn file_plan(
             (Some(root), false) => root.clone(),
             (None, false) => args.root.clone(),
         };
-        if !root.is_dir() {
-            let message = match std::fs::metadata(&root) {
-                Ok(_) => format!("'{}' is not a folder", root.display()),
-                Err(e) => format!("'{}': {}", root.display(), io_message(&e)),
-            };
+        if let Some(message) = root_problem(&root) {
             problems.push(Problem::at(
                 path,
                 at(site.location("root")),
@@ -748,6 +741,20 @@ fn unbracket(host: &str) -> String {
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host)
         .to_string()
+}
+
+/// Why `root` cannot be served: not a folder, or one the server cannot look
+/// up names in (it needs search permission, not read: a folder it may not
+/// list still serves). Said here, with the flag or key, rather than later
+/// as a bare error from opening the sites.
+fn root_problem(root: &Path) -> Option<String> {
+    let why = |e: std::io::Error| Some(format!("'{}': {}", root.display(), io_message(&e)));
+    match std::fs::metadata(root) {
+        Ok(meta) if !meta.is_dir() => Some(format!("'{}' is not a folder", root.display())),
+        // `ROOT/.` resolves only with search permission on ROOT.
+        Ok(_) => std::fs::metadata(root.join(".")).err().and_then(why),
+        Err(e) => why(e),
+    }
 }
 
 fn io_message(e: &std::io::Error) -> String {

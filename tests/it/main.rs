@@ -17,3 +17,4 @@ mod pipeline;
 mod routes;
 mod sites;
 mod tls;
+mod usage;

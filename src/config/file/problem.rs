@@ -136,7 +136,7 @@ pub(super) fn unknown_key(key: &str, known: &[&str]) -> String {
 /// The candidate within a small edit distance of `word`, if any: at most one
 /// edit for short words, about one in three for longer ones. Case, `-` and `_`
 /// are ignored first, so `max-connections` finds `max_connections`.
-pub(super) fn closest<'k>(word: &str, candidates: &[&'k str]) -> Option<&'k str> {
+pub(crate) fn closest<'k>(word: &str, candidates: &[&'k str]) -> Option<&'k str> {
     let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
     let word = norm(word);
     let limit = (word.chars().count() / 3).max(1);

@@ -487,10 +487,10 @@ impl Walker<'_> {
         out
     }
 
-    /// The same check `log::init_tracing` makes at start-up.
+    /// The same check `--log-level` and `log::init_tracing` make.
     pub(super) fn log_level(&mut self, key: &str, v: &Val<'_>) -> Option<String> {
         let s = self.string(key, v, "a level such as \"info\" (a string)")?;
-        match tracing_subscriber::EnvFilter::try_new(s) {
+        match crate::log::check_filter(s) {
             Ok(_) => Some(s.to_string()),
             Err(e) => {
                 self.report(v.span().start, key, format!("invalid log level '{s}': {e}"));

@@ -202,6 +202,8 @@ pub struct ServerKeys {
     pub runtime: Option<RuntimeArg>,
     /// Memory for compressed responses kept for repeat requests (0: none).
     pub compress_cache_size: Option<u64>,
+    /// The folder kept across restarts (relative to the file's folder).
+    pub state_dir: Option<PathBuf>,
     locations: Locations,
 }
 

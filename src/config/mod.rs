@@ -42,6 +42,9 @@ pub struct Config {
     pub per_core: bool,
     /// The configuration file, when there is one (read again on reload).
     pub file: Option<PathBuf>,
+    /// The folder kept across restarts (the self-signed certificate); `None`
+    /// when none was given and the environment names no home.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Where a site's TLS certificates come from.

@@ -164,6 +164,12 @@ pub struct Args {
           conflicts_with_all = ["tls_cert", "tls_key"], help_heading = TLS)]
     pub tls_self_signed: bool,
 
+    /// Folder for what is kept across restarts: the self-signed certificate.
+    ///
+    /// Default: $XDG_STATE_HOME/ferrox, else ~/.local/state/ferrox.
+    #[arg(long, env = "FERROX_STATE_DIR", value_name = "DIR", help_heading = TLS)]
+    pub state_dir: Option<PathBuf>,
+
     /// Deadline for a TLS handshake.
     #[arg(long, env = "FERROX_TLS_HANDSHAKE_TIMEOUT", default_value = "10s",
           value_parser = parse_positive_duration, value_name = "DURATION", help_heading = TLS)]

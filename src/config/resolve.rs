@@ -156,6 +156,11 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
     let mut access_log = (!args.quiet).then_some(log_format(args.log_format));
     let mut log_level = args.log_level.clone();
     let mut per_core = args.runtime == RuntimeArg::PerCore;
+    let env_state = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let mut state_dir = args
+        .state_dir
+        .clone()
+        .or_else(|| default_state_dir(env_state("XDG_STATE_HOME"), env_state("HOME")));
     let Some(path) = &args.config else {
         let plan = cli_plan(args, &cli)?;
         return Ok(Config {
@@ -167,6 +172,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
             log_level,
             per_core,
             file: None,
+            state_dir,
         });
     };
     // Every problem at once: those of the text, and those the filesystem shows
@@ -220,6 +226,9 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
             per_core = runtime == RuntimeArg::PerCore;
         }
     }
+    if let (false, Some(dir)) = (given("state_dir"), &keys.state_dir) {
+        state_dir = Some(dir.clone());
+    }
     Ok(Config {
         plan,
         server,
@@ -229,7 +238,26 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         log_level,
         per_core,
         file: Some(path.clone()),
+        state_dir,
     })
+}
+
+/// Where state goes when no `--state-dir` says: `$XDG_STATE_HOME/ferrox`,
+/// else `~/.local/state/ferrox` (the XDG default, used on every system so
+/// that one rule holds everywhere).
+fn default_state_dir(
+    xdg_state_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    match (xdg_state_home, home) {
+        (Some(state), _) if Path::new(&state).is_absolute() => {
+            Some(Path::new(&state).join("ferrox"))
+        }
+        (_, Some(home)) if Path::new(&home).is_absolute() => {
+            Some(Path::new(&home).join(".local/state/ferrox"))
+        }
+        _ => None,
+    }
 }
 
 /// What the command line says of a site's files and certificates.

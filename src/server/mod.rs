@@ -10,6 +10,7 @@ mod conn;
 mod plain_on_tls;
 mod redirect;
 pub mod reload;
+pub mod self_signed;
 mod shutdown;
 pub mod sites;
 pub mod tls;

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -22,6 +23,7 @@ use rustls::sign::CertifiedKey;
 
 use super::conn::{ConnFacts, Connect};
 use super::redirect::RedirectToHttps;
+use super::self_signed;
 use super::tls::{self, CertFiles, TlsError};
 use crate::body::Body;
 use crate::handler::Shared;
@@ -241,6 +243,7 @@ pub struct LiveParts {
     /// The caches every site's handler uses.
     pub shared: Shared,
     self_signed: Mutex<Option<Arc<CertifiedKey>>>,
+    state_dir: Option<PathBuf>,
 }
 
 impl LiveParts {
@@ -249,6 +252,15 @@ impl LiveParts {
         LiveParts {
             shared,
             self_signed: Mutex::new(None),
+            state_dir: None,
+        }
+    }
+
+    /// Keeps the self-signed certificate under `dir` across restarts.
+    pub fn with_state_dir(self, dir: Option<PathBuf>) -> LiveParts {
+        LiveParts {
+            state_dir: dir,
+            ..self
         }
     }
 
@@ -261,16 +273,26 @@ impl LiveParts {
         if let Some(key) = &*slot {
             return Ok(key.clone());
         }
-        let (key, fingerprint) = tls::self_signed_key().map_err(|message| TlsError {
-            flag: "--tls-self-signed",
-            path: Default::default(),
-            message,
-        })?;
+        let now = std::time::SystemTime::now();
+        let cert =
+            self_signed::obtain(self.state_dir.as_deref(), now).map_err(|message| TlsError {
+                flag: "--tls-self-signed",
+                path: self.state_dir.clone().unwrap_or_default(),
+                message,
+            })?;
+        let kept = match (&cert.file, cert.made) {
+            (Some(file), true) => format!("made and kept in {}", file.display()),
+            (Some(file), false) => format!("kept in {}", file.display()),
+            (None, _) => "in memory only: it changes at every start".to_string(),
+        };
         eprintln!(
-            "ferrox: self-signed certificate for localhost, 127.0.0.1 and ::1, SHA-256 {fingerprint}"
+            "ferrox: self-signed certificate for localhost, 127.0.0.1 and ::1, valid until {}, \
+             {kept}\nferrox:   SHA-256 {} (to trust it: README, \"Trusting the development certificate\")",
+            self_signed::date(cert.not_after),
+            cert.fingerprint
         );
-        *slot = Some(key.clone());
-        Ok(key)
+        *slot = Some(cert.key.clone());
+        Ok(cert.key)
     }
 }
 

@@ -181,7 +181,7 @@ pub fn pick_for_name(keys: &[Arc<CertifiedKey>], name: Option<&str>) -> Option<A
     keys.first().cloned()
 }
 
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 

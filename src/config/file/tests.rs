@@ -51,7 +51,7 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, log_level, runtime, compress_cache_size"],
+               access_log, log_level, runtime, compress_cache_size, state_dir"],
         ),
         (
             "[[site]]\nroot = \"/srv\"\nrooot = \"/srv\"\n",
@@ -598,6 +598,7 @@ access_log = true
 log_level = "info"
 runtime = "work-stealing"
 compress_cache_size = "64MiB"
+state_dir = "state"
 
 [[site]]
 hosts = ["example.com", "www.example.com"]
@@ -689,12 +690,13 @@ etag = "content"
             log_level: Some("info".into()),
             runtime: Some(RuntimeArg::WorkStealing),
             compress_cache_size: Some(64 << 20),
+            state_dir: Some(PathBuf::from("/etc/ferrox/state")),
             locations: Locations::new(),
         },
         sites: vec![
             SiteKeys {
                 header: Location {
-                    line: 23,
+                    line: 24,
                     column: 1,
                 },
                 hosts: Some(vec!["example.com".into(), "www.example.com".into()]),
@@ -832,7 +834,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 82,
+                    line: 83,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -893,14 +895,14 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 74,
+            line: 75,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 48,
+            line: 49,
             column: 45
         })
     );
@@ -914,7 +916,7 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 42,
+            line: 43,
             column: 49
         })
     );

@@ -39,6 +39,7 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "log_level",
     "runtime",
     "compress_cache_size",
+    "state_dir",
 ];
 
 /// Keys of `[[site]]`.
@@ -476,6 +477,7 @@ impl Walker<'_> {
                 "compress_cache_size" => {
                     out.compress_cache_size = self.size(key, v, raw::parse_size);
                 }
+                "state_dir" => out.state_dir = self.path(key, v),
                 _ => {
                     self.report(k.span().start, key, unknown_key(name, SERVER_KEYS));
                     continue;

@@ -84,7 +84,13 @@ pub(super) fn walk<T>(
             }
             (name, Some(next)) => {
                 let name = OsStr::from_bytes(name);
-                let flags = native::LOOKUP | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                // NONBLOCK: where a folder is opened for reading (no O_PATH),
+                // a FIFO in the middle of a path must fail, not wait.
+                let flags = native::LOOKUP
+                    | OFlags::DIRECTORY
+                    | OFlags::NOFOLLOW
+                    | OFlags::CLOEXEC
+                    | OFlags::NONBLOCK;
                 match rustix::fs::openat(here(root, &folders), name, flags, Mode::empty()) {
                     Ok(folder) => {
                         folders.push(folder);

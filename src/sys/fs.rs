@@ -240,6 +240,8 @@ mod tests {
     enum Got {
         Text(String),
         Folder(u64),
+        /// A FIFO, opened without waiting for a writer.
+        Special,
         Failed(Failure),
     }
 
@@ -283,6 +285,11 @@ mod tests {
         for (name, target) in links {
             symlink(target, root.join(name)).unwrap();
         }
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(root.join("fifo"))
+            .status()
+            .unwrap();
+        assert!(fifo.success(), "mkfifo: {fifo}");
         // chain-0 → a.txt, chain-N → chain-(N-1): chain-N needs N+1 links.
         symlink("a.txt", root.join("chain-0")).unwrap();
         for n in 1..=MAX_CHAIN {
@@ -313,8 +320,10 @@ mod tests {
         match open_beneath(tree.fd.as_fd(), Path::new(rel), how) {
             Ok(fd) => {
                 let stat = stat(&fd).unwrap();
-                if stat.kind == Kind::Dir {
-                    return Got::Folder(stat.ino);
+                match stat.kind {
+                    Kind::Dir => return Got::Folder(stat.ino),
+                    Kind::File => {}
+                    _ => return Got::Special,
                 }
                 let mut text = String::new();
                 File::from(fd).read_to_string(&mut text).unwrap();
@@ -327,7 +336,8 @@ mod tests {
     fn look(tree: &Tree, rel: &str, how: Beneath) -> Got {
         match stat_beneath(tree.fd.as_fd(), Path::new(rel), how) {
             Ok(stat) if stat.kind == Kind::Dir => Got::Folder(stat.ino),
-            Ok(stat) => Got::Text(format!("{} bytes", stat.size)),
+            Ok(stat) if stat.kind == Kind::File => Got::Text(format!("{} bytes", stat.size)),
+            Ok(_) => Got::Special,
             Err(e) => Got::Failed(classify(&e)),
         }
     }
@@ -382,6 +392,10 @@ mod tests {
             ("out-dir/secret.txt", outside()),
             ("sub/out-up", outside()),
             ("in-dir/out-up", outside()),
+            // A FIFO: opened without waiting; never a folder on the way.
+            ("fifo", Got::Special),
+            ("fifo/x", missing()),
+            ("fifo/", missing()),
             // Loops, dangling links, chains at and over the limit.
             ("loop", missing()),
             ("loop-a", missing()),
@@ -396,6 +410,7 @@ mod tests {
                 let want = match want {
                     Got::Text(t) => Got::Text(format!("{} bytes", t.len())),
                     Got::Folder(ino) => Got::Folder(*ino),
+                    Got::Special => Got::Special,
                     Got::Failed(f) => Got::Failed(*f),
                 };
                 assert_eq!(look(&tree, rel, how), want, "{how:?} stat {rel:?}");

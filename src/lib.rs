@@ -9,8 +9,8 @@
 //!   engine: `parse`, `chunked`, `encode`, `io`, `pool`, `conn`) and `h2` (the
 //!   `h2` crate); the method policy; `status` (THE protocol failure → status
 //!   map); the cached `Date`.
-//! - [`files`]: the filesystem: `path` (sanitising), `resolve` (confined opens,
-//!   `openat2`), `cache` (the open-file cache), `mime`.
+//! - [`files`]: the filesystem: `path` (sanitising), `resolve` (confined opens),
+//!   `cache` (the open-file cache), `mime`.
 //! - [`codec`]: content codings: the list of codings, what is worth
 //!   compressing, the encoders.
 //! - [`handler`]: request → response: the pipeline in `mod.rs`, `file` (one file's
@@ -24,6 +24,11 @@
 //!   cache, failures per client); the routing of a request to a site.
 //! - [`server`]: sockets: `accept`, `conn` (TCP/TLS/h2c dispatch, the
 //!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown`.
+//! - `sys` (crate-private): THE home of platform calls and `cfg(target_os)`:
+//!   `fs` (the root's handle, `openat2` or the portable walk beneath it,
+//!   `stat`, folders, errno classes), `net` (the listening socket, `sendfile`,
+//!   `MSG_MORE`), chosen in `sys/mod.rs` between `linux.rs` and
+//!   `portable.rs` (the cargo feature `portable` takes the latter on Linux too).
 //! - [`config`]: `raw` (clap) → `resolve` → [`config::Config`]; [`log`]: the
 //!   access log and tracing set-up; [`precompress`]: the `ferrox precompress`
 //!   tool.
@@ -34,7 +39,7 @@
 //! ```text
 //! main        → config, server, site, handler, log, precompress
 //! config      → server, site, handler, proto, files, codec, log (to fill their options)
-//! server      → proto, site, handler, body, response, log   (the only home of sockets and TLS)
+//! server      → proto, site, handler, body, response, log, sys (the only home of sockets and TLS)
 //! site        → handler, body, response                     (never proto, server, config)
 //! proto       → body, response                              (wire protocols; no files, no config)
 //! handler     → files, codec, body, response                (request → response; no sockets)
@@ -42,8 +47,9 @@
 //! response    → body
 //! log         →
 //! body        →
-//! files       →                                             (the filesystem only)
+//! files       → sys                                         (the filesystem only)
 //! codec       →                                             (content codings only)
+//! sys         →                                             (platform calls; nothing of ours)
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -59,3 +65,4 @@ pub mod proto;
 pub mod response;
 pub mod server;
 pub mod site;
+mod sys;

@@ -35,14 +35,12 @@ impl Error {
     /// Classifies an I/O error the way a web server must: missing things are
     /// 404, permissions 403, escapes refused, the rest internal.
     pub fn from_io(e: io::Error) -> Error {
-        use rustix::io::Errno;
-        match e.raw_os_error().map(Errno::from_raw_os_error) {
-            Some(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::NAMETOOLONG) => {
-                Error::NotFound
-            }
-            Some(Errno::ACCESS | Errno::PERM) => Error::Forbidden,
-            Some(Errno::XDEV) => Error::Outside,
-            _ => match e.kind() {
+        use crate::sys::fs::{classify, Failure};
+        match classify(&e) {
+            Failure::Missing => Error::NotFound,
+            Failure::Denied => Error::Forbidden,
+            Failure::Outside => Error::Outside,
+            Failure::Other => match e.kind() {
                 io::ErrorKind::NotFound => Error::NotFound,
                 io::ErrorKind::PermissionDenied => Error::Forbidden,
                 _ => Error::Io(e),

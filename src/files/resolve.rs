@@ -1,28 +1,40 @@
 //! Opening files beneath the root, race-free.
 //!
-//! With `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` (Linux 5.6+) the kernel
-//! refuses any resolution that leaves the root, symlinks and `..` included, in one
-//! call with no window for a swap. Where the kernel lacks it, the path is
-//! canonicalized and checked against the root's canonical path before opening.
+//! Nothing outside the root is opened, symlinks and `..` included: links are
+//! followed only while they stay beneath it, and never an absolute one. Two
+//! ways, with the same rules (`sys::fs` does both): `openat2` with
+//! `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS` where the kernel has it (Linux
+//! 5.6+: one call, no window for a swap), else one `openat(O_NOFOLLOW)` per
+//! component from the root's descriptor, links read and walked by hand (any
+//! Unix: macOS, the BSDs, older Linux).
 
 use std::fs::{File, Metadata};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustix::fs::{Dir, FileType, Mode, OFlags, ResolveFlags};
-
 use super::Error;
+use crate::sys::fs::{self as sys, Beneath, Kind};
 
 /// How paths are confined to the root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confinement {
     /// `openat2` with `RESOLVE_BENEATH`: enforced by the kernel.
     Openat2,
-    /// Canonicalize and compare prefixes: for kernels without `openat2`.
-    Canonicalize,
+    /// One `openat` per component with `O_NOFOLLOW`, links followed by hand
+    /// while they stay inside: for systems and kernels without `openat2`.
+    Walk,
+}
+
+impl Confinement {
+    fn beneath(self) -> Beneath {
+        match self {
+            Confinement::Openat2 => Beneath::Kernel,
+            Confinement::Walk => Beneath::Walk,
+        }
+    }
 }
 
 /// The served folder, held open.
@@ -63,31 +75,32 @@ pub struct Entry {
 impl Root {
     /// Opens `path` as the root, using `openat2` when the kernel has it.
     pub fn open(path: &Path) -> io::Result<Root> {
-        let root = Self::open_with(path, Confinement::Openat2)?;
-        match rustix::fs::openat2(
-            &*root.dir,
-            ".",
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            beneath(),
-        ) {
-            Ok(_) => Ok(root),
-            Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::PERM) => {
-                tracing::info!("openat2 unavailable: confining paths by canonicalization");
-                Self::open_with(path, Confinement::Canonicalize)
-            }
-            Err(e) => Err(e.into()),
+        let root = Self::open_with(path, Confinement::Walk)?;
+        if sys::kernel_confines(&*root.dir)? {
+            return Ok(Root {
+                confinement: Confinement::Openat2,
+                ..root
+            });
         }
+        if sys::OPENAT2 {
+            // A Linux kernel older than 5.6, or a seccomp filter: worth a line.
+            // Elsewhere the walk is simply the way.
+            tracing::info!("openat2 unavailable: confining paths by walking them");
+        }
+        Ok(root)
     }
 
-    /// Opens `path` as the root with a given confinement strategy.
+    /// Opens `path` as the root with a given confinement strategy;
+    /// `Unsupported` for `Openat2` where the kernel lacks it.
     pub fn open_with(path: &Path, confinement: Confinement) -> io::Result<Root> {
         let canonical = path.canonicalize()?;
-        let dir = rustix::fs::open(
-            &canonical,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let dir = sys::open_root(&canonical)?;
+        if confinement == Confinement::Openat2 && !sys::kernel_confines(&dir)? {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "openat2 is not available here",
+            ));
+        }
         Ok(Root {
             dir: Arc::new(dir),
             canonical,
@@ -103,20 +116,13 @@ impl Root {
 
     /// How many names the root folder has: 0 once it has been removed.
     pub fn dir_links(&self) -> io::Result<u64> {
-        Ok(rustix::fs::fstat(&*self.dir)?.st_nlink as u64)
+        Ok(sys::stat(&*self.dir)?.nlink)
     }
 
     /// The identity of the root folder itself (device and inode above all): a
     /// folder replaced at the same path has another.
     pub fn dir_identity(&self) -> io::Result<FileIdentity> {
-        let st = rustix::fs::fstat(&*self.dir)?;
-        Ok(FileIdentity {
-            dev: st.st_dev,
-            ino: st.st_ino,
-            size: st.st_size.max(0) as u64,
-            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
-            ctime: (st.st_ctime, st.st_ctime_nsec as i64),
-        })
+        Ok(FileIdentity::from_stat(&sys::stat(&*self.dir)?))
     }
 
     /// The root's canonical path (for the start-up line and logs only).
@@ -132,39 +138,14 @@ impl Root {
     /// Opens `rel` (from `path::sanitize`) for reading. Only regular files and
     /// directories are returned; anything else is `NotFound`.
     pub fn open_file(&self, rel: &Path) -> Result<Opened, Error> {
-        // O_NONBLOCK: opening a FIFO must not hang the server.
-        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
-        let fd = self.open_beneath(rel, flags)?;
+        let fd = sys::open_beneath(self.dir.as_fd(), rel, self.confinement.beneath())
+            .map_err(Error::from_io)?;
         let file = File::from(fd);
         let meta = file.metadata().map_err(Error::from_io)?;
         if meta.is_file() || meta.is_dir() {
             Ok(Opened { file, meta })
         } else {
             Err(Error::NotFound)
-        }
-    }
-
-    fn open_beneath(&self, rel: &Path, flags: OFlags) -> Result<OwnedFd, Error> {
-        match self.confinement {
-            Confinement::Openat2 => loop {
-                match rustix::fs::openat2(&*self.dir, rel, flags, Mode::empty(), beneath()) {
-                    // The kernel asks for a retry when a rename raced the lookup.
-                    Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => continue,
-                    other => return other.map_err(errno_to_error),
-                }
-            },
-            Confinement::Canonicalize => {
-                let full = self
-                    .canonical
-                    .join(rel)
-                    .canonicalize()
-                    .map_err(Error::from_io)?;
-                if !full.starts_with(&self.canonical) {
-                    return Err(Error::Outside);
-                }
-                rustix::fs::open(&full, flags | OFlags::NOFOLLOW, Mode::empty())
-                    .map_err(errno_to_error)
-            }
         }
     }
 
@@ -182,46 +163,34 @@ impl Root {
         limit: usize,
     ) -> Result<(Vec<Entry>, bool), Error> {
         let mut entries = Vec::new();
-        let reader = Dir::read_from(dir).map_err(errno_to_error)?;
-        for item in reader {
-            let item = item.map_err(errno_to_error)?;
-            let name = item.file_name().to_bytes();
+        for item in sys::read_dir(dir).map_err(Error::from_io)? {
+            let item = item.map_err(Error::from_io)?;
+            let name = item.name();
             if name == b"." || name == b".." || (!hidden && name.first() == Some(&b'.')) {
                 continue;
             }
-            let name = name.to_vec();
-            let path = rel.join(std::ffi::OsStr::from_bytes(&name));
-            let stat =
-                if item.file_type() == FileType::Symlink || item.file_type() == FileType::Unknown {
-                    // Follow the link only within the root; a link out is not listed.
-                    match self.open_beneath(&path, OFlags::PATH | OFlags::CLOEXEC) {
-                        Ok(fd) => rustix::fs::fstat(&fd),
-                        Err(_) => continue,
-                    }
-                } else {
-                    rustix::fs::statat(dir, item.file_name(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
-                };
+            let stat = match item.kind() {
+                // Follow the link only within the root; a link out is not listed.
+                Kind::Symlink | Kind::Unknown => {
+                    let path = rel.join(std::ffi::OsStr::from_bytes(name));
+                    sys::stat_beneath(self.dir.as_fd(), &path, self.confinement.beneath())
+                }
+                _ => item.stat(dir),
+            };
             let Ok(stat) = stat else { continue };
-            let kind = FileType::from_raw_mode(stat.st_mode);
-            if kind != FileType::RegularFile && kind != FileType::Directory {
+            if stat.kind != Kind::File && stat.kind != Kind::Dir {
                 continue;
             }
             if entries.len() == limit {
                 return Ok((entries, true));
             }
+            let (secs, nanos) = stat.mtime;
             let modified = std::time::UNIX_EPOCH
-                + std::time::Duration::new(
-                    stat.st_mtime.max(0) as u64,
-                    stat.st_mtime_nsec.clamp(0, 999_999_999) as u32,
-                );
+                + std::time::Duration::new(secs.max(0) as u64, nanos.clamp(0, 999_999_999) as u32);
             entries.push(Entry {
-                name,
-                is_dir: kind == FileType::Directory,
-                size: if kind == FileType::Directory {
-                    0
-                } else {
-                    stat.st_size.max(0) as u64
-                },
+                name: name.to_vec(),
+                is_dir: stat.kind == Kind::Dir,
+                size: if stat.kind == Kind::Dir { 0 } else { stat.size },
                 modified,
             });
         }
@@ -255,6 +224,16 @@ impl FileIdentity {
         }
     }
 
+    fn from_stat(stat: &sys::Stat) -> FileIdentity {
+        FileIdentity {
+            dev: stat.dev,
+            ino: stat.ino,
+            size: stat.size,
+            mtime: stat.mtime,
+            ctime: stat.ctime,
+        }
+    }
+
     /// The file's size in bytes.
     pub fn size(&self) -> u64 {
         self.size
@@ -275,22 +254,7 @@ impl Root {
     /// The identity of whatever `rel` names now, for revalidating a cached open.
     /// One `statat` relative to the root: its answer is compared, never served.
     pub fn identity(&self, rel: &Path) -> Result<FileIdentity, Error> {
-        let st = rustix::fs::statat(&*self.dir, rel, rustix::fs::AtFlags::empty())
-            .map_err(errno_to_error)?;
-        Ok(FileIdentity {
-            dev: st.st_dev,
-            ino: st.st_ino,
-            size: st.st_size.max(0) as u64,
-            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
-            ctime: (st.st_ctime, st.st_ctime_nsec as i64),
-        })
+        let stat = sys::stat_at(&*self.dir, rel).map_err(Error::from_io)?;
+        Ok(FileIdentity::from_stat(&stat))
     }
-}
-
-fn beneath() -> ResolveFlags {
-    ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS
-}
-
-fn errno_to_error(e: rustix::io::Errno) -> Error {
-    Error::from_io(e.into())
 }

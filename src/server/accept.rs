@@ -37,24 +37,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 /// worker thread) share the address and the kernel spreads connections over
 /// them. Only for that: any process of the same user could then share it too.
 pub fn bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
-    use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
-    let family = if addr.is_ipv4() {
-        AddressFamily::INET
-    } else {
-        AddressFamily::INET6
-    };
-    let socket = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
-    sockopt::set_socket_reuseaddr(&socket, true)?;
-    if reuse_port {
-        sockopt::set_socket_reuseport(&socket, true)?;
-    }
-    if addr.is_ipv6() {
-        // [::] means IPv6 only; listen on 0.0.0.0 too for IPv4.
-        sockopt::set_ipv6_v6only(&socket, true)?;
-    }
-    rustix::net::bind(&socket, &addr)?;
-    rustix::net::listen(&socket, BACKLOG)?;
-    Ok(std::net::TcpListener::from(socket))
+    crate::sys::net::listener(addr, reuse_port, BACKLOG)
 }
 
 pub(crate) async fn accept_loop<S: Connect>(

@@ -13,7 +13,6 @@ use std::time::SystemTime;
 use std::time::Duration;
 
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
-use rustix::net::SendFlags;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -28,6 +27,7 @@ use crate::log::{AccessLog, Record};
 use crate::proto::h1::Ended;
 use crate::proto::{self, Exchange, Service, Signal, Transport};
 use crate::response::Reply;
+use crate::sys::net as sys;
 
 /// A listener: what it speaks, and its address as configured (for the sites,
 /// which may own one). Shared by its accept loop's connections.
@@ -95,7 +95,7 @@ impl Transport for TcpStream {
     }
 
     fn can_sendfile(&self) -> bool {
-        true
+        sys::SENDFILE
     }
 
     fn shutdown_before_close(&self) -> bool {
@@ -103,11 +103,12 @@ impl Transport for TcpStream {
     }
 
     fn poll_write_more(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if !sys::SEND_MORE {
+            return tokio::io::AsyncWrite::poll_write(std::pin::Pin::new(self), cx, buf);
+        }
         loop {
             ready!(self.poll_write_ready(cx))?;
-            let sent = self.try_io(Interest::WRITABLE, || {
-                rustix::net::send(&*self, buf, SendFlags::MORE).map_err(io::Error::from)
-            });
+            let sent = self.try_io(Interest::WRITABLE, || sys::send_more(&*self, buf));
             match sent {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 other => return Poll::Ready(other),
@@ -125,8 +126,7 @@ impl Transport for TcpStream {
         loop {
             ready!(self.poll_write_ready(cx))?;
             let sent = self.try_io(Interest::WRITABLE, || {
-                let mut at = offset;
-                rustix::fs::sendfile(&*self, file, Some(&mut at), len).map_err(io::Error::from)
+                sys::sendfile(&*self, file, offset, len)
             });
             match sent {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,

@@ -1,6 +1,8 @@
 //! The import rules of `src/lib.rs` hold: every `crate::MODULE` path in a
 //! module of `src/` (and every `ferrox::MODULE` path in `main.rs`) names a
-//! module that the table in the crate doc allows it to import.
+//! module that the table in the crate doc allows it to import. And `sys` is
+//! the only home of platform code: `cfg(target_os)` and `rustix` appear
+//! nowhere else.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -160,6 +162,81 @@ fn the_check_finds_a_forbidden_import() {
         [
             "handler/file.rs: handler imports proto",
             "site/mod.rs: module 'site' is not in the table",
+        ]
+    );
+}
+
+/// Where the platform may be named: `sys/`, and `main.rs` for its one
+/// `setrlimit` (portable to every Unix: it needs no gate).
+fn platform_allowed(rel: &Path, needle: &str) -> bool {
+    rel.starts_with("sys") || (needle == "rustix" && rel == Path::new("main.rs"))
+}
+
+/// One line per use of a platform name (`target_os`, `target_vendor`,
+/// `rustix`) in code outside the files allowed to use it.
+fn platform_outside_sys(files: &[(PathBuf, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (rel, text) in files {
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for needle in ["target_os", "target_vendor", "rustix"] {
+                if code.contains(needle) && !platform_allowed(rel, needle) {
+                    out.push(format!("{}:{}: {needle}", rel.display(), n + 1));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn platform_code_lives_only_in_sys() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &src, &mut files);
+    assert!(
+        files.iter().any(|(rel, _)| rel.starts_with("sys")),
+        "no src/sys/ found"
+    );
+    let bad = platform_outside_sys(&files);
+    assert!(
+        bad.is_empty(),
+        "platform code outside src/sys/ (move it behind a function of sys):\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn the_check_finds_platform_code_outside_sys() {
+    let files = vec![
+        (
+            PathBuf::from("server/conn.rs"),
+            "#[cfg(target_os = \"linux\")]\nfn f() {}\n// target_os in a comment\n".to_string(),
+        ),
+        (
+            PathBuf::from("files/resolve.rs"),
+            "use rustix::fs::openat2;\nlet x = cfg!(target_vendor = \"apple\");\n".to_string(),
+        ),
+        (
+            PathBuf::from("sys/linux.rs"),
+            "#![cfg(target_os = \"linux\")]\nuse rustix::fs;\n".to_string(),
+        ),
+        (
+            PathBuf::from("main.rs"),
+            "use rustix::process;\n".to_string(),
+        ),
+        (
+            PathBuf::from("main.rs"),
+            "#[cfg(target_os = \"macos\")]\n".to_string(),
+        ),
+    ];
+    assert_eq!(
+        platform_outside_sys(&files),
+        [
+            "server/conn.rs:1: target_os",
+            "files/resolve.rs:1: rustix",
+            "files/resolve.rs:2: target_vendor",
+            "main.rs:1: target_os",
         ]
     );
 }

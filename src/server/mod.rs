@@ -163,25 +163,32 @@ pub async fn run<S: Service + 'static>(
     accepting.close();
     shutdown.triggered().await;
     accepting.wait().await;
-    drain(&connections, options.shutdown_timeout, &abort).await;
+    drain(&connections, options.shutdown_timeout, &abort, &shutdown).await;
     Ok(())
 }
 
 /// After the listeners stopped: lets in-flight responses finish within
-/// `timeout`, then closes whatever is left (`abort`).
-pub(crate) async fn drain(connections: &TaskTracker, timeout: Duration, abort: &proto::Signal) {
+/// `timeout`, or until the stop is forced, then closes whatever is left
+/// (`abort`).
+pub(crate) async fn drain(
+    connections: &TaskTracker,
+    timeout: Duration,
+    abort: &proto::Signal,
+    shutdown: &Shutdown,
+) {
     connections.close();
     let open = connections.len();
     if open > 0 {
         tracing::info!(open, "waiting for in-flight responses");
     }
-    if tokio::time::timeout(timeout, connections.wait())
-        .await
-        .is_err()
-    {
+    let finished = tokio::select! {
+        done = tokio::time::timeout(timeout, connections.wait()) => done.is_ok(),
+        _ = shutdown.forced() => connections.is_empty(),
+    };
+    if !finished {
         tracing::warn!(
             open = connections.len(),
-            "shutdown timeout: closing remaining connections"
+            "closing the connections still open"
         );
         abort.fire();
         connections.wait().await;

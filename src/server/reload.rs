@@ -202,7 +202,13 @@ pub async fn run_sites(
     accepting.stop_all();
     accepting.tracker.close();
     accepting.tracker.wait().await;
-    super::drain(&accepting.connections, options.shutdown_timeout, &abort).await;
+    super::drain(
+        &accepting.connections,
+        options.shutdown_timeout,
+        &abort,
+        &shutdown,
+    )
+    .await;
     Ok(())
 }
 

@@ -7,6 +7,8 @@ use crate::proto::Signal;
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown {
     signal: Signal,
+    /// Fired by a second stop signal: in-flight responses are not waited for.
+    now: Signal,
 }
 
 impl Shutdown {
@@ -19,6 +21,19 @@ impl Shutdown {
     /// finish within the shutdown timeout.
     pub fn trigger(&self) {
         self.signal.fire();
+    }
+
+    /// Ends the stop at once: connections still open are closed without
+    /// waiting for the shutdown timeout (a second Ctrl-C). Triggers the stop
+    /// too, if it had not begun.
+    pub fn force(&self) {
+        self.signal.fire();
+        self.now.fire();
+    }
+
+    /// Resolves once [`Shutdown::force`] is called.
+    pub(crate) async fn forced(&self) {
+        self.now.fired().await;
     }
 
     /// Whether [`Shutdown::trigger`] has been called.
@@ -36,8 +51,10 @@ impl Shutdown {
     }
 }
 
-/// Triggers `shutdown` on the first SIGINT or SIGTERM, and calls `on_hangup`
-/// on every SIGHUP (reload). Must be called inside a tokio runtime.
+/// Triggers `shutdown` on the first SIGINT or SIGTERM, forces it on the
+/// second (a second Ctrl-C during a long download ends at once), and calls
+/// `on_hangup` on every SIGHUP (reload). Must be called inside a tokio
+/// runtime.
 pub fn on_signals(
     shutdown: Shutdown,
     on_hangup: impl Fn() + Send + 'static,
@@ -48,17 +65,23 @@ pub fn on_signals(
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: reloading");
                     on_hangup();
                     continue;
                 }
+            };
+            if shutdown.is_triggered() {
+                eprintln!("ferrox: {name} again: stopping now");
+                shutdown.force();
+                return;
             }
+            tracing::info!("{name}: shutting down");
+            eprintln!("ferrox: stopping (in-flight requests get the shutdown timeout; {name} again stops now)");
             shutdown.trigger();
-            return;
         }
     });
     Ok(())

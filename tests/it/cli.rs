@@ -289,3 +289,75 @@ fn the_per_core_runtime_serves_and_stops() {
     running.signal("-TERM");
     assert_eq!(running.child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn a_second_sigint_stops_at_once_during_a_download() {
+    use std::io::{BufRead, Read, Write};
+    let root = TempRoot::new();
+    let big = std::fs::File::create(root.path().join("big.bin")).unwrap();
+    big.set_len(256 << 20).unwrap();
+    let mut running = Binary::start(
+        root.path(),
+        &[
+            "-l",
+            "127.0.0.1:0",
+            "-q",
+            "--shutdown-timeout",
+            "60s",
+            "--log-level",
+            "error",
+        ],
+        &[],
+    );
+    // A download that stalls: the client reads a little, then nothing.
+    let mut client = std::net::TcpStream::connect(running.addr()).unwrap();
+    client
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 4096];
+    client.read_exact(&mut first).unwrap();
+    assert!(first.starts_with(b"HTTP/1.1 200 OK\r\n"));
+
+    running.signal("-INT");
+    let line = loop {
+        let mut line = String::new();
+        assert!(
+            running.stderr.read_line(&mut line).unwrap() > 0,
+            "stderr ended"
+        );
+        if line.starts_with("ferrox: ") {
+            break line;
+        }
+    };
+    assert_eq!(
+        line,
+        "ferrox: stopping (in-flight requests get the shutdown timeout; SIGINT again stops now)\n"
+    );
+    // The download holds the graceful stop.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        running.child.try_wait().unwrap().is_none(),
+        "exited before the second SIGINT"
+    );
+
+    running.signal("-INT");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = running.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still running 5 s after the second SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    running.stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(
+        rest,
+        "ferrox: SIGINT again: stopping now\nferrox: stopped\n"
+    );
+    drop(client);
+}

@@ -24,7 +24,7 @@ use ferrox::handler::Shared;
 use ferrox::log::AccessLog;
 use ferrox::server::reload::{self, Bound, Reloader};
 use ferrox::server::sites::{Generation, Live, LiveParts, Plan};
-use ferrox::server::{self, Shutdown};
+use ferrox::server::{self, announce, Shutdown};
 
 /// The exit status of a bad command line or environment: clap's for usage
 /// errors.
@@ -399,19 +399,24 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
     let live = Arc::new(Live::new(generation, parts));
     // Printed once the signal handlers are in place: a SIGHUP (or SIGTERM)
     // sent as soon as the server says it serves must find them.
-    let lines: Vec<String> = bound
-        .iter()
-        .map(|b| {
-            format!(
-                "ferrox: serving {} on {}",
-                serving(&live, &plan, b),
-                ListenUrl(b)
-            )
-        })
-        .collect();
+    let (lines, first, network) = startup_lines(&live, &plan, &bound);
+    let (open, qr) = (args.open, args.qr);
     let announce = move || {
         for line in &lines {
             eprintln!("{line}");
+        }
+        if qr {
+            match network.as_deref().and_then(announce::qr_code) {
+                Some(code) => eprintln!("{code}"),
+                None => eprintln!(
+                    "ferrox: --qr: no network address to show (listen on one, such as -l 0.0.0.0:8080)"
+                ),
+            }
+        }
+        if let (true, Some(url)) = (open, &first) {
+            if let Err(e) = announce::open_in_browser(url) {
+                eprintln!("ferrox: --open: cannot open a browser: {e}");
+            }
         }
     };
     let log = match config.access_log {
@@ -465,6 +470,35 @@ fn reloads(shutdown: &Shutdown, load: reload::Load) -> anyhow::Result<Reloader> 
     Ok(Reloader { requests, load })
 }
 
+/// One line per listener (`ferrox: serving ROOT on URL`), and one more per
+/// other address a listener on every interface answers at; with the first
+/// URL (for `--open`) and the first network one (for `--qr`).
+fn startup_lines(
+    live: &Live,
+    plan: &Plan,
+    bound: &[Bound],
+) -> (Vec<String>, Option<String>, Option<String>) {
+    let mut lines = Vec::new();
+    let (mut first, mut network) = (None, None);
+    for b in bound {
+        let addr = b.socket.local_addr().unwrap_or(b.key.addr);
+        let urls = announce::urls(addr, b.key.tls);
+        for (i, reachable) in urls.into_iter().enumerate() {
+            if i == 0 {
+                let root = serving(live, plan, b);
+                lines.push(format!("ferrox: serving {root} on {}", reachable.url));
+            } else {
+                lines.push(format!("ferrox:   also on {}", reachable.url));
+            }
+            first.get_or_insert_with(|| reachable.url.clone());
+            if !reachable.loopback {
+                network.get_or_insert(reachable.url);
+            }
+        }
+    }
+    (lines, first, network)
+}
+
 /// What a listener serves, for its start-up line: the folder of its one
 /// site, or how many sites.
 fn serving(live: &Live, plan: &Plan, bound: &Bound) -> String {
@@ -486,19 +520,6 @@ fn serving(live: &Live, plan: &Plan, bound: &Bound) -> String {
         (Some(i), _) => root(i),
         (None, 1) => root(0),
         (None, n) => format!("{n} sites"),
-    }
-}
-
-/// `http://ADDR/` of a bound listener (its real port when asked for port 0).
-struct ListenUrl<'a>(&'a Bound);
-
-impl std::fmt::Display for ListenUrl<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scheme = if self.0.key.tls { "https" } else { "http" };
-        match self.0.socket.local_addr() {
-            Ok(addr) => write!(f, "{scheme}://{addr}/"),
-            Err(_) => write!(f, "{scheme}://{}/", self.0.key.addr),
-        }
     }
 }
 

@@ -66,6 +66,18 @@ pub struct Args {
           value_name = "DURATION", help_heading = SERVING)]
     pub shutdown_timeout: Duration,
 
+    /// Open the first address in the default browser once serving.
+    #[arg(long, env = "FERROX_OPEN", value_parser = BoolishValueParser::new(),
+          help_heading = SERVING)]
+    pub open: bool,
+
+    /// Print the first network address as a QR code, for a phone.
+    ///
+    /// Needs a listener on the network, such as -l 0.0.0.0:8080.
+    #[arg(long, env = "FERROX_QR", value_parser = BoolishValueParser::new(),
+          help_heading = SERVING)]
+    pub qr: bool,
+
     /// Do not send `Server: ferrox`.
     #[arg(long, env = "FERROX_NO_SERVER_HEADER", value_parser = BoolishValueParser::new(),
           help_heading = SERVING)]

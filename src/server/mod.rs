@@ -5,6 +5,7 @@
 //! handle is triggered, then drains.
 
 mod accept;
+pub mod announce;
 mod cancel;
 mod conn;
 mod plain_on_tls;

@@ -79,7 +79,6 @@ pub fn on_signals(
                 shutdown.force();
                 return;
             }
-            tracing::info!("{name}: shutting down");
             eprintln!("ferrox: stopping (in-flight requests get the shutdown timeout; {name} again stops now)");
             shutdown.trigger();
         }

@@ -10,7 +10,9 @@
 //!   `stat`, directory reading, and the errno → failure classes.
 //! - [`net`]: the listening socket and its options, `sendfile` (Linux; a
 //!   bounded read/write copy elsewhere, chosen by the engines), and the
-//!   `MSG_MORE` hint that keeps a head with the body that follows it.
+//!   `MSG_MORE` hint that keeps a head with the body that follows it; the
+//!   interfaces' addresses.
+//! - [`desktop`]: opening a URL in the user's browser.
 //!
 //! One line below chooses between the Linux calls (`linux.rs`) and their
 //! portable stand-ins (`portable.rs`). The cargo feature `portable` picks the
@@ -18,6 +20,7 @@
 //! on the machines we test on (`cargo test --features portable`).
 
 mod beneath;
+pub mod desktop;
 pub mod fs;
 pub mod net;
 

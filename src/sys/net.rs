@@ -59,3 +59,16 @@ pub(crate) fn listener(
     rustix::net::listen(&socket, backlog)?;
     Ok(std::net::TcpListener::from(socket))
 }
+
+/// The addresses of the machine's network interfaces that are up, loopback
+/// included: what a listener on `0.0.0.0` or `[::]` can be reached at. Empty
+/// when the system will not say.
+pub(crate) fn interface_addresses() -> Vec<std::net::IpAddr> {
+    match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces.into_iter().map(|i| i.ip()).collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot list the network interfaces");
+            Vec::new()
+        }
+    }
+}

@@ -361,3 +361,102 @@ fn a_second_sigint_stops_at_once_during_a_download() {
     );
     drop(client);
 }
+
+#[test]
+fn every_interface_is_listed_and_open_and_qr_use_them() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let root = TempRoot::new().file("a.txt", "x");
+    // A stand-in browser opener that writes down what it was asked to open.
+    let bin = TempRoot::new();
+    let opened = bin.path().join("opened");
+    let opener = bin.path().join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\necho \"$1\" > {}.tmp && mv {0}.tmp {0}\n",
+            opened.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let mut running = Binary::start(
+        root.path(),
+        &[
+            "-l",
+            "0.0.0.0:0",
+            "-q",
+            "--log-level",
+            "error",
+            "--open",
+            "--qr",
+        ],
+        &[("PATH", &path)],
+    );
+    // The first line names loopback, never the unspecified address.
+    let port = running.url.rsplit(':').next().unwrap().to_string();
+    assert_eq!(running.url, format!("http://127.0.0.1:{port}"));
+    let mut next = || {
+        let mut line = String::new();
+        running.stderr.read_line(&mut line).unwrap();
+        line
+    };
+    let mut line = next();
+    let mut network = Vec::new();
+    while let Some(url) = line.strip_prefix("ferrox:   also on ") {
+        let url = url.trim_end().to_string();
+        assert!(
+            url.starts_with("http://") && url.ends_with(&format!(":{port}/")),
+            "{url}"
+        );
+        assert!(!url.contains("0.0.0.0") && !url.contains('['), "{url}");
+        network.push(url);
+        line = next();
+    }
+    if network.is_empty() {
+        assert_eq!(
+            line,
+            "ferrox: --qr: no network address to show (listen on one, such as -l 0.0.0.0:8080)\n"
+        );
+    } else {
+        // A QR code: lines of the same width, of blocks and spaces only.
+        let width = line.trim_end_matches('\n').chars().count();
+        assert!(width >= 29, "{line:?}");
+        for _ in 0..10 {
+            let row = next();
+            assert_eq!(row.trim_end_matches('\n').chars().count(), width, "{row:?}");
+            assert!(
+                row.trim_end_matches('\n')
+                    .chars()
+                    .all(|c| " ▀▄█".contains(c)),
+                "{row:?}"
+            );
+        }
+        // Each network address answers.
+        for url in &network {
+            let body = ureq::get(&format!("{url}a.txt"))
+                .call()
+                .unwrap()
+                .into_string()
+                .unwrap();
+            assert_eq!(body, "x");
+        }
+    }
+    // --open asked the system's opener for the first address.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !opened.exists() {
+        assert!(Instant::now() < deadline, "the opener was not run");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&opened).unwrap(),
+        format!("http://127.0.0.1:{port}/\n")
+    );
+    running.signal("-TERM");
+    assert_eq!(running.child.wait().unwrap().code(), Some(0));
+}

@@ -204,6 +204,10 @@ pub struct ServerKeys {
     pub compress_cache_size: Option<u64>,
     /// The folder kept across restarts (relative to the file's folder).
     pub state_dir: Option<PathBuf>,
+    /// Every connection starts with a PROXY protocol header.
+    pub proxy_protocol: Option<bool>,
+    /// Peers whose forwarding headers are believed.
+    pub trusted_proxies: Option<Vec<String>>,
     locations: Locations,
 }
 

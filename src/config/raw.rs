@@ -78,6 +78,26 @@ pub struct Args {
           help_heading = SERVING)]
     pub qr: bool,
 
+    /// Every connection starts with a PROXY protocol header (v1 or v2).
+    ///
+    /// For listeners behind a load balancer that sends one (HAProxy's
+    /// send-proxy, send-proxy-v2): the header is required, read under the
+    /// header timeout, and its source address is the client's. A connection
+    /// without one is closed.
+    #[arg(long, env = "FERROX_PROXY_PROTOCOL", value_parser = BoolishValueParser::new(),
+          help_heading = SERVING)]
+    pub proxy_protocol: bool,
+
+    /// A proxy whose Forwarded and X-Forwarded-For are believed (address or
+    /// CIDR); repeatable.
+    ///
+    /// The client is then the rightmost address of the chain that is not a
+    /// trusted proxy; from any other peer those headers are ignored. In the
+    /// environment, separate entries with ",".
+    #[arg(long = "trusted-proxy", env = "FERROX_TRUSTED_PROXY", value_name = "CIDR",
+          value_delimiter = ',', value_parser = parse_trusted_proxy, help_heading = SERVING)]
+    pub trusted_proxy: Vec<String>,
+
     /// Do not send `Server: ferrox`.
     #[arg(long, env = "FERROX_NO_SERVER_HEADER", value_parser = BoolishValueParser::new(),
           help_heading = SERVING)]
@@ -421,6 +441,16 @@ pub fn similar_subcommand(word: &str) -> Option<String> {
 pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
     s.parse()
         .map_err(|_| format!("expected ADDR:PORT such as 127.0.0.1:8080 or [::1]:8080, got '{s}'"))
+}
+
+/// An address or CIDR block for `--trusted-proxy`.
+fn parse_trusted_proxy(s: &str) -> Result<String, String> {
+    crate::site::forwarded::TrustedProxies::new(&[s.to_string()])
+        .map(|_| s.to_string())
+        .map_err(|e| {
+            e.trim_start_matches(&format!("trusted proxy {s:?}: "))
+                .to_string()
+        })
 }
 
 /// A TCP port, 0 to 65535 (0: one the system picks).

@@ -14,6 +14,8 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use crate::site::forwarded::TrustedProxies;
+
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 
@@ -416,11 +418,20 @@ fn server_options(args: &Args) -> ServerOptions {
         hsts_seconds: None,
         max_connections: args.max_connections as usize,
         shutdown_timeout: args.shutdown_timeout,
+        proxy_protocol: args.proxy_protocol,
+        // Each entry was checked as it was parsed.
+        trusted_proxies: TrustedProxies::new(&args.trusted_proxy).unwrap_or_default(),
     }
 }
 
 /// The file's `[server]` keys, where the command line did not give them.
 fn overlay_server(server: &mut ServerOptions, keys: &ServerKeys, given: &dyn Fn(&str) -> bool) {
+    if let (false, Some(on)) = (given("proxy_protocol"), keys.proxy_protocol) {
+        server.proxy_protocol = on;
+    }
+    if let (false, Some(list)) = (given("trusted_proxy"), &keys.trusted_proxies) {
+        server.trusted_proxies = TrustedProxies::new(list).unwrap_or_default();
+    }
     fn set<T: Clone>(given: bool, from: &Option<T>, to: &mut T) {
         if let (false, Some(value)) = (given, from) {
             *to = value.clone();

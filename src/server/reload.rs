@@ -154,6 +154,7 @@ pub async fn run_sites(
         log,
         shutdown: shutdown.signal().clone(),
         abort: abort.clone(),
+        proxy: super::conn::Proxying::of(&options),
     });
     let mut accepting = Accepting {
         loops: HashMap::new(),

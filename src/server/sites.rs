@@ -361,7 +361,8 @@ impl SiteService<'_> {
                 }
                 Some(handler) => {
                     let host = || proto::request_host(req);
-                    let (answer, taken) = site.answer_now(handler, req, &host, self.facts.peer)?;
+                    let (answer, taken) =
+                        site.answer_now(handler, req, &host, self.facts.client(req))?;
                     let mut reply = match answer {
                         Answer::Reply(reply) => reply,
                         Answer::Files(request) => match method_policy(handler, &request) {
@@ -393,7 +394,9 @@ impl SiteService<'_> {
                 },
                 Some(handler) => {
                     let host = || proto::request_host(req);
-                    let (answer, taken) = site.answer(&handler, req, &host, self.facts.peer).await;
+                    let (answer, taken) = site
+                        .answer(&handler, req, &host, self.facts.client(req))
+                        .await;
                     let mut reply = match answer {
                         Answer::Reply(reply) => reply,
                         Answer::Files(request) => match method_policy(&handler, &request) {

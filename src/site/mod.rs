@@ -25,6 +25,7 @@
 pub mod access;
 pub mod auth;
 pub mod cors;
+pub mod forwarded;
 pub mod headers;
 pub mod hosts;
 pub mod pipeline;

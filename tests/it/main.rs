@@ -14,6 +14,7 @@ mod hash_password;
 mod layering;
 mod lifecycle;
 mod pipeline;
+mod proxy;
 mod routes;
 mod sites;
 mod tls;

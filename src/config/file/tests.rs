@@ -51,7 +51,7 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, log_level, runtime, compress_cache_size, state_dir"],
+               access_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies"],
         ),
         (
             "[[site]]\nroot = \"/srv\"\nrooot = \"/srv\"\n",
@@ -186,6 +186,14 @@ fn problem_table() {
         (
             "[[site]]\nroot = \"/srv\"\netag = 1\n",
             &["ferrox.toml:3:8: site[0].etag: expected one of: metadata, content (a string), found an integer"],
+        ),
+        (
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n",
+            &["ferrox.toml:2:34: server.trusted_proxies[1]: trusted proxy \"10.0.0.0/99\": not an address like 10.1.2.3 or ::1, or a CIDR block like 10.0.0.0/8"],
+        ),
+        (
+            "[server]\nproxy_protocol = \"yes\"\n",
+            &["ferrox.toml:2:18: server.proxy_protocol: expected true or false, found a string"],
         ),
         (
             "[server]\nlog_level = \"info,[\"\n",
@@ -599,6 +607,8 @@ log_level = "info"
 runtime = "work-stealing"
 compress_cache_size = "64MiB"
 state_dir = "state"
+proxy_protocol = false
+trusted_proxies = ["10.0.0.0/8", "::1"]
 
 [[site]]
 hosts = ["example.com", "www.example.com"]
@@ -691,12 +701,14 @@ etag = "content"
             runtime: Some(RuntimeArg::WorkStealing),
             compress_cache_size: Some(64 << 20),
             state_dir: Some(PathBuf::from("/etc/ferrox/state")),
+            proxy_protocol: Some(false),
+            trusted_proxies: Some(vec!["10.0.0.0/8".into(), "::1".into()]),
             locations: Locations::new(),
         },
         sites: vec![
             SiteKeys {
                 header: Location {
-                    line: 24,
+                    line: 26,
                     column: 1,
                 },
                 hosts: Some(vec!["example.com".into(), "www.example.com".into()]),
@@ -834,7 +846,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 83,
+                    line: 85,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -895,14 +907,14 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 75,
+            line: 77,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 49,
+            line: 51,
             column: 45
         })
     );
@@ -916,7 +928,7 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 43,
+            line: 45,
             column: 49
         })
     );

@@ -40,6 +40,8 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "runtime",
     "compress_cache_size",
     "state_dir",
+    "proxy_protocol",
+    "trusted_proxies",
 ];
 
 /// Keys of `[[site]]`.
@@ -478,6 +480,8 @@ impl Walker<'_> {
                     out.compress_cache_size = self.size(key, v, raw::parse_size);
                 }
                 "state_dir" => out.state_dir = self.path(key, v),
+                "proxy_protocol" => out.proxy_protocol = self.boolean(key, v),
+                "trusted_proxies" => out.trusted_proxies = self.trusted_proxies(key, v),
                 _ => {
                     self.report(k.span().start, key, unknown_key(name, SERVER_KEYS));
                     continue;
@@ -487,6 +491,22 @@ impl Walker<'_> {
                 .insert(name.to_string(), self.loc(v.span().start));
         }
         out
+    }
+
+    /// `trusted_proxies`: addresses and CIDR blocks, each checked.
+    fn trusted_proxies(&mut self, key: &str, v: &Val<'_>) -> Option<Vec<String>> {
+        let expected = "an array of addresses and CIDR blocks such as \"10.0.0.0/8\"";
+        let items = self.list(key, v, expected, |w, key, v| {
+            let s = w.string(key, v, "an address or CIDR block (a string)")?;
+            match crate::site::forwarded::TrustedProxies::new(&[s.to_string()]) {
+                Ok(_) => Some(s.to_string()),
+                Err(e) => {
+                    w.report(v.span().start, key, e);
+                    None
+                }
+            }
+        })?;
+        Some(items.into_iter().map(|(s, _)| s).collect())
     }
 
     /// The same check `--log-level` and `log::init_tracing` make.

@@ -184,7 +184,12 @@ impl SiteServer {
     }
 
     /// Serves `plan`, access log in `format`.
-    pub fn start_logging(mut plan: Plan, format: LogFormat) -> SiteServer {
+    pub fn start_logging(plan: Plan, format: LogFormat) -> SiteServer {
+        Self::start_with(plan, format, ServerOptions::default())
+    }
+
+    /// Serves `plan` with these server options, access log in `format`.
+    pub fn start_with(mut plan: Plan, format: LogFormat, options: ServerOptions) -> SiteServer {
         let bound = reload::bind_new(&plan, &|_| false, false)
             .unwrap_or_else(|(key, e)| panic!("cannot bind {key}: {e}"));
         let listeners: Vec<(ListenKey, SocketAddr)> = bound
@@ -235,7 +240,7 @@ impl SiteServer {
                     .block_on(reload::run_sites(
                         live,
                         bound,
-                        ServerOptions::default(),
+                        options,
                         log,
                         shutdown,
                         Some(Reloader { requests, load }),

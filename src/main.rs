@@ -398,7 +398,7 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
     let live = Arc::new(Live::new(generation, parts));
     // Printed once the signal handlers are in place: a SIGHUP (or SIGTERM)
     // sent as soon as the server says it serves must find them.
-    let lines: Vec<String> = bound
+    let mut lines: Vec<String> = bound
         .iter()
         .map(|b| {
             format!(
@@ -408,6 +408,12 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             )
         })
         .collect();
+    if config.dev {
+        lines.push(format!(
+            "ferrox: dev mode: no caching, open pages reload when a file changes (events at {})",
+            ferrox::handler::dev::LIVE_PATH
+        ));
+    }
     let announce = move || {
         for line in &lines {
             eprintln!("{line}");

@@ -37,6 +37,8 @@
 //! log_level = "info"                       # or a tracing filter
 //! runtime = "work-stealing"                # or "per-core"
 //! compress_cache_size = "64MiB"
+//! file_cache_valid = "1s"                 # how long the open-file cache trusts an entry; 0: always check
+//! dev = false                              # development: no-cache, live reload (as --dev)
 //!
 //! [[site]]
 //! hosts = ["example.com", "*.example.com"] # exact names or one leading "*." label; IPs too
@@ -202,6 +204,10 @@ pub struct ServerKeys {
     pub runtime: Option<RuntimeArg>,
     /// Memory for compressed responses kept for repeat requests (0: none).
     pub compress_cache_size: Option<u64>,
+    /// How long the open-file cache trusts an entry (0: checked every request).
+    pub file_cache_valid: Option<Duration>,
+    /// Development mode: `no-cache` everywhere, live reload of HTML pages.
+    pub dev: Option<bool>,
     locations: Locations,
 }
 

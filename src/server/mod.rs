@@ -13,6 +13,7 @@ pub mod reload;
 mod shutdown;
 pub mod sites;
 pub mod tls;
+mod watch;
 
 use std::io;
 use std::sync::Arc;

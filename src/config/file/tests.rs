@@ -51,7 +51,7 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, log_level, runtime, compress_cache_size"],
+               access_log, log_level, runtime, compress_cache_size, file_cache_valid, dev"],
         ),
         (
             "[[site]]\nroot = \"/srv\"\nrooot = \"/srv\"\n",
@@ -598,6 +598,8 @@ access_log = true
 log_level = "info"
 runtime = "work-stealing"
 compress_cache_size = "64MiB"
+file_cache_valid = "250ms"
+dev = true
 
 [[site]]
 hosts = ["example.com", "www.example.com"]
@@ -689,12 +691,14 @@ etag = "content"
             log_level: Some("info".into()),
             runtime: Some(RuntimeArg::WorkStealing),
             compress_cache_size: Some(64 << 20),
+            file_cache_valid: Some(Duration::from_millis(250)),
+            dev: Some(true),
             locations: Locations::new(),
         },
         sites: vec![
             SiteKeys {
                 header: Location {
-                    line: 23,
+                    line: 25,
                     column: 1,
                 },
                 hosts: Some(vec!["example.com".into(), "www.example.com".into()]),
@@ -832,7 +836,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 82,
+                    line: 84,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -893,14 +897,14 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 74,
+            line: 76,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 48,
+            line: 50,
             column: 45
         })
     );
@@ -914,7 +918,7 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 42,
+            line: 44,
             column: 49
         })
     );

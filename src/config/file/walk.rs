@@ -39,6 +39,8 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "log_level",
     "runtime",
     "compress_cache_size",
+    "file_cache_valid",
+    "dev",
 ];
 
 /// Keys of `[[site]]`.
@@ -476,6 +478,10 @@ impl Walker<'_> {
                 "compress_cache_size" => {
                     out.compress_cache_size = self.size(key, v, raw::parse_size);
                 }
+                "file_cache_valid" => {
+                    out.file_cache_valid = self.duration(key, v, raw::parse_duration);
+                }
+                "dev" => out.dev = self.boolean(key, v),
                 _ => {
                     self.report(k.span().start, key, unknown_key(name, SERVER_KEYS));
                     continue;

@@ -12,7 +12,8 @@
 //!   the injected bytes;
 //! - [`LIVE_PATH`] answers with a server-sent-event stream that says `reload`
 //!   when the [`LiveHub`] is told that a file changed (the server's watcher
-//!   tells it). Streams are bounded in number ([`MAX_LIVE_STREAMS`]; more get
+//!   tells it). It says only that something changed, so the server answers it
+//!   before the site's routes, access rules and auth. Streams are bounded in number ([`MAX_LIVE_STREAMS`]; more get
 //!   503) and end when the hub is closed at shutdown, so that draining never
 //!   waits on one.
 //!

@@ -86,6 +86,12 @@ pub async fn live_reload(live: Arc<Live>, shutdown: Shutdown) {
 /// `None` (logged) when the platform's watcher cannot be made. A root that
 /// cannot be watched is logged and left out.
 fn watch(roots: Vec<PathBuf>, wake: Arc<Notify>) -> Option<notify::RecommendedWatcher> {
+    // Canonical, as the platforms report paths (FSEvents: /private/var/...),
+    // so that the scratch-file filter sees paths relative to their root.
+    let roots: Vec<PathBuf> = roots
+        .into_iter()
+        .map(|root| std::fs::canonicalize(&root).unwrap_or(root))
+        .collect();
     let filter_roots = roots.clone();
     let handler = move |event: notify::Result<Event>| match event {
         Ok(event) if is_edit(&event, &filter_roots) => wake.notify_one(),

@@ -16,14 +16,18 @@
 //! - [`handler`]: request → response: the pipeline in `mod.rs`, `file` (one file's
 //!   representations), `conditional`, `range`, `negotiate`, `compress` (on-the-fly
 //!   scheduling), `compress_cache`, `content_tag`, `cache_control`, `listing`,
-//!   `listing_cache`, `headers`, `status` (THE file error → status map and pages).
+//!   `listing_cache`, `headers`, `status` (THE file error → status map and pages),
+//!   `dev` (development mode: no-cache, the live-reload script and its event
+//!   stream).
 //! - [`site`]: many sites: `hosts` (the host → site table), `root` (a root
 //!   that follows its path across deploys), `route` and `pipeline` (routes
 //!   and the steps of a request), the modifiers of a site or route: `access`,
 //!   `cors`, `headers`, `auth` (basic authentication: hashes, the verified
 //!   cache, failures per client); the routing of a request to a site.
 //! - [`server`]: sockets: `accept`, `conn` (TCP/TLS/h2c dispatch, the
-//!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown`.
+//!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown`, `watch`
+//!   (development mode's watcher of the roots), `announce` (start-up URLs),
+//!   `self_signed` (the kept development certificate).
 //! - `sys` (crate-private): THE home of platform calls and `cfg(target_os)`:
 //!   `fs` (the root's handle, `openat2` or the portable walk beneath it,
 //!   `stat`, folders, errno classes), `net` (the listening socket, `sendfile`,

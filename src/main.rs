@@ -399,7 +399,13 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
     let live = Arc::new(Live::new(generation, parts));
     // Printed once the signal handlers are in place: a SIGHUP (or SIGTERM)
     // sent as soon as the server says it serves must find them.
-    let (lines, first, network) = startup_lines(&live, &plan, &bound);
+    let (mut lines, first, network) = startup_lines(&live, &plan, &bound);
+    if config.dev {
+        lines.push(format!(
+            "ferrox: dev mode: no caching, open pages reload when a file changes (events at {})",
+            ferrox::handler::dev::LIVE_PATH
+        ));
+    }
     let (open, qr) = (args.open, args.qr);
     let announce = move || {
         for line in &lines {

@@ -37,6 +37,8 @@
 //! log_level = "info"                       # or a tracing filter
 //! runtime = "work-stealing"                # or "per-core"
 //! compress_cache_size = "64MiB"
+//! file_cache_valid = "1s"                 # how long the open-file cache trusts an entry; 0: always check
+//! dev = false                              # development: no-cache, live reload (as --dev)
 //!
 //! [[site]]
 //! hosts = ["example.com", "*.example.com"] # exact names or one leading "*." label; IPs too
@@ -208,6 +210,10 @@ pub struct ServerKeys {
     pub proxy_protocol: Option<bool>,
     /// Peers whose forwarding headers are believed.
     pub trusted_proxies: Option<Vec<String>>,
+    /// How long the open-file cache trusts an entry (0: checked every request).
+    pub file_cache_valid: Option<Duration>,
+    /// Development mode: `no-cache` everywhere, live reload of HTML pages.
+    pub dev: Option<bool>,
     locations: Locations,
 }
 

@@ -30,6 +30,9 @@ pub struct Config {
     pub plan: Plan,
     /// Connection limits, timeouts, protocol options.
     pub server: ServerOptions,
+    /// Development mode (`--dev`): every site sends `no-cache` and live-reloads
+    /// its HTML pages; the server watches the roots.
+    pub dev: bool,
     /// Bounds of the caches every site shares.
     pub file_cache: CacheOptions,
     /// The process-wide compression limits (the cache's size, work at once).

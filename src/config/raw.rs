@@ -97,6 +97,15 @@ pub struct Args {
     #[arg(long = "trusted-proxy", env = "FERROX_TRUSTED_PROXY", value_name = "CIDR",
           value_delimiter = ',', value_parser = parse_trusted_proxy, help_heading = SERVING)]
     pub trusted_proxy: Vec<String>,
+    /// Development mode: `Cache-Control: no-cache` on every response, edits
+    /// served at once, and open HTML pages reloaded when a file changes.
+    ///
+    /// HTML pages get a small script that listens on /__ferrox/live (server-sent
+    /// events) and reloads the page when a file under the root changes. Not for
+    /// production.
+    #[arg(long, env = "FERROX_DEV", value_parser = BoolishValueParser::new(),
+          help_heading = SERVING)]
+    pub dev: bool,
 
     /// Do not send `Server: ferrox`.
     #[arg(long, env = "FERROX_NO_SERVER_HEADER", value_parser = BoolishValueParser::new(),
@@ -145,6 +154,14 @@ pub struct Args {
     #[arg(long, env = "FERROX_ETAG", value_enum, default_value_t = EtagArg::Metadata,
           help_heading = CACHING)]
     pub etag: EtagArg,
+
+    /// How long an open file is trusted before its metadata is checked again
+    /// (0: on every request) [default: 1s, with --dev 0].
+    ///
+    /// A file changed in place is served fresh at most this long after the change.
+    #[arg(long, env = "FERROX_FILE_CACHE_VALID", value_parser = parse_duration,
+          value_name = "DURATION", help_heading = CACHING)]
+    pub file_cache_valid: Option<Duration>,
 
     /// Do not serve FILE.br, FILE.zst and FILE.gz in place of FILE.
     ///
@@ -315,6 +332,7 @@ Examples:
   ferrox                          Serve this folder on http://127.0.0.1:8080/
   ferrox ./public -l 0.0.0.0:80   Serve ./public to the network
   ferrox --tls-self-signed        HTTPS on https://127.0.0.1:8443/ for development
+  ferrox --dev ./site             No caching; open pages reload when a file changes
   ferrox -c ferrox.toml           Serve the sites of a configuration file
   ferrox check ferrox.toml        Check that file without serving
   ferrox precompress ./public     Write .br, .zst and .gz beside compressible files

@@ -164,10 +164,13 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         .clone()
         .or_else(|| default_state_dir(env_state("XDG_STATE_HOME"), env_state("HOME")));
     let Some(path) = &args.config else {
-        let plan = cli_plan(args, &cli)?;
+        let mut plan = cli_plan(args, &cli)?;
+        let dev = DevChoice::of(args.dev, args.file_cache_valid);
+        dev.apply(&mut plan, &mut shared.file_cache);
         return Ok(Config {
             plan,
             server,
+            dev: dev.on,
             file_cache: shared.file_cache,
             compress: shared.compress,
             access_log,
@@ -200,9 +203,20 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         problems.dedup_by(|a, b| a.to_string() == b.to_string());
         return Err(LoadError::File(problems));
     }
-    let plan = plan.map_err(LoadError::File)?;
+    let mut plan = plan.map_err(LoadError::File)?;
     let keys = &file.server;
     let given = |id: &str| explicit.has(id);
+    let dev = DevChoice::of(
+        match given("dev") {
+            true => args.dev,
+            false => keys.dev.unwrap_or(args.dev),
+        },
+        match given("file_cache_valid") {
+            true => args.file_cache_valid,
+            false => keys.file_cache_valid.or(args.file_cache_valid),
+        },
+    );
+    dev.apply(&mut plan, &mut shared.file_cache);
     overlay_server(&mut server, keys, &given);
     if !given("compress_cache_size") {
         if let Some(size) = keys.compress_cache_size {
@@ -234,6 +248,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
     Ok(Config {
         plan,
         server,
+        dev: dev.on,
         file_cache: shared.file_cache,
         compress: shared.compress,
         access_log,
@@ -361,6 +376,34 @@ impl SharedLimits {
                 ..CompressOptions::default()
             },
         }
+    }
+}
+
+/// Development mode and the open-file cache's trust interval, which it
+/// changes: every edit is served at once unless an interval is given.
+struct DevChoice {
+    on: bool,
+    file_cache_valid: Option<std::time::Duration>,
+}
+
+impl DevChoice {
+    fn of(on: bool, file_cache_valid: Option<std::time::Duration>) -> DevChoice {
+        DevChoice {
+            on,
+            file_cache_valid,
+        }
+    }
+
+    /// Sets every site's handler to dev mode (or not), and the interval.
+    fn apply(&self, plan: &mut Plan, file_cache: &mut CacheOptions) {
+        for site in &mut plan.sites {
+            site.spec.handler.dev = self.on;
+        }
+        file_cache.revalidate = match (self.file_cache_valid, self.on) {
+            (Some(valid), _) => valid,
+            (None, true) => std::time::Duration::ZERO,
+            (None, false) => CacheOptions::default().revalidate,
+        };
     }
 }
 

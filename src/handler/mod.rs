@@ -11,12 +11,16 @@
 //! 4. a file (`file`): validators, then preconditions (304, 412), then Range on
 //!    GET (206, multipart 206, 416), else the whole file, streamed by the
 //!    protocol engine; Content-Type, `nosniff`, Cache-Control throughout.
+//!
+//! In development mode ([`dev`]) responses say `no-cache`, HTML pages get the
+//! live-reload script, and [`dev::LIVE_PATH`] is the stream that triggers it.
 
 pub mod cache_control;
 pub mod compress;
 pub mod compress_cache;
 pub mod conditional;
 pub mod content_tag;
+pub mod dev;
 mod file;
 pub mod headers;
 pub mod listing;
@@ -73,6 +77,9 @@ pub struct Options {
     pub precompressed: bool,
     /// On-the-fly compression.
     pub compress: CompressOptions,
+    /// Development mode: `no-cache` on every response, the live-reload script
+    /// in HTML pages, and the event stream at [`dev::LIVE_PATH`].
+    pub dev: bool,
 }
 
 /// How ETags are made.
@@ -103,6 +110,7 @@ impl Default for Options {
             file_cache: CacheOptions::default(),
             precompressed: true,
             compress: CompressOptions::default(),
+            dev: false,
         }
     }
 }
@@ -137,7 +145,8 @@ impl std::error::Error for StartError {
 /// The caches and work limits that every handler of a server shares, so that
 /// their bounds hold for the process however many sites it serves: the
 /// open-file cache, content tags, the compressed-response cache with the
-/// limits on compression in progress, and rendered listings. Entries are keyed
+/// limits on compression in progress, rendered listings, and the live-reload
+/// hub of development mode. Entries are keyed
 /// by root ([`files::Root::id`]) or by file identity, so two roots never
 /// collide. Cheap to clone; clones share everything.
 #[derive(Debug, Clone)]
@@ -146,6 +155,7 @@ pub struct Shared {
     files: Arc<FileCache<Prepared>>,
     compressor: Compressor,
     listings: Arc<ListingCache>,
+    live: dev::LiveHub,
 }
 
 impl Shared {
@@ -160,7 +170,14 @@ impl Shared {
                 file_cache.revalidate,
                 listing_cache::MAX_BYTES,
             )),
+            live: dev::LiveHub::new(),
         }
+    }
+
+    /// The live-reload hub of development mode: the server's watcher tells
+    /// it of changes, and closes it at shutdown.
+    pub fn live(&self) -> &dev::LiveHub {
+        &self.live
     }
 
     /// Drops what is cached for the root numbered `root` (a folder that was
@@ -181,6 +198,7 @@ pub struct Handler {
     files: Arc<FileCache<Prepared>>,
     compressor: Compressor,
     listings: Arc<ListingCache>,
+    live: dev::LiveHub,
 }
 
 impl Handler {
@@ -215,6 +233,7 @@ impl Handler {
             files: shared.files.clone(),
             compressor: shared.compressor.clone(),
             listings: shared.listings.clone(),
+            live: shared.live.clone(),
         })
     }
 
@@ -299,7 +318,11 @@ impl Handler {
 
     /// The page for an error status.
     pub fn error_response(&self, status: StatusCode) -> Response<Body> {
-        self.pages.response(status)
+        let mut response = self.pages.response(status);
+        if self.options.dev {
+            dev::inject_response(&mut response);
+        }
+        response
     }
 
     /// Everything up to a response, or up to the folder listing that is one.
@@ -436,14 +459,14 @@ impl Handler {
                 page
             }
         };
-        Ok(listing_response(page, json))
+        Ok(listing_response(page, json, self.options.dev))
     }
 
     /// The page from the listing cache, when it holds this version of it.
     fn cached_listing(&self, req: &Request<()>, listing: &Listing) -> Option<Response<Body>> {
         let ask = PageAsk::of(req, listing);
         let page = self.listings.get(&ask.key, ask.identity)?;
-        Some(listing_response(page, ask.key.json))
+        Some(listing_response(page, ask.key.json, self.options.dev))
     }
 
     /// Reads and renders a listing on the blocking pool: a large folder takes
@@ -556,8 +579,9 @@ impl PageAsk {
     }
 }
 
-/// A listing page with its fields.
-fn listing_response(page: Bytes, json: bool) -> Response<Body> {
+/// A listing page with its fields (with the live-reload script in
+/// development mode).
+fn listing_response(page: Bytes, json: bool, dev: bool) -> Response<Body> {
     let mut response = Response::new(Body::Bytes(page));
     let headers = response.headers_mut();
     let content_type = if json {
@@ -572,6 +596,9 @@ fn listing_response(page: Bytes, json: bool) -> Response<Body> {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
+    if dev {
+        dev::inject_response(&mut response);
+    }
     response
 }
 

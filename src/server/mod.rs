@@ -15,6 +15,7 @@ pub mod self_signed;
 mod shutdown;
 pub mod sites;
 pub mod tls;
+mod watch;
 
 use std::io;
 use std::sync::Arc;

@@ -275,6 +275,20 @@ impl Sites {
         Route::Serve(site)
     }
 
+    /// The roots (as configured) of the sites served in development mode:
+    /// the folders whose changes reload open pages.
+    pub fn dev_roots(&self) -> Vec<PathBuf> {
+        let mut roots: Vec<PathBuf> = self
+            .sites
+            .iter()
+            .filter(|s| s.root.dev())
+            .map(|s| s.root.path().to_path_buf())
+            .collect();
+        roots.sort();
+        roots.dedup();
+        roots
+    }
+
     /// The default site, if any.
     pub fn default_site(&self) -> Option<usize> {
         self.table.default_site()

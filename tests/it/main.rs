@@ -7,6 +7,7 @@ mod caching;
 mod cli;
 mod compress;
 mod config;
+mod dev;
 mod files;
 mod h1;
 mod h2;

@@ -87,7 +87,7 @@ fn clients(server: &SiteServer, lines: usize) -> Vec<String> {
 #[test]
 fn a_proxy_header_names_the_client_for_the_log_and_the_access_rules() {
     let root = TempRoot::new().file("a.txt", "hello");
-    let server = SiteServer::start_with(plan(&root), LogFormat::Common, options(true, &[]));
+    let server = SiteServer::start_with_options(plan(&root), LogFormat::Common, options(true, &[]));
     let addr = server.at(local(1));
     let with = |header: &[u8]| [header, GET].concat();
 
@@ -173,7 +173,7 @@ fn forwarding_headers_are_believed_from_trusted_proxies_only() {
 
     // The test client (127.0.0.1) is a trusted proxy: the rightmost
     // untrusted hop is the client, for the log and the access rules.
-    let server = SiteServer::start_with(
+    let server = SiteServer::start_with_options(
         plan(&root),
         LogFormat::Common,
         options(false, &["127.0.0.1"]),
@@ -196,7 +196,7 @@ fn forwarding_headers_are_believed_from_trusted_proxies_only() {
     drop(server);
 
     // Not trusted: a client's own header changes nothing.
-    let server = SiteServer::start_with(
+    let server = SiteServer::start_with_options(
         plan(&root),
         LogFormat::Common,
         options(false, &["10.0.0.0/8"]),
@@ -209,7 +209,7 @@ fn forwarding_headers_are_believed_from_trusted_proxies_only() {
     drop(server);
 
     // Behind PROXY: the header's source is the peer that must be trusted.
-    let server = SiteServer::start_with(
+    let server = SiteServer::start_with_options(
         plan(&root),
         LogFormat::Common,
         options(true, &["192.0.2.0/24"]),

@@ -51,7 +51,7 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies"],
+               access_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, file_cache_valid, dev"],
         ),
         (
             "[[site]]\nroot = \"/srv\"\nrooot = \"/srv\"\n",
@@ -609,6 +609,8 @@ compress_cache_size = "64MiB"
 state_dir = "state"
 proxy_protocol = false
 trusted_proxies = ["10.0.0.0/8", "::1"]
+file_cache_valid = "250ms"
+dev = true
 
 [[site]]
 hosts = ["example.com", "www.example.com"]
@@ -703,12 +705,14 @@ etag = "content"
             state_dir: Some(PathBuf::from("/etc/ferrox/state")),
             proxy_protocol: Some(false),
             trusted_proxies: Some(vec!["10.0.0.0/8".into(), "::1".into()]),
+            file_cache_valid: Some(Duration::from_millis(250)),
+            dev: Some(true),
             locations: Locations::new(),
         },
         sites: vec![
             SiteKeys {
                 header: Location {
-                    line: 26,
+                    line: 28,
                     column: 1,
                 },
                 hosts: Some(vec!["example.com".into(), "www.example.com".into()]),
@@ -846,7 +850,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 85,
+                    line: 87,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -907,14 +911,14 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 77,
+            line: 79,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 51,
+            line: 53,
             column: 45
         })
     );
@@ -928,7 +932,7 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 45,
+            line: 47,
             column: 49
         })
     );

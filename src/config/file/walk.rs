@@ -42,6 +42,8 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "state_dir",
     "proxy_protocol",
     "trusted_proxies",
+    "file_cache_valid",
+    "dev",
 ];
 
 /// Keys of `[[site]]`.
@@ -482,6 +484,10 @@ impl Walker<'_> {
                 "state_dir" => out.state_dir = self.path(key, v),
                 "proxy_protocol" => out.proxy_protocol = self.boolean(key, v),
                 "trusted_proxies" => out.trusted_proxies = self.trusted_proxies(key, v),
+                "file_cache_valid" => {
+                    out.file_cache_valid = self.duration(key, v, raw::parse_duration);
+                }
+                "dev" => out.dev = self.boolean(key, v),
                 _ => {
                     self.report(k.span().start, key, unknown_key(name, SERVER_KEYS));
                     continue;

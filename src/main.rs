@@ -64,8 +64,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Err(e) = ferrox::log::init_tracing(&config.log_level) {
-        eprintln!("ferrox: --log-level: {e}");
+    if let Err(e) = ferrox::log::init_tracing(&config.log_level, config.error_log.as_deref()) {
+        let flag =
+            if config.error_log.is_some() && ferrox::log::check_filter(&config.log_level).is_ok() {
+                "--error-log"
+            } else {
+                "--log-level"
+            };
+        eprintln!("ferrox: {flag}: {e}");
         return ExitCode::from(USAGE);
     }
     match serve(config, args, explicit) {
@@ -425,9 +431,11 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             }
         }
     };
-    let log = match config.access_log {
-        Some(format) => AccessLog::stdout(format).context("cannot start the access log")?,
-        None => AccessLog::disabled(),
+    let log = match (config.access_log, &config.access_log_file) {
+        (Some(format), None) => AccessLog::stdout(format).context("cannot start the access log")?,
+        (Some(format), Some(path)) => AccessLog::file(path, format)
+            .with_context(|| format!("--access-log {}", path.display()))?,
+        (None, _) => AccessLog::disabled(),
     };
     let shutdown = Shutdown::new();
     let load: reload::Load = Box::new(move || {

@@ -33,7 +33,8 @@
 //! h2_max_streams = 128                     # 1 to 10000
 //! server_header = true
 //! log_format = "combined"                  # combined | common | json | vhost_combined
-//! access_log = true                        # false: no access log
+//! access_log = true                        # false: none; "/var/log/ferrox/access.log": a file
+//! error_log = "/var/log/ferrox/error.log"  # diagnostics (default: stderr)
 //! log_level = "info"                       # or a tracing filter
 //! runtime = "work-stealing"                # or "per-core"
 //! compress_cache_size = "64MiB"
@@ -198,6 +199,10 @@ pub struct ServerKeys {
     pub log_format: Option<LogFormatKey>,
     /// Write the access log (false: `--quiet`).
     pub access_log: Option<bool>,
+    /// `access_log = "PATH"`: the access log's file.
+    pub access_log_file: Option<PathBuf>,
+    /// Diagnostics' file.
+    pub error_log: Option<PathBuf>,
     /// Diagnostics filter for stderr (checked as a tracing filter).
     pub log_level: Option<String>,
     /// Concurrency model.

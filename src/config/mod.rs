@@ -39,6 +39,10 @@ pub struct Config {
     pub compress: CompressOptions,
     /// Access-log format; `None` when quiet.
     pub access_log: Option<LogFormat>,
+    /// Where the access log goes: a file, or stdout when `None`.
+    pub access_log_file: Option<PathBuf>,
+    /// Where diagnostics go: a file, or stderr when `None`.
+    pub error_log: Option<PathBuf>,
     /// Diagnostics filter for stderr.
     pub log_level: String,
     /// One current-thread runtime per core instead of one work-stealing runtime.

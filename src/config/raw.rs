@@ -297,6 +297,15 @@ pub struct Args {
           help_heading = LOGGING)]
     pub quiet: bool,
 
+    /// Append the access log to FILE instead of stdout (reopened on SIGUSR1,
+    /// for logrotate).
+    #[arg(long, env = "FERROX_ACCESS_LOG", value_name = "FILE", help_heading = LOGGING)]
+    pub access_log: Option<PathBuf>,
+
+    /// Append diagnostics to FILE instead of stderr (reopened on SIGUSR1).
+    #[arg(long, env = "FERROX_ERROR_LOG", value_name = "FILE", help_heading = LOGGING)]
+    pub error_log: Option<PathBuf>,
+
     /// Diagnostics on stderr: off, error, warn, info, debug, trace, or a filter.
     ///
     /// A filter is comma-separated directives, each a level or TARGET=LEVEL,

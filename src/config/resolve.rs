@@ -156,6 +156,8 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
     let mut server = server_options(args);
     let mut shared = SharedLimits::from_args(args);
     let mut access_log = (!args.quiet).then_some(log_format(args.log_format));
+    let mut access_log_file = args.access_log.clone();
+    let mut error_log = args.error_log.clone();
     let mut log_level = args.log_level.clone();
     let mut per_core = args.runtime == RuntimeArg::PerCore;
     let env_state = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
@@ -174,6 +176,8 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
             file_cache: shared.file_cache,
             compress: shared.compress,
             access_log,
+            access_log_file,
+            error_log,
             log_level,
             per_core,
             file: None,
@@ -232,6 +236,12 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         _ => log_format(args.log_format),
     };
     access_log = (!quiet).then_some(format);
+    if let (false, Some(path)) = (given("access_log"), &keys.access_log_file) {
+        access_log_file = Some(path.clone());
+    }
+    if let (false, Some(path)) = (given("error_log"), &keys.error_log) {
+        error_log = Some(path.clone());
+    }
     if !given("log_level") {
         if let Some(level) = &keys.log_level {
             log_level = level.clone();
@@ -252,6 +262,8 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         file_cache: shared.file_cache,
         compress: shared.compress,
         access_log,
+        access_log_file,
+        error_log,
         log_level,
         per_core,
         file: Some(path.clone()),

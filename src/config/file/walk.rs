@@ -36,6 +36,7 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "server_header",
     "log_format",
     "access_log",
+    "error_log",
     "log_level",
     "runtime",
     "compress_cache_size",
@@ -475,7 +476,16 @@ impl Walker<'_> {
                 "h2_max_streams" => out.h2_max_streams = self.u32_in(key, v, 1, 10_000),
                 "server_header" => out.server_header = self.boolean(key, v),
                 "log_format" => out.log_format = self.choice(key, v, LOG_FORMATS),
-                "access_log" => out.access_log = self.boolean(key, v),
+                "access_log" => match v.get_ref() {
+                    DeValue::String(_) => out.access_log_file = self.path(key, v),
+                    _ => {
+                        out.access_log = match v.get_ref() {
+                            DeValue::Boolean(b) => Some(*b),
+                            _ => self.wrong_type(key, v, "true, false or a file path"),
+                        }
+                    }
+                },
+                "error_log" => out.error_log = self.path(key, v),
                 "log_level" => out.log_level = self.log_level(key, v),
                 "runtime" => out.runtime = self.choice(key, v, RUNTIMES),
                 "compress_cache_size" => {

@@ -229,7 +229,7 @@ fn env_error(cmd: &clap::Command, argv: &[OsString], e: &clap::Error) -> Option<
                 .mut_arg(arg.get_id().as_str(), |a| a.env(None))
                 .try_get_matches_from(argv)
                 .err()
-                .map_or(true, |again| !same(&again))
+                .is_none_or(|again| !same(&again))
     })?;
     let var = culprit.get_env()?.to_string_lossy().into_owned();
     let set = std::env::var_os(&var)?.to_string_lossy().into_owned();

@@ -16,6 +16,7 @@ mod layering;
 mod lifecycle;
 mod pipeline;
 mod proxy;
+mod readme;
 mod routes;
 mod sites;
 mod tls;

@@ -41,7 +41,7 @@ use crate::response::{FieldBlock, Reply};
 /// Response headers of one file version, built when it is opened.
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    content_type_text: String,
+    pub(super) content_type_text: String,
     /// The metadata tag, or for a file held in memory with `--etag content`,
     /// its content tag.
     etag: HeaderValue,
@@ -179,10 +179,11 @@ impl Handler {
             content_type: &prepared.content_type_text,
             source: Source::File(entry),
         };
-        // A large file's content tag is computed in the background; until it is
-        // ready, the prepared (metadata) tag stands.
+        // A large file's content tag is computed once per version; the
+        // request waited for it (see `Handler::file_or_wait`). Only when
+        // hashing failed does the prepared (metadata) tag stand.
         if entry.contents.is_none() && self.options.etag == EtagMode::Content {
-            if let Some(tag) = self.content_tags.lookup(&entry.file, &entry.meta) {
+            if let Some(tag) = self.content_tags.ready(&entry.meta) {
                 identity.head.to_mut().insert(header::ETAG, tag.clone());
                 identity.block = None;
                 identity.etag = tag;

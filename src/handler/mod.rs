@@ -272,13 +272,24 @@ impl Handler {
 
     /// Answers a GET or HEAD request.
     pub async fn respond(&self, req: &Request<()>) -> Response<Body> {
-        match self.resolve(req) {
-            Ok(Resolved::Response(reply)) => reply.into_response(),
-            Ok(Resolved::Listing(listing)) => match self.listing(req, listing).await {
-                Ok(response) => response,
+        let mut tags = Tags::Wait;
+        loop {
+            return match self.resolve(req, tags) {
+                Ok(Resolved::Response(reply)) => reply.into_response(),
+                Ok(Resolved::Listing(listing)) => match self.listing(req, listing).await {
+                    Ok(response) => response,
+                    Err(error) => self.refusal(req, error),
+                },
+                // The first request for a file version waits for its content
+                // tag (one hash, shared by every request that waits), then
+                // resolves again; once only.
+                Ok(Resolved::Hashing(pending)) => {
+                    self.content_tags.tag(&pending.file, &pending.meta).await;
+                    tags = Tags::Settle;
+                    continue;
+                }
                 Err(error) => self.refusal(req, error),
-            },
-            Err(error) => self.refusal(req, error),
+            };
         }
     }
 
@@ -287,9 +298,10 @@ impl Handler {
     /// [`Handler::respond`]. `None` for a listing not in the listing cache (ask
     /// `respond`, which resolves the request again: once per folder and second).
     pub fn respond_now(&self, req: &Request<()>) -> Option<Reply> {
-        match self.resolve(req) {
+        match self.resolve(req, Tags::Wait) {
             Ok(Resolved::Response(reply)) => Some(reply),
             Ok(Resolved::Listing(listing)) => self.cached_listing(req, &listing).map(Reply::from),
+            Ok(Resolved::Hashing(_)) => None,
             Err(error) => Some(self.refusal(req, error).into()),
         }
     }
@@ -329,8 +341,8 @@ impl Handler {
     /// A miss or a listing first checks that the root folder still exists:
     /// a removed root must answer 503, never 404s and empty listings (one
     /// `fstat`, only on those answers).
-    fn resolve(&self, req: &Request<()>) -> Result<Resolved, files::Error> {
-        let resolved = self.resolve_path(req);
+    fn resolve(&self, req: &Request<()>, tags: Tags) -> Result<Resolved, files::Error> {
+        let resolved = self.resolve_path(req, tags);
         match &resolved {
             Ok(Resolved::Listing(_)) | Err(files::Error::NotFound) if self.root_removed() => {
                 Err(files::Error::RootGone)
@@ -343,7 +355,7 @@ impl Handler {
         self.root.dir_links().map_or(true, |links| links == 0)
     }
 
-    fn resolve_path(&self, req: &Request<()>) -> Result<Resolved, files::Error> {
+    fn resolve_path(&self, req: &Request<()>, tags: Tags) -> Result<Resolved, files::Error> {
         let path = files::sanitize(req.uri().path(), self.options.hidden)?;
         let rel = path.relative();
         let dir = match self.lookup(rel)? {
@@ -351,9 +363,7 @@ impl Handler {
                 drop(entry);
                 return Err(files::Error::NotFound);
             }
-            Lookup::File(entry) => {
-                return Ok(Resolved::Response(self.file_response(req, rel, &entry)))
-            }
+            Lookup::File(entry) => return Ok(self.file_or_wait(req, rel, &entry, tags)),
             Lookup::Dir(dir) => dir,
         };
         if !path.has_trailing_slash() && !path.is_root() {
@@ -363,8 +373,7 @@ impl Handler {
         for index in &self.options.index {
             match self.lookup(&rel.join(index)) {
                 Ok(Lookup::File(entry)) => {
-                    let response = self.file_response(req, &rel.join(index), &entry);
-                    return Ok(Resolved::Response(response));
+                    return Ok(self.file_or_wait(req, &rel.join(index), &entry, tags));
                 }
                 Ok(Lookup::Dir(_)) | Err(files::Error::NotFound) => continue,
                 Err(e) => return Err(e),
@@ -434,6 +443,32 @@ impl Handler {
             }
             _ => None,
         }
+    }
+
+    /// The file's answer, or [`Resolved::Hashing`] when `--etag content`
+    /// needs a tag that is not known yet: no response carries a metadata tag
+    /// where a content tag is promised (instances behind one balancer must
+    /// agree from the first response).
+    fn file_or_wait(
+        &self,
+        req: &Request<()>,
+        rel: &Path,
+        entry: &files::cache::Cached<Prepared>,
+        tags: Tags,
+    ) -> Resolved {
+        let hashed_here = entry.contents.is_some()
+            || (self.options.dev && dev::is_html(&entry.payload.content_type_text));
+        if tags == Tags::Wait
+            && self.options.etag == EtagMode::Content
+            && !hashed_here
+            && self.content_tags.ready(&entry.meta).is_none()
+        {
+            return Resolved::Hashing(Pending {
+                file: entry.file.clone(),
+                meta: entry.meta.clone(),
+            });
+        }
+        Resolved::Response(self.file_response(req, rel, entry))
     }
 
     /// Opens `rel` through the open-file cache.
@@ -541,6 +576,24 @@ enum Resolved {
     Response(Reply),
     /// A folder to list: rendering it waits on the blocking pool.
     Listing(Listing),
+    /// A file whose content tag is not known yet (`--etag content`).
+    Hashing(Pending),
+}
+
+/// A file version to hash before it is answered.
+struct Pending {
+    file: Arc<std::fs::File>,
+    meta: std::fs::Metadata,
+}
+
+/// Whether resolving a file may stop to wait for its content tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tags {
+    /// Stop at a file whose content tag is unknown ([`Resolved::Hashing`]).
+    Wait,
+    /// After waiting: answer with whatever tag there is (the content tag, or
+    /// the metadata one when hashing failed because the file changed).
+    Settle,
 }
 
 /// A folder whose listing was asked for.

@@ -346,7 +346,7 @@ impl SiteServer {
     pub fn stop_within(&mut self, bound: Duration) -> Duration {
         let started = Instant::now();
         self.shutdown.trigger();
-        while !self.thread.as_ref().map_or(true, JoinHandle::is_finished) {
+        while !self.thread.as_ref().is_none_or(JoinHandle::is_finished) {
             assert!(
                 started.elapsed() < bound,
                 "the server did not stop within {bound:?}"

@@ -23,7 +23,10 @@
 //!   `cors`, `headers`, `auth` (basic authentication: hashes, the verified
 //!   cache, failures per client); the routing of a request to a site.
 //! - [`server`]: sockets: `accept`, `conn` (TCP/TLS/h2c dispatch, the
-//!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown`.
+//!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown` (drain,
+//!   readiness), `admin` (the health and metrics listener).
+//! - [`metrics`]: counters, gauges and the request histogram, lock-free on
+//!   the request path; exported by `server::admin`.
 //! - `sys` (crate-private): THE home of platform calls and `cfg(target_os)`:
 //!   `fs` (the root's handle, `openat2` or the portable walk beneath it,
 //!   `stat`, folders, errno classes), `net` (the listening socket, `sendfile`,
@@ -39,15 +42,16 @@
 //! ```text
 //! main        → config, server, site, handler, log, precompress
 //! config      → server, site, handler, proto, files, codec, log (to fill their options)
-//! server      → proto, site, handler, body, response, log, sys (the only home of sockets and TLS)
+//! server      → proto, site, handler, body, response, log, metrics, sys (the only home of sockets and TLS)
 //! site        → handler, body, response                     (never proto, server, config)
 //! proto       → body, response                              (wire protocols; no files, no config)
-//! handler     → files, codec, body, response                (request → response; no sockets)
+//! handler     → files, codec, body, response, metrics       (request → response; no sockets)
 //! precompress → files, codec                                (a tool, not on the request path)
 //! response    → body
 //! log         →
 //! body        →
-//! files       → sys                                         (the filesystem only)
+//! files       → sys, metrics                                (the filesystem only)
+//! metrics     →                                             (atomic counters; nothing of ours)
 //! codec       →                                             (content codings only)
 //! sys         →                                             (platform calls; nothing of ours)
 //! ```
@@ -60,6 +64,7 @@ pub mod config;
 pub mod files;
 pub mod handler;
 pub mod log;
+pub mod metrics;
 pub mod precompress;
 pub mod proto;
 pub mod response;

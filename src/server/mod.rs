@@ -5,6 +5,7 @@
 //! handle is triggered, then drains.
 
 mod accept;
+pub mod admin;
 pub mod announce;
 mod cancel;
 mod conn;
@@ -140,6 +141,7 @@ pub async fn run<S: Service + 'static>(
         log,
         shutdown: shutdown.signal().clone(),
         abort: abort.clone(),
+        metrics: Arc::default(),
     });
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let connections = TaskTracker::new();
@@ -162,6 +164,7 @@ pub async fn run<S: Service + 'static>(
         ));
     }
     accepting.close();
+    shutdown.mark_serving();
     shutdown.triggered().await;
     accepting.wait().await;
     drain(&connections, options.shutdown_timeout, &abort, &shutdown).await;

@@ -51,7 +51,7 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, log_level, runtime, compress_cache_size, state_dir"],
+               access_log, log_level, runtime, compress_cache_size, state_dir, admin, drain_delay"],
         ),
         (
             "[[site]]\nroot = \"/srv\"\nrooot = \"/srv\"\n",
@@ -574,6 +574,27 @@ fn any_origin() -> CorsOptions {
     }
 }
 
+/// The admin listener's keys, and their mistakes.
+#[test]
+fn admin_keys() {
+    let text = "[server]\nadmin = \"127.0.0.1:9090\"\ndrain_delay = \"2s\"\n";
+    let got = parse(Path::new("f.toml"), text).unwrap();
+    assert_eq!(got.server.admin, Some("127.0.0.1:9090".parse().unwrap()));
+    assert_eq!(got.server.drain_delay, Some(Duration::from_secs(2)));
+    let bad = parse(
+        Path::new("f.toml"),
+        "[server]\nadmin = \"nowhere\"\ndrain_delay = \"later\"\n",
+    )
+    .unwrap_err();
+    let bad: Vec<String> = bad.iter().map(|p| p.to_string()).collect();
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert!(bad[0].starts_with("f.toml:2:9: server.admin: "), "{bad:?}");
+    assert!(
+        bad[1].starts_with("f.toml:3:15: server.drain_delay: "),
+        "{bad:?}"
+    );
+}
+
 /// Every key, and the `FileConfig` it makes.
 #[test]
 fn a_complete_file() {
@@ -691,6 +712,9 @@ etag = "content"
             runtime: Some(RuntimeArg::WorkStealing),
             compress_cache_size: Some(64 << 20),
             state_dir: Some(PathBuf::from("/etc/ferrox/state")),
+            // Read in `admin_keys`.
+            admin: None,
+            drain_delay: None,
             locations: Locations::new(),
         },
         sites: vec![

@@ -444,16 +444,8 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             })
     });
     if config.per_core {
-        serve_per_core(
-            bound,
-            live,
-            config.server,
-            log,
-            shutdown,
-            load,
-            announce,
-            admin,
-        )?;
+        let first = FirstCore { load, admin };
+        serve_per_core(bound, live, config.server, log, shutdown, first, announce)?;
     } else {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -562,6 +554,13 @@ fn raise_open_file_limit() {
     }
 }
 
+/// What only the first runtime of `--runtime per-core` runs: the signal
+/// handlers with reloads, and the admin listener.
+struct FirstCore {
+    load: reload::Load,
+    admin: Option<std::net::TcpListener>,
+}
+
 /// `--runtime per-core`: a current-thread runtime per core, each serving its own
 /// SO_REUSEPORT copy of every listener; the kernel spreads connections over
 /// them and no connection ever moves between threads. A reload swaps the
@@ -572,9 +571,8 @@ fn serve_per_core(
     mut options: server::ServerOptions,
     log: AccessLog,
     shutdown: Shutdown,
-    load: reload::Load,
+    first: FirstCore,
     announce: impl FnOnce(),
-    admin: Option<std::net::TcpListener>,
 ) -> anyhow::Result<()> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     options.max_connections = (options.max_connections / workers).max(1);
@@ -590,6 +588,7 @@ fn serve_per_core(
         sets.push(set);
     }
     sets.insert(0, bound);
+    let FirstCore { load, admin } = first;
     let mut load = Some(load);
     let mut admin = admin;
     let (ready, installed) = std::sync::mpsc::channel::<()>();

@@ -59,15 +59,24 @@ impl ListingCache {
 
     /// The page for `key` if it is young enough and the folder is unchanged.
     pub fn get(&self, key: &PageKey, identity: FileIdentity) -> Option<Bytes> {
+        let found = self.peek(key, identity);
+        if found.is_none() {
+            self.counters.misses.inc();
+        }
+        found
+    }
+
+    /// [`ListingCache::get`] for a first try that a `get` follows when it
+    /// fails: a miss here is not counted, so one request counts one.
+    pub fn peek(&self, key: &PageKey, identity: FileIdentity) -> Option<Bytes> {
         let pages = self.pages.lock().ok()?;
         let found = pages
             .0
             .get(key)
             .filter(|page| page.identity == identity && page.at.elapsed() < self.max_age)
             .map(|page| page.body.clone());
-        match found {
-            Some(_) => self.counters.hits.inc(),
-            None => self.counters.misses.inc(),
+        if found.is_some() {
+            self.counters.hits.inc();
         }
         found
     }

@@ -470,7 +470,7 @@ impl Handler {
     /// The page from the listing cache, when it holds this version of it.
     fn cached_listing(&self, req: &Request<()>, listing: &Listing) -> Option<Response<Body>> {
         let ask = PageAsk::of(req, listing);
-        let page = self.listings.get(&ask.key, ask.identity)?;
+        let page = self.listings.peek(&ask.key, ask.identity)?;
         Some(listing_response(page, ask.key.json))
     }
 

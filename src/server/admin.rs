@@ -25,8 +25,11 @@ use prometheus_client::registry::Registry;
 use super::sites::Live;
 use super::{Listener, ServerOptions, Shutdown};
 use crate::body::Body;
+use crate::handler::Stats;
 use crate::log::AccessLog;
-use crate::metrics::{CacheFigures, DURATION_BUCKETS, METHODS, PROTOCOLS, STATUS_CLASSES};
+use crate::metrics::{
+    CacheFigures, Metrics, RequestsSnapshot, DURATION_BUCKETS, METHODS, PROTOCOLS, STATUS_CLASSES,
+};
 use crate::proto::{self, Service};
 use crate::response::Reply;
 
@@ -171,135 +174,24 @@ impl Collector for Exporter {
         let parts = self.live.parts();
         let metrics = &parts.metrics;
         let generation = self.live.current();
-        let mut sites: Vec<(Arc<str>, _)> = metrics
+        let mut sites: Vec<(Arc<str>, RequestsSnapshot)> = metrics
             .sites()
             .into_iter()
             .map(|(label, counters)| (label, counters.snapshot()))
             .collect();
         sites.push((Arc::from("none"), metrics.unrouted.snapshot()));
-
-        let mut m = enc.encode_descriptor(
-            "ferrox_requests",
-            "Responses sent, by site, method, status class and protocol.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (site, snap) in &sites {
-            for (mi, method) in METHODS.iter().enumerate() {
-                for (ci, class) in STATUS_CLASSES.iter().enumerate() {
-                    for (pi, protocol) in PROTOCOLS.iter().enumerate() {
-                        let n = snap.requests(mi, ci, pi);
-                        if n == 0 {
-                            continue;
-                        }
-                        let labels = [
-                            ("site", &**site),
-                            ("method", method),
-                            ("status_class", class),
-                            ("protocol", protocol),
-                        ];
-                        m.encode_family(&labels)?
-                            .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
-                    }
-                }
-            }
-        }
-        drop(m);
-
-        let mut m = enc.encode_descriptor(
-            "ferrox_request_duration_seconds",
-            "From the first byte of a request to the last byte of its response.",
-            None,
-            MetricType::Histogram,
-        )?;
-        for (site, snap) in &sites {
-            if snap.count() == 0 {
-                continue;
-            }
-            let buckets: Vec<(f64, u64)> = DURATION_BUCKETS
-                .iter()
-                .copied()
-                .zip(snap.buckets.iter().copied())
-                .collect();
-            let seconds = Duration::from_nanos(snap.nanos).as_secs_f64();
-            m.encode_family(&[("site", &**site)])?
-                .encode_histogram::<NoLabelSet>(seconds, snap.count(), &buckets, None)?;
-        }
-        drop(m);
-
-        let mut m = enc.encode_descriptor(
-            "ferrox_response_bytes",
-            "Response body bytes sent, by site.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (site, snap) in &sites {
-            if snap.count() > 0 {
-                m.encode_family(&[("site", &**site)])?
-                    .encode_counter::<NoLabelSet, _, u64>(&snap.bytes, None)?;
-            }
-        }
-        drop(m);
-
-        let mut m = enc.encode_descriptor(
-            "ferrox_connections_open",
-            "Client connections open, by protocol.",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (protocol, gauge) in PROTOCOLS.iter().zip(&metrics.connections) {
-            m.encode_family(&[("protocol", *protocol)])?
-                .encode_gauge(&gauge.get())?;
-        }
-        drop(m);
-
+        requests(&mut enc, &sites)?;
+        durations(&mut enc, &sites)?;
+        response_bytes(&mut enc, &sites)?;
+        connections(&mut enc, metrics)?;
         counter(
             &mut enc,
             "ferrox_tls_handshake_failures",
             "TLS handshakes that failed or timed out.",
             metrics.tls_handshake_failures.get(),
         )?;
-
         let stats = parts.shared.stats();
-        let caches: [(&str, CacheFigures); 3] = [
-            ("files", stats.files),
-            ("listings", stats.listings),
-            ("compressed", stats.compressed),
-        ];
-        for (name, help, kind, pick) in [
-            (
-                "ferrox_cache_hits",
-                "Lookups answered from a cache (files: the open-file cache).",
-                MetricType::Counter,
-                (|f: &CacheFigures| f.hits) as fn(&CacheFigures) -> u64,
-            ),
-            (
-                "ferrox_cache_misses",
-                "Lookups a cache could not answer.",
-                MetricType::Counter,
-                |f: &CacheFigures| f.misses,
-            ),
-            (
-                "ferrox_cache_bytes",
-                "Bytes a cache holds.",
-                MetricType::Gauge,
-                |f: &CacheFigures| f.bytes,
-            ),
-        ] {
-            let mut m = enc.encode_descriptor(name, help, None, kind)?;
-            for (cache, figures) in &caches {
-                let labels = [("cache", *cache)];
-                let mut family = m.encode_family(&labels)?;
-                let value = pick(figures);
-                match kind {
-                    MetricType::Counter => {
-                        family.encode_counter::<NoLabelSet, _, u64>(&value, None)?
-                    }
-                    _ => family.encode_gauge(&signed(value))?,
-                }
-            }
-        }
-
+        caches(&mut enc, &stats)?;
         gauge(
             &mut enc,
             "ferrox_compressions_in_progress",
@@ -324,7 +216,6 @@ impl Collector for Exporter {
             "1 when the last reload succeeded (or none was asked for), 0 when it failed.",
             i64::from(metrics.last_reload_ok()),
         )?;
-
         let mut m = enc.encode_descriptor(
             "ferrox_certificate_expiry_timestamp_seconds",
             "When each loaded certificate expires (Unix time), by its first name.",
@@ -336,5 +227,221 @@ impl Collector for Exporter {
                 .encode_gauge(expiry)?;
         }
         Ok(())
+    }
+}
+
+/// `ferrox_requests_total`: only the series that counted something (7
+/// methods × 5 classes × 2 protocols per site would be mostly zeros).
+fn requests(enc: &mut DescriptorEncoder, sites: &[(Arc<str>, RequestsSnapshot)]) -> fmt::Result {
+    let mut m = enc.encode_descriptor(
+        "ferrox_requests",
+        "Responses sent, by site, method, status class and protocol.",
+        None,
+        MetricType::Counter,
+    )?;
+    for (site, snap) in sites {
+        for (mi, method) in METHODS.iter().enumerate() {
+            for (ci, class) in STATUS_CLASSES.iter().enumerate() {
+                for (pi, protocol) in PROTOCOLS.iter().enumerate() {
+                    let n = snap.requests(mi, ci, pi);
+                    if n == 0 {
+                        continue;
+                    }
+                    let labels = [
+                        ("site", &**site),
+                        ("method", method),
+                        ("status_class", class),
+                        ("protocol", protocol),
+                    ];
+                    m.encode_family(&labels)?
+                        .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `ferrox_request_duration_seconds`, per site that answered anything.
+fn durations(enc: &mut DescriptorEncoder, sites: &[(Arc<str>, RequestsSnapshot)]) -> fmt::Result {
+    let mut m = enc.encode_descriptor(
+        "ferrox_request_duration_seconds",
+        "From the first byte of a request to the last byte of its response.",
+        None,
+        MetricType::Histogram,
+    )?;
+    for (site, snap) in sites {
+        if snap.count() == 0 {
+            continue;
+        }
+        // Per bucket, not cumulative: the encoder adds them up.
+        let buckets: Vec<(f64, u64)> = DURATION_BUCKETS
+            .iter()
+            .copied()
+            .zip(snap.buckets.iter().copied())
+            .collect();
+        let seconds = Duration::from_nanos(snap.nanos).as_secs_f64();
+        m.encode_family(&[("site", &**site)])?
+            .encode_histogram::<NoLabelSet>(seconds, snap.count(), &buckets, None)?;
+    }
+    Ok(())
+}
+
+/// `ferrox_response_bytes_total`, per site that answered anything.
+fn response_bytes(
+    enc: &mut DescriptorEncoder,
+    sites: &[(Arc<str>, RequestsSnapshot)],
+) -> fmt::Result {
+    let mut m = enc.encode_descriptor(
+        "ferrox_response_bytes",
+        "Response body bytes sent, by site.",
+        None,
+        MetricType::Counter,
+    )?;
+    for (site, snap) in sites {
+        if snap.count() > 0 {
+            m.encode_family(&[("site", &**site)])?
+                .encode_counter::<NoLabelSet, _, u64>(&snap.bytes, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// `ferrox_connections_open{protocol}`.
+fn connections(enc: &mut DescriptorEncoder, metrics: &Metrics) -> fmt::Result {
+    let mut m = enc.encode_descriptor(
+        "ferrox_connections_open",
+        "Client connections open, by protocol.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (protocol, gauge) in PROTOCOLS.iter().zip(&metrics.connections) {
+        m.encode_family(&[("protocol", *protocol)])?
+            .encode_gauge(&gauge.get())?;
+    }
+    Ok(())
+}
+
+/// A family of the caches: name, help, type, and its figure.
+type CacheFamily = (
+    &'static str,
+    &'static str,
+    MetricType,
+    fn(&CacheFigures) -> u64,
+);
+
+/// Hits, misses and bytes of the open-file, listing and compressed caches.
+fn caches(enc: &mut DescriptorEncoder, stats: &Stats) -> fmt::Result {
+    let caches: [(&str, CacheFigures); 3] = [
+        ("files", stats.files),
+        ("listings", stats.listings),
+        ("compressed", stats.compressed),
+    ];
+    let families: [CacheFamily; 3] = [
+        (
+            "ferrox_cache_hits",
+            "Lookups answered from a cache (files: the open-file cache).",
+            MetricType::Counter,
+            |f| f.hits,
+        ),
+        (
+            "ferrox_cache_misses",
+            "Lookups a cache could not answer.",
+            MetricType::Counter,
+            |f| f.misses,
+        ),
+        (
+            "ferrox_cache_bytes",
+            "Bytes a cache holds.",
+            MetricType::Gauge,
+            |f| f.bytes,
+        ),
+    ];
+    for (name, help, kind, pick) in families {
+        let mut m = enc.encode_descriptor(name, help, None, kind)?;
+        for (cache, figures) in &caches {
+            let labels = [("cache", *cache)];
+            let mut family = m.encode_family(&labels)?;
+            let value = pick(figures);
+            match kind {
+                MetricType::Counter => family.encode_counter::<NoLabelSet, _, u64>(&value, None)?,
+                _ => family.encode_gauge(&signed(value))?,
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::sites::{Generation, LiveParts, Plan, SitePlan};
+
+    fn live(root: &std::path::Path) -> Arc<Live> {
+        let plan = Plan {
+            sites: vec![SitePlan {
+                spec: crate::site::SiteSpec {
+                    hosts: Vec::new(),
+                    default: true,
+                    root: root.to_path_buf(),
+                    handler: Default::default(),
+                    tls: false,
+                    hsts: None,
+                    https_redirect: None,
+                    routes: Vec::new(),
+                    modifiers: Default::default(),
+                },
+                tls: None,
+                listen: Vec::new(),
+                listen_tls: Vec::new(),
+            }],
+            listen: Vec::new(),
+            listen_tls: Vec::new(),
+        };
+        let parts = LiveParts::new(crate::handler::Shared::new(
+            Default::default(),
+            Default::default(),
+        ));
+        let first = Generation::build(&plan, 1, &parts).unwrap();
+        Arc::new(Live::new(first, parts))
+    }
+
+    fn status(admin: &Admin, path: &str) -> (u16, String) {
+        let req = Request::get(path).body(()).unwrap();
+        let r = admin.answer(&req);
+        let body = match r.body() {
+            Body::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        };
+        (r.status().as_u16(), body)
+    }
+
+    /// Unready until the listeners accept, ready while serving, unready from
+    /// the moment a stop begins; live throughout.
+    #[test]
+    fn readiness_follows_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let shutdown = Shutdown::new().with_drain_delay(Duration::from_secs(60));
+        let admin = Admin::new(live(dir.path()), shutdown.clone());
+        assert_eq!(status(&admin, "/health/ready"), (503, "starting\n".into()));
+        assert_eq!(status(&admin, "/health/live").0, 200);
+        shutdown.mark_serving();
+        assert_eq!(status(&admin, "/health/ready"), (200, "ready\n".into()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            shutdown.begin_stop();
+            assert!(!shutdown.is_triggered(), "the drain delay was skipped");
+            assert_eq!(status(&admin, "/health/ready"), (503, "stopping\n".into()));
+            assert_eq!(status(&admin, "/health/live").0, 200);
+            // A second signal ends the drain at once.
+            shutdown.force();
+            tokio::time::timeout(Duration::from_secs(5), shutdown.triggered())
+                .await
+                .unwrap();
+        });
+        assert_eq!(status(&admin, "/nothing").0, 404);
     }
 }

@@ -13,6 +13,7 @@ mod h2;
 mod hash_password;
 mod layering;
 mod lifecycle;
+mod ops;
 mod pipeline;
 mod routes;
 mod sites;

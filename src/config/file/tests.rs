@@ -620,6 +620,8 @@ log_level = "info"
 runtime = "work-stealing"
 compress_cache_size = "64MiB"
 state_dir = "state"
+admin = "127.0.0.1:9090"
+drain_delay = "5s"
 
 [[site]]
 hosts = ["example.com", "www.example.com"]
@@ -712,15 +714,14 @@ etag = "content"
             runtime: Some(RuntimeArg::WorkStealing),
             compress_cache_size: Some(64 << 20),
             state_dir: Some(PathBuf::from("/etc/ferrox/state")),
-            // Read in `admin_keys`.
-            admin: None,
-            drain_delay: None,
+            admin: Some(addr("127.0.0.1:9090")),
+            drain_delay: Some(secs(5)),
             locations: Locations::new(),
         },
         sites: vec![
             SiteKeys {
                 header: Location {
-                    line: 24,
+                    line: 26,
                     column: 1,
                 },
                 hosts: Some(vec!["example.com".into(), "www.example.com".into()]),
@@ -858,7 +859,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 83,
+                    line: 85,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -919,14 +920,14 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 75,
+            line: 77,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 49,
+            line: 51,
             column: 45
         })
     );
@@ -940,7 +941,7 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 43,
+            line: 45,
             column: 49
         })
     );

@@ -26,9 +26,12 @@
 //!   cache, failures per client); `forwarded` (the client behind trusted
 //!   proxies); the routing of a request to a site.
 //! - [`server`]: sockets: `accept`, `conn` (TCP/TLS/h2c dispatch, the
-//!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown`, `watch`
+//!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown` (drain,
+//!   readiness), `admin` (the health and metrics listener), `watch`
 //!   (development mode's watcher of the roots), `announce` (start-up URLs),
 //!   `self_signed` (the kept development certificate).
+//! - [`metrics`]: counters, gauges and the request histogram, lock-free on
+//!   the request path; exported by `server::admin`.
 //! - `sys` (crate-private): THE home of platform calls and `cfg(target_os)`:
 //!   `fs` (the root's handle, `openat2` or the portable walk beneath it,
 //!   `stat`, folders, errno classes), `net` (the listening socket, `sendfile`,
@@ -46,15 +49,16 @@
 //! ```text
 //! main        → config, server, site, handler, log, precompress
 //! config      → server, site, handler, proto, files, codec, log (to fill their options)
-//! server      → proto, site, handler, body, response, log, sys (the only home of sockets and TLS)
+//! server      → proto, site, handler, body, response, log, metrics, sys (the only home of sockets and TLS)
 //! site        → handler, body, response                     (never proto, server, config)
 //! proto       → body, response                              (wire protocols; no files, no config)
-//! handler     → files, codec, body, response                (request → response; no sockets)
+//! handler     → files, codec, body, response, metrics       (request → response; no sockets)
 //! precompress → files, codec                                (a tool, not on the request path)
 //! response    → body
 //! log         →
 //! body        →
-//! files       → sys                                         (the filesystem only)
+//! files       → sys, metrics                                (the filesystem only)
+//! metrics     →                                             (atomic counters; nothing of ours)
 //! codec       →                                             (content codings only)
 //! sys         →                                             (platform calls; nothing of ours)
 //! ```
@@ -67,6 +71,7 @@ pub mod config;
 pub mod files;
 pub mod handler;
 pub mod log;
+pub mod metrics;
 pub mod precompress;
 pub mod proto;
 pub mod response;

@@ -24,7 +24,7 @@ use ferrox::handler::Shared;
 use ferrox::log::AccessLog;
 use ferrox::server::reload::{self, Bound, Reloader};
 use ferrox::server::sites::{Generation, Live, LiveParts, Plan};
-use ferrox::server::{self, announce, Shutdown};
+use ferrox::server::{self, admin, announce, Shutdown};
 
 /// The exit status of a bad command line or environment: clap's for usage
 /// errors.
@@ -403,6 +403,14 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
         .with_state_dir(config.state_dir.clone());
     let generation = Generation::build(&plan, 1, &parts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let live = Arc::new(Live::new(generation, parts));
+    // Bound with the listeners, so a taken port fails the start; it answers
+    // 503 on /health/ready until they accept.
+    let admin = match config.admin {
+        Some(addr) => {
+            Some(server::bind(addr).with_context(|| format!("cannot listen on {addr} (--admin)"))?)
+        }
+        None => None,
+    };
     // Printed once the signal handlers are in place: a SIGHUP (or SIGTERM)
     // sent as soon as the server says it serves must find them.
     let (mut lines, first, network) = startup_lines(&live, &plan, &bound);
@@ -411,6 +419,9 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             "ferrox: dev mode: no caching, open pages reload when a file changes (events at {})",
             ferrox::handler::dev::LIVE_PATH
         ));
+    }
+    if let Some(addr) = admin.as_ref().and_then(|a| a.local_addr().ok()) {
+        lines.push(format!("ferrox: admin (health, metrics) on http://{addr}/"));
     }
     let (open, qr) = (args.open, args.qr);
     let announce = move || {
@@ -437,7 +448,7 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             .with_context(|| format!("--access-log {}", path.display()))?,
         (None, _) => AccessLog::disabled(),
     };
-    let shutdown = Shutdown::new();
+    let shutdown = Shutdown::new().with_drain_delay(config.drain_delay);
     let load: reload::Load = Box::new(move || {
         config::load(&args, &explicit)
             .map(|c| c.plan)
@@ -447,7 +458,8 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             })
     });
     if config.per_core {
-        serve_per_core(bound, live, config.server, log, shutdown, load, announce)?;
+        let first = FirstCore { load, admin };
+        serve_per_core(bound, live, config.server, log, shutdown, first, announce)?;
     } else {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -456,8 +468,9 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             .context("cannot start the runtime")?;
         runtime.block_on(async {
             let reloader = reloads(&shutdown, load)?;
+            let admin = admin.map(|socket| admin::spawn(socket, live.clone(), shutdown.clone()));
             announce();
-            reload::run_sites(
+            let served = reload::run_sites(
                 live,
                 bound,
                 config.server,
@@ -467,7 +480,11 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
                 true,
             )
             .await
-            .context("server failed")
+            .context("server failed");
+            if let Some(admin) = admin {
+                admin.stop().await;
+            }
+            served
         })?;
     }
     eprintln!("ferrox: stopped");
@@ -551,6 +568,13 @@ fn raise_open_file_limit() {
     }
 }
 
+/// What only the first runtime of `--runtime per-core` runs: the signal
+/// handlers with reloads, and the admin listener.
+struct FirstCore {
+    load: reload::Load,
+    admin: Option<std::net::TcpListener>,
+}
+
 /// `--runtime per-core`: a current-thread runtime per core, each serving its own
 /// SO_REUSEPORT copy of every listener; the kernel spreads connections over
 /// them and no connection ever moves between threads. A reload swaps the
@@ -561,7 +585,7 @@ fn serve_per_core(
     mut options: server::ServerOptions,
     log: AccessLog,
     shutdown: Shutdown,
-    load: reload::Load,
+    first: FirstCore,
     announce: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -578,7 +602,9 @@ fn serve_per_core(
         sets.push(set);
     }
     sets.insert(0, bound);
+    let FirstCore { load, admin } = first;
     let mut load = Some(load);
+    let mut admin = admin;
     let (ready, installed) = std::sync::mpsc::channel::<()>();
     let mut ready = Some(ready);
     let mut threads = Vec::with_capacity(workers);
@@ -587,6 +613,7 @@ fn serve_per_core(
             (live.clone(), options.clone(), log.clone(), shutdown.clone());
         let load = if i == 0 { load.take() } else { None };
         let ready = if i == 0 { ready.take() } else { None };
+        let admin = if i == 0 { admin.take() } else { None };
         let thread = std::thread::Builder::new()
             .name(format!("ferrox-core-{i}"))
             .spawn(move || -> anyhow::Result<()> {
@@ -599,12 +626,19 @@ fn serve_per_core(
                         Some(load) => Some(reloads(&shutdown, load)?),
                         None => None,
                     };
+                    let admin =
+                        admin.map(|socket| admin::spawn(socket, live.clone(), shutdown.clone()));
                     if let Some(ready) = ready {
                         let _ = ready.send(());
                     }
-                    reload::run_sites(live, set, options, log, shutdown, reloader, false)
-                        .await
-                        .context("server failed")
+                    let served =
+                        reload::run_sites(live, set, options, log, shutdown, reloader, false)
+                            .await
+                            .context("server failed");
+                    if let Some(admin) = admin {
+                        admin.stop().await;
+                    }
+                    served
                 })
             })?;
         threads.push(thread);

@@ -22,6 +22,8 @@
 //! listen_tls = ["0.0.0.0:443"]             # TLS listeners (HTTP/1.1 and h2 by ALPN)
 //! max_connections = 10000
 //! shutdown_timeout = "10s"
+//! admin = "127.0.0.1:9090"                 # health and metrics; loopback or private
+//! drain_delay = "5s"                       # serving, unready, before the listeners close
 //! header_timeout = "10s"
 //! idle_timeout = "60s"
 //! send_timeout = "30s"
@@ -219,6 +221,10 @@ pub struct ServerKeys {
     pub file_cache_valid: Option<Duration>,
     /// Development mode: `no-cache` everywhere, live reload of HTML pages.
     pub dev: Option<bool>,
+    /// The admin listener (health and metrics).
+    pub admin: Option<SocketAddr>,
+    /// Time a stop keeps serving, unready, before the listeners close.
+    pub drain_delay: Option<Duration>,
     locations: Locations,
 }
 

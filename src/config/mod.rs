@@ -52,6 +52,10 @@ pub struct Config {
     /// The folder kept across restarts (the self-signed certificate); `None`
     /// when none was given and the environment names no home.
     pub state_dir: Option<PathBuf>,
+    /// The admin listener (health and metrics), if any.
+    pub admin: Option<std::net::SocketAddr>,
+    /// Time a stop keeps serving, unready, before the listeners close.
+    pub drain_delay: std::time::Duration,
 }
 
 /// Where a site's TLS certificates come from.

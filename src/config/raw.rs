@@ -66,6 +66,21 @@ pub struct Args {
           value_name = "DURATION", help_heading = SERVING)]
     pub shutdown_timeout: Duration,
 
+    /// Address of the admin listener: /health/live, /health/ready, /metrics
+    /// (plain HTTP) [default: none].
+    ///
+    /// Bind it to loopback or a private address: it is for load balancers and
+    /// monitoring, not for the public.
+    #[arg(long, env = "FERROX_ADMIN", value_name = "ADDR:PORT", value_parser = parse_listen,
+          help_heading = SERVING)]
+    pub admin: Option<std::net::SocketAddr>,
+
+    /// Time between SIGTERM and closing the listeners, still serving while
+    /// /health/ready says 503 [default: 5s with --admin, else 0s].
+    #[arg(long, env = "FERROX_DRAIN_DELAY", value_parser = parse_duration,
+          value_name = "DURATION", help_heading = SERVING)]
+    pub drain_delay: Option<Duration>,
+
     /// Open the first address in the default browser once serving.
     #[arg(long, env = "FERROX_OPEN", value_parser = BoolishValueParser::new(),
           help_heading = SERVING)]

@@ -165,11 +165,19 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         .state_dir
         .clone()
         .or_else(|| default_state_dir(env_state("XDG_STATE_HOME"), env_state("HOME")));
+    let drain = |admin: Option<std::net::SocketAddr>, delay: Option<std::time::Duration>| {
+        delay.unwrap_or(match admin {
+            Some(_) => DEFAULT_DRAIN_DELAY,
+            None => std::time::Duration::ZERO,
+        })
+    };
     let Some(path) = &args.config else {
         let mut plan = cli_plan(args, &cli)?;
         let dev = DevChoice::of(args.dev, args.file_cache_valid);
         dev.apply(&mut plan, &mut shared.file_cache);
         return Ok(Config {
+            admin: args.admin,
+            drain_delay: drain(args.admin, args.drain_delay),
             plan,
             server,
             dev: dev.on,
@@ -255,7 +263,17 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
     if let (false, Some(dir)) = (given("state_dir"), &keys.state_dir) {
         state_dir = Some(dir.clone());
     }
+    let admin = match given("admin") {
+        true => args.admin,
+        false => keys.admin.or(args.admin),
+    };
+    let drain_delay = match given("drain_delay") {
+        true => args.drain_delay,
+        false => keys.drain_delay.or(args.drain_delay),
+    };
     Ok(Config {
+        admin,
+        drain_delay: drain(admin, drain_delay),
         plan,
         server,
         dev: dev.on,
@@ -270,6 +288,11 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         state_dir,
     })
 }
+
+/// The drain delay with an admin listener, when none is given: a few of a
+/// load balancer's health checks (HAProxy's default interval is 2 s) to see
+/// the instance unready before its listeners close.
+pub const DEFAULT_DRAIN_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where state goes when no `--state-dir` says: `$XDG_STATE_HOME/ferrox`,
 /// else `~/.local/state/ferrox` (the XDG default, used on every system so

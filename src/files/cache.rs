@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::{Error, FileIdentity, Opened, Root};
+use crate::metrics::{CacheCounters, CacheFigures};
 
 /// Limits of the cache.
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +99,8 @@ pub struct FileCache<T> {
     options: CacheOptions,
     /// What entries' check times count from.
     epoch: Instant,
+    /// Hits and misses, for the metrics.
+    counters: CacheCounters,
 }
 
 /// Keyed by the root's id and the path's bytes, with a fast seeded hash:
@@ -179,7 +182,13 @@ impl<T: Send + Sync> FileCache<T> {
             }),
             options,
             epoch: Instant::now(),
+            counters: CacheCounters::default(),
         }
+    }
+
+    /// Hits, misses and bytes held, for the metrics.
+    pub fn figures(&self) -> CacheFigures {
+        self.counters.figures(self.bytes_held())
     }
 
     /// Entries held.
@@ -214,12 +223,17 @@ impl<T: Send + Sync> FileCache<T> {
         });
         match hit {
             Some(Ok(entry)) if self.still_valid(root, rel, &entry) => {
-                return Ok(Lookup::File(entry))
+                self.counters.hits.inc();
+                return Ok(Lookup::File(entry));
             }
-            Some(Err(since)) if self.trusted_since(since) => return Err(Error::NotFound),
+            Some(Err(since)) if self.trusted_since(since) => {
+                self.counters.hits.inc();
+                return Err(Error::NotFound);
+            }
             Some(_) => self.remove(root, rel),
             None => {}
         }
+        self.counters.misses.inc();
         let opened = match root.open_file(rel) {
             Err(Error::NotFound) => {
                 self.insert(root, rel, Slot::Missing(self.now()));

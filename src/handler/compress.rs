@@ -136,6 +136,8 @@ struct Shared {
     running: AtomicUsize,
     peak_running: AtomicUsize,
     steps: AtomicU64,
+    /// Responses sent as identity because every stream slot was taken.
+    fallbacks: crate::metrics::Counter,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -162,6 +164,7 @@ impl Compressor {
                 running: AtomicUsize::new(0),
                 peak_running: AtomicUsize::new(0),
                 steps: AtomicU64::new(0),
+                fallbacks: Default::default(),
             }),
         }
     }
@@ -210,7 +213,10 @@ impl Compressor {
         if encoding == Encoding::Identity {
             return None;
         }
-        let slot = self.shared.streams.clone().try_acquire_owned().ok()?;
+        let Ok(slot) = self.shared.streams.clone().try_acquire_owned() else {
+            self.shared.fallbacks.inc();
+            return None;
+        };
         let fill = fill
             .filter(|key| {
                 offset == 0
@@ -245,6 +251,12 @@ impl Compressor {
     /// Streams in progress (bodies made and not yet dropped).
     pub fn active_streams(&self) -> usize {
         self.shared.options.max_streams.max(1) - self.shared.streams.available_permits()
+    }
+
+    /// Responses sent uncompressed because [`CompressOptions::max_streams`]
+    /// streams were in progress.
+    pub fn fallbacks(&self) -> u64 {
+        self.shared.fallbacks.get()
     }
 
     /// Compression steps running right now.

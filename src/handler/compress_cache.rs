@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 use crate::codec::Encoding;
 use crate::files::FileIdentity;
+use crate::metrics::{CacheCounters, CacheFigures};
 
 /// Default bound on the bytes the cache holds (`--compress-cache-size`):
 /// enough for the compressed text assets of a large site (a 2 MiB JavaScript
@@ -88,6 +89,7 @@ pub struct CompressCache {
     bound: usize,
     max_entry: usize,
     inner: Mutex<Inner>,
+    counters: CacheCounters,
 }
 
 #[derive(Debug, Default)]
@@ -114,6 +116,7 @@ impl CompressCache {
             bound,
             max_entry: bound / ENTRY_FRACTION,
             inner: Mutex::new(Inner::default()),
+            counters: CacheCounters::default(),
         }
     }
 
@@ -137,7 +140,11 @@ impl CompressCache {
     pub fn get(&self, key: &CacheKey) -> Option<Bytes> {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let slot = inner.map.get_mut(key)?;
+        let Some(slot) = inner.map.get_mut(key) else {
+            self.counters.misses.inc();
+            return None;
+        };
+        self.counters.hits.inc();
         inner.tick += 1;
         let tick = inner.tick;
         if let Some(k) = inner.order.remove(&slot.tick) {
@@ -193,6 +200,11 @@ impl CompressCache {
     /// Bytes charged for the entries held: never more than the bound.
     pub fn bytes_held(&self) -> usize {
         self.lock().held
+    }
+
+    /// Hits, misses and bytes held, for the metrics.
+    pub fn figures(&self) -> CacheFigures {
+        self.counters.figures(self.bytes_held())
     }
 
     /// Entries held.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::files::FileIdentity;
+use crate::metrics::{CacheCounters, CacheFigures};
 
 /// Bytes of rendered pages held at most.
 pub const MAX_BYTES: usize = 16 << 20;
@@ -42,6 +43,7 @@ pub struct ListingCache {
     pages: Mutex<(HashMap<PageKey, Page>, usize)>,
     max_age: Duration,
     max_bytes: usize,
+    counters: CacheCounters,
 }
 
 impl ListingCache {
@@ -51,14 +53,32 @@ impl ListingCache {
             pages: Mutex::new((HashMap::new(), 0)),
             max_age,
             max_bytes,
+            counters: CacheCounters::default(),
         }
     }
 
     /// The page for `key` if it is young enough and the folder is unchanged.
     pub fn get(&self, key: &PageKey, identity: FileIdentity) -> Option<Bytes> {
+        let found = self.peek(key, identity);
+        if found.is_none() {
+            self.counters.misses.inc();
+        }
+        found
+    }
+
+    /// [`ListingCache::get`] for a first try that a `get` follows when it
+    /// fails: a miss here is not counted, so one request counts one.
+    pub fn peek(&self, key: &PageKey, identity: FileIdentity) -> Option<Bytes> {
         let pages = self.pages.lock().ok()?;
-        let page = pages.0.get(key)?;
-        (page.identity == identity && page.at.elapsed() < self.max_age).then(|| page.body.clone())
+        let found = pages
+            .0
+            .get(key)
+            .filter(|page| page.identity == identity && page.at.elapsed() < self.max_age)
+            .map(|page| page.body.clone());
+        if found.is_some() {
+            self.counters.hits.inc();
+        }
+        found
     }
 
     /// Keeps a page, evicting others to stay within the byte bound.
@@ -109,6 +129,11 @@ impl ListingCache {
     /// Bytes held.
     pub fn bytes_held(&self) -> usize {
         self.pages.lock().map_or(0, |p| p.1)
+    }
+
+    /// Hits, misses and bytes held, for the metrics.
+    pub fn figures(&self) -> CacheFigures {
+        self.counters.figures(self.bytes_held())
     }
 }
 

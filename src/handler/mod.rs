@@ -38,6 +38,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use crate::body::Body;
 use crate::files::cache::{CacheOptions, FileCache, Lookup};
 use crate::files::{self, Opened, Root, SafePath};
+use crate::metrics::CacheFigures;
 use crate::response::Reply;
 use cache_control::CachePolicy;
 use compress::{CompressOptions, Compressor};
@@ -186,6 +187,33 @@ impl Shared {
         self.files.forget_root(root);
         self.listings.forget_root(root);
     }
+
+    /// The caches' and the compressor's figures, for the metrics.
+    pub fn stats(&self) -> Stats {
+        let cache = self.compressor.cache();
+        Stats {
+            files: self.files.figures(),
+            listings: self.listings.figures(),
+            compressed: cache.figures(),
+            compressing: u64::try_from(self.compressor.active_streams()).unwrap_or(u64::MAX),
+            compress_fallbacks: self.compressor.fallbacks(),
+        }
+    }
+}
+
+/// What [`Shared::stats`] reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    /// The open-file cache.
+    pub files: CacheFigures,
+    /// Rendered listings.
+    pub listings: CacheFigures,
+    /// Compressed responses.
+    pub compressed: CacheFigures,
+    /// Compressed responses in progress (streams alive).
+    pub compressing: u64,
+    /// Responses sent uncompressed because every compression slot was taken.
+    pub compress_fallbacks: u64,
 }
 
 /// Serves a folder.
@@ -500,7 +528,7 @@ impl Handler {
     /// The page from the listing cache, when it holds this version of it.
     fn cached_listing(&self, req: &Request<()>, listing: &Listing) -> Option<Response<Body>> {
         let ask = PageAsk::of(req, listing);
-        let page = self.listings.get(&ask.key, ask.identity)?;
+        let page = self.listings.peek(&ask.key, ask.identity)?;
         Some(listing_response(page, ask.key.json, self.options.dev))
     }
 

@@ -24,6 +24,7 @@ use super::redirect::RedirectToHttps;
 use super::Protocol;
 use crate::body::Body;
 use crate::log::{AccessLog, Record};
+use crate::metrics::{Gauge, Metrics};
 use crate::proto::h1::Ended;
 use crate::proto::{self, Exchange, Service, Signal, Transport};
 use crate::response::Reply;
@@ -102,6 +103,8 @@ pub(crate) struct ConnContext<S> {
     pub abort: Signal,
     /// The PROXY protocol and the trusted proxies.
     pub proxy: Proxying,
+    /// Connections open, TLS handshake failures.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Where a connection's client address comes from besides the socket.
@@ -120,6 +123,24 @@ impl Proxying {
             trusted: (!options.trusted_proxies.is_empty())
                 .then(|| Arc::new(options.trusted_proxies.clone())),
         }
+    }
+}
+
+/// Counts a connection as open under one protocol while it lives.
+struct Open<'a>(&'a Gauge);
+
+impl<'a> Open<'a> {
+    /// `protocol`: an index of [`crate::metrics::PROTOCOLS`].
+    fn new(metrics: &'a Metrics, protocol: usize) -> Option<Open<'a>> {
+        let gauge = metrics.connections.get(protocol)?;
+        gauge.add(1);
+        Some(Open(gauge))
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.add(-1);
     }
 }
 
@@ -174,6 +195,10 @@ impl Transport for TcpStream {
 /// the socket no longer shows) and no sendfile: the engines copy through a buffer.
 impl Transport for TlsStream<TcpStream> {}
 
+/// The `protocol` label's indexes (see [`crate::metrics::PROTOCOLS`]).
+const H1: usize = 0;
+const H2: usize = 1;
+
 pub(crate) async fn serve_tcp<S: Connect>(
     mut stream: TcpStream,
     mut peer: SocketAddr,
@@ -212,8 +237,11 @@ pub(crate) async fn serve_tcp<S: Connect>(
                 };
                 let conn = ctx.service.connect(facts);
                 let service = Logged::new(&conn, peer, port, ctx, None);
+                let open = Open::new(&ctx.metrics, H1);
                 let h1 = proto::h1::serve_detecting_h2(stream, &service, &ctx.h1, &ctx.shutdown);
                 if let Ended::H2(stream) = h1.await {
+                    drop(open);
+                    let _open = Open::new(&ctx.metrics, H2);
                     // Boxed, like the TLS path: a connection future is as large as
                     // its largest state, and most connections are plain HTTP/1.1.
                     Box::pin(proto::h2::serve(stream, &service, &ctx.h2, &ctx.shutdown)).await;
@@ -232,10 +260,12 @@ pub(crate) async fn serve_tcp<S: Connect>(
                             Ok(Ok(stream)) => stream,
                             Ok(Err(error)) => {
                                 tracing::debug!(%peer, %error, "TLS handshake failed");
+                                ctx.metrics.tls_handshake_failures.inc();
                                 return;
                             }
                             Err(_) => {
                                 tracing::debug!(%peer, "TLS handshake timed out");
+                                ctx.metrics.tls_handshake_failures.inc();
                                 return;
                             }
                         };
@@ -250,6 +280,7 @@ pub(crate) async fn serve_tcp<S: Connect>(
                     };
                     let conn = ctx.service.connect(facts);
                     let service = Logged::new(&conn, peer, port, ctx, ctx.hsts.clone());
+                    let _open = Open::new(&ctx.metrics, if h2 { H2 } else { H1 });
                     if h2 {
                         proto::h2::serve(stream, &service, &ctx.h2, &ctx.shutdown).await;
                     } else {
@@ -263,6 +294,7 @@ pub(crate) async fn serve_tcp<S: Connect>(
                     https_port: *https_port,
                 };
                 let service = Logged::new(&redirect, peer, port, ctx, None);
+                let _open = Open::new(&ctx.metrics, H1);
                 proto::h1::serve(stream, &service, &ctx.h1, &ctx.shutdown).await;
             }
         }
@@ -437,6 +469,7 @@ mod tests {
             shutdown: Signal::new(),
             abort: Signal::new(),
             proxy: Proxying::default(),
+            metrics: Arc::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! handle is triggered, then drains.
 
 mod accept;
+pub mod admin;
 pub mod announce;
 mod cancel;
 mod conn;
@@ -150,6 +151,7 @@ pub async fn run<S: Service + 'static>(
         shutdown: shutdown.signal().clone(),
         abort: abort.clone(),
         proxy: conn::Proxying::of(&options),
+        metrics: Arc::default(),
     });
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let connections = TaskTracker::new();
@@ -172,6 +174,7 @@ pub async fn run<S: Service + 'static>(
         ));
     }
     accepting.close();
+    shutdown.mark_serving();
     shutdown.triggered().await;
     accepting.wait().await;
     drain(&connections, options.shutdown_timeout, &abort, &shutdown).await;

@@ -157,6 +157,7 @@ pub async fn run_sites(
         shutdown: shutdown.signal().clone(),
         abort: abort.clone(),
         proxy: super::conn::Proxying::of(&options),
+        metrics: live.parts().metrics.clone(),
     });
     let mut accepting = Accepting {
         loops: HashMap::new(),
@@ -179,6 +180,7 @@ pub async fn run_sites(
             "configuration generation {first} active"
         );
     }
+    shutdown.mark_serving();
     let refresher = tokio::spawn(follow_roots(live.clone(), shutdown.clone()));
     let hub = live.parts().shared.live().clone();
     // One watcher per process, however many runtimes serve.
@@ -224,8 +226,21 @@ pub async fn run_sites(
     Ok(())
 }
 
-/// One reload: load, build, bind, swap, stop (see the module doc).
+/// One reload; a failure is kept for the metrics.
 async fn reload(live: &Arc<Live>, load: &Load, accepting: &mut Accepting, manage_listeners: bool) {
+    if !try_reload(live, load, accepting, manage_listeners).await {
+        live.parts().metrics.set_last_reload_ok(false);
+    }
+}
+
+/// One reload: load, build, bind, swap, stop (see the module doc). False when
+/// the current generation was kept.
+async fn try_reload(
+    live: &Arc<Live>,
+    load: &Load,
+    accepting: &mut Accepting,
+    manage_listeners: bool,
+) -> bool {
     let current = live.current().number();
     let next = current + 1;
     let plan = match load() {
@@ -238,7 +253,7 @@ async fn reload(live: &Arc<Live>, load: &Load, accepting: &mut Accepting, manage
                 generation = current,
                 "reload failed: keeping configuration generation {current}"
             );
-            return;
+            return false;
         }
     };
     // Bind the listeners that appear first: a redirect to one bound to port 0
@@ -254,7 +269,7 @@ async fn reload(live: &Arc<Live>, load: &Load, accepting: &mut Accepting, manage
                     "cannot listen on {}: {e}; keeping configuration generation {current}",
                     key.addr
                 );
-                return;
+                return false;
             }
         }
     } else {
@@ -283,11 +298,11 @@ async fn reload(live: &Arc<Live>, load: &Load, accepting: &mut Accepting, manage
                 tracing::error!("{problem}");
             }
             tracing::error!("reload failed: keeping configuration generation {current}");
-            return;
+            return false;
         }
         Err(e) => {
             tracing::error!(error = %e, "reload failed: keeping configuration generation {current}");
-            return;
+            return false;
         }
     };
     let wanted: Vec<ListenKey> = plan.listeners().into_iter().map(|(k, _)| k).collect();
@@ -318,12 +333,15 @@ async fn reload(live: &Arc<Live>, load: &Load, accepting: &mut Accepting, manage
             tracing::warn!("listeners changed: with one runtime per core they change on restart");
         }
     }
+    // Before the line that says so, so a scrape after it sees the outcome.
+    live.parts().metrics.set_last_reload_ok(true);
     tracing::info!(
         generation = next,
         "configuration reloaded: generation {next} active"
     );
     let following = live.clone();
     let _ = tokio::task::spawn_blocking(move || following.current().sites().refresh_roots()).await;
+    true
 }
 
 /// Follows every site's root to where its path leads, every [`ROOT_REFRESH`].

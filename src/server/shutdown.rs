@@ -1,5 +1,13 @@
 //! The shutdown handle: one trigger that every accept loop and idle connection
-//! watches.
+//! watches; and the server's readiness, which the admin listener reports.
+//!
+//! A stop asked for by a signal ([`Shutdown::begin_stop`]) first drains: the
+//! server turns unready at once while its listeners keep accepting and
+//! serving for the drain delay (long enough for a load balancer's health
+//! checks to take the instance out), then the listeners close and in-flight
+//! requests get the shutdown timeout.
+
+use std::time::Duration;
 
 use crate::proto::Signal;
 
@@ -9,12 +17,66 @@ pub struct Shutdown {
     signal: Signal,
     /// Fired by a second stop signal: in-flight responses are not waited for.
     now: Signal,
+    /// Fired when a stop begins, before the drain delay: readiness is lost.
+    stopping: Signal,
+    /// Fired once the listeners accept.
+    serving: Signal,
+    drain: Duration,
 }
 
 impl Shutdown {
     /// A handle not yet triggered.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How long [`Shutdown::begin_stop`] keeps serving before it triggers
+    /// the stop (set before cloning: clones keep the delay they were made
+    /// with).
+    pub fn with_drain_delay(self, drain: Duration) -> Self {
+        Shutdown { drain, ..self }
+    }
+
+    /// The drain delay.
+    pub fn drain_delay(&self) -> Duration {
+        self.drain
+    }
+
+    /// Begins a stop: unready at once; then, after the drain delay (or at
+    /// once when it is zero, or when [`Shutdown::force`] is called meanwhile),
+    /// [`Shutdown::trigger`]. The delay is timed on the current tokio runtime;
+    /// outside one the stop is triggered at once.
+    pub fn begin_stop(&self) {
+        self.stopping.fire();
+        let runtime = tokio::runtime::Handle::try_current();
+        match runtime {
+            Ok(runtime) if !self.drain.is_zero() => {
+                let this = self.clone();
+                runtime.spawn(async move {
+                    tokio::select! {
+                        () = tokio::time::sleep(this.drain) => {}
+                        () = this.forced() => {}
+                    }
+                    this.trigger();
+                });
+            }
+            _ => self.trigger(),
+        }
+    }
+
+    /// Whether a stop has begun (draining or triggered).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.has_fired() || self.signal.has_fired()
+    }
+
+    /// Ready to take traffic: the listeners accept and no stop has begun.
+    pub fn is_ready(&self) -> bool {
+        self.serving.has_fired() && !self.is_stopping()
+    }
+
+    /// Said by the server once its listeners accept.
+    pub fn mark_serving(&self) {
+        self.serving.fire();
     }
 
     /// Stops accepting, closes idle connections, and lets in-flight responses
@@ -51,10 +113,11 @@ impl Shutdown {
     }
 }
 
-/// Triggers `shutdown` on the first SIGINT or SIGTERM, forces it on the
-/// second (a second Ctrl-C during a long download ends at once), calls
-/// `on_hangup` on every SIGHUP (reload), and reopens the log files on
-/// SIGUSR1 (after logrotate renamed them). Must be called inside a tokio
+/// Begins a stop ([`Shutdown::begin_stop`]: the drain, then the trigger) on
+/// the first SIGINT or SIGTERM, forces it on the second (a second Ctrl-C
+/// during a long download ends at once), calls `on_hangup` on every SIGHUP
+/// (reload), and reopens the log files on SIGUSR1 (after logrotate renamed
+/// them). Must be called inside a tokio
 /// runtime.
 pub fn on_signals(
     shutdown: Shutdown,
@@ -81,13 +144,22 @@ pub fn on_signals(
                     continue;
                 }
             };
-            if shutdown.is_triggered() {
+            if shutdown.is_stopping() {
                 eprintln!("ferrox: {name} again: stopping now");
                 shutdown.force();
                 return;
             }
-            eprintln!("ferrox: stopping (in-flight requests get the shutdown timeout; {name} again stops now)");
-            shutdown.trigger();
+            let drain = shutdown.drain_delay();
+            if drain.is_zero() {
+                eprintln!("ferrox: stopping (in-flight requests get the shutdown timeout; {name} again stops now)");
+            } else {
+                eprintln!(
+                    "ferrox: stopping: draining for {} (not ready, still serving), then in-flight \
+                     requests get the shutdown timeout; {name} again stops now",
+                    humantime::format_duration(drain)
+                );
+            }
+            shutdown.begin_stop();
         }
     });
     Ok(())

@@ -27,7 +27,8 @@ use super::self_signed;
 use super::tls::{self, CertFiles, TlsError};
 use crate::body::Body;
 use crate::handler::{Handler, Shared};
-use crate::proto::{self, Service};
+use crate::metrics::{self, Metrics, Requests};
+use crate::proto::{self, Exchange, Service};
 use crate::response::Reply;
 use crate::site::pipeline::Answer;
 use crate::site::{Arrival, Refusal, Route, Site, SiteError, SiteSpec, Sites};
@@ -146,6 +147,13 @@ pub struct Generation {
     /// The listeners that belong to one site.
     own: HashMap<ListenKey, usize>,
     listeners: Vec<(ListenKey, Option<usize>)>,
+    /// Each site's request counters, by site index (kept across reloads by
+    /// label in [`Metrics`]).
+    counters: Vec<Arc<Requests>>,
+    /// Responses no site answered.
+    unrouted: Arc<Requests>,
+    /// Each certificate's name and expiry (Unix seconds).
+    expiry: Vec<(String, i64)>,
 }
 
 impl Generation {
@@ -187,13 +195,25 @@ impl Generation {
             .iter()
             .filter_map(|(key, site)| site.map(|s| (*key, s)))
             .collect();
+        let labels = site_labels(&sites);
+        let counters = labels.iter().map(|l| live.metrics.site(l)).collect();
+        let expiry = cert_expiry(&certs, &labels);
         Ok(Generation {
             number,
             sites,
             certs,
             own,
             listeners,
+            counters,
+            unrouted: live.metrics.unrouted.clone(),
+            expiry,
         })
+    }
+
+    /// Each certificate's name (its first DNS name, else its common name, else
+    /// its site's label) and expiry time in Unix seconds, each name once.
+    pub fn certificate_expiry(&self) -> &[(String, i64)] {
+        &self.expiry
     }
 
     /// Its number: 1 for the configuration the server started with, one more
@@ -235,6 +255,61 @@ fn site_problem(e: &SiteError) -> String {
     e.to_string()
 }
 
+/// The `site` label of each site: its first host name, or `default`; a
+/// label taken already gets the site's index (`site2`).
+fn site_labels(sites: &Sites) -> Vec<String> {
+    let mut labels: Vec<String> = Vec::with_capacity(sites.sites().len());
+    for (i, site) in sites.sites().iter().enumerate() {
+        let name = site.name();
+        let label = if labels.iter().any(|l| l == name) {
+            format!("site{i}")
+        } else {
+            name.to_string()
+        };
+        labels.push(label);
+    }
+    labels
+}
+
+/// See [`Generation::certificate_expiry`].
+fn cert_expiry(certs: &[Vec<Arc<CertifiedKey>>], labels: &[String]) -> Vec<(String, i64)> {
+    use x509_parser::extensions::GeneralName;
+    let mut out: Vec<(String, i64)> = Vec::new();
+    for (keys, label) in certs.iter().zip(labels) {
+        for key in keys {
+            let Some(leaf) = key.cert.first() else {
+                continue;
+            };
+            let Ok((_, parsed)) = x509_parser::parse_x509_certificate(leaf) else {
+                continue;
+            };
+            let dns = parsed
+                .subject_alternative_name()
+                .ok()
+                .flatten()
+                .and_then(|san| {
+                    san.value.general_names.iter().find_map(|n| match n {
+                        GeneralName::DNSName(d) => Some(d.to_string()),
+                        _ => None,
+                    })
+                });
+            let cn = || {
+                parsed
+                    .subject()
+                    .iter_common_name()
+                    .next()
+                    .and_then(|cn| cn.as_str().ok())
+                    .map(str::to_string)
+            };
+            let name = dns.or_else(cn).unwrap_or_else(|| label.clone());
+            if !out.iter().any(|(n, _)| *n == name) {
+                out.push((name, parsed.validity().not_after.timestamp()));
+            }
+        }
+    }
+    out
+}
+
 /// What the generations of one server share: the caches, and the self-signed
 /// certificate (made once, so a reload does not change it under a browser's
 /// exception).
@@ -242,6 +317,8 @@ fn site_problem(e: &SiteError) -> String {
 pub struct LiveParts {
     /// The caches every site's handler uses.
     pub shared: Shared,
+    /// Requests, connections and reloads counted (the caches count their own).
+    pub metrics: Arc<Metrics>,
     self_signed: Mutex<Option<Arc<CertifiedKey>>>,
     state_dir: Option<PathBuf>,
 }
@@ -251,6 +328,7 @@ impl LiveParts {
     pub fn new(shared: Shared) -> LiveParts {
         LiveParts {
             shared,
+            metrics: Arc::default(),
             self_signed: Mutex::new(None),
             state_dir: None,
         }
@@ -513,6 +591,32 @@ impl Service for SiteService<'_> {
 
     fn accepts_any_method(&self) -> bool {
         true
+    }
+
+    fn on_response(&self, exchange: &Exchange<'_>) {
+        let generation = self.live.current.load();
+        let (method, protocol, site) = match exchange.request {
+            Some(req) => {
+                let protocol = usize::from(req.version() == http::Version::HTTP_2);
+                let arrival = generation.arrival(&self.facts);
+                let site = generation
+                    .sites
+                    .site_of(|| proto::request_host(req), &arrival)
+                    .and_then(|i| generation.counters.get(i));
+                (metrics::method_index(req.method()), protocol, site)
+            }
+            // No request head: counted as HTTP/1 (h2 has one for every
+            // response it sends) and method "other".
+            None => (metrics::METHODS.len() - 1, 0, None),
+        };
+        site.unwrap_or(&generation.unrouted)
+            .record(metrics::Response {
+                method,
+                class: metrics::class_index(exchange.status.as_u16()),
+                protocol,
+                bytes: exchange.body_bytes,
+                duration: exchange.duration,
+            });
     }
 }
 

@@ -238,6 +238,24 @@ impl Sites {
         }
     }
 
+    /// The index of the site a request for `host` (asked only when the table
+    /// has names) that arrived as `arrival` says is for, without the checks of
+    /// [`Sites::route`]: for counting its response under that site.
+    pub fn site_of<'h>(
+        &self,
+        host: impl FnOnce() -> Option<&'h str>,
+        arrival: &Arrival<'_>,
+    ) -> Option<usize> {
+        match arrival.own {
+            Some(own) => Some(own),
+            None if !self.table.has_names() => self.table.default_site(),
+            None => match self.table.pick(host()) {
+                Pick::Site(i) => Some(i),
+                Pick::Unknown | Pick::Malformed => None,
+            },
+        }
+    }
+
     /// What to do with a request for `host` (asked only when the table has
     /// names) that arrived as `arrival` says (the steps of the module doc).
     pub fn route<'h>(

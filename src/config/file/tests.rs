@@ -51,7 +51,7 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, error_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, file_cache_valid, dev"],
+               access_log, error_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, file_cache_valid, dev, admin, drain_delay"],
         ),
         (
             "[[site]]\nroot = \"/srv\"\nrooot = \"/srv\"\n",
@@ -586,6 +586,27 @@ fn any_origin() -> CorsOptions {
     }
 }
 
+/// The admin listener's keys, and their mistakes.
+#[test]
+fn admin_keys() {
+    let text = "[server]\nadmin = \"127.0.0.1:9090\"\ndrain_delay = \"2s\"\n";
+    let got = parse(Path::new("f.toml"), text).unwrap();
+    assert_eq!(got.server.admin, Some("127.0.0.1:9090".parse().unwrap()));
+    assert_eq!(got.server.drain_delay, Some(Duration::from_secs(2)));
+    let bad = parse(
+        Path::new("f.toml"),
+        "[server]\nadmin = \"nowhere\"\ndrain_delay = \"later\"\n",
+    )
+    .unwrap_err();
+    let bad: Vec<String> = bad.iter().map(|p| p.to_string()).collect();
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert!(bad[0].starts_with("f.toml:2:9: server.admin: "), "{bad:?}");
+    assert!(
+        bad[1].starts_with("f.toml:3:15: server.drain_delay: "),
+        "{bad:?}"
+    );
+}
+
 /// Every key, and the `FileConfig` it makes.
 #[test]
 fn a_complete_file() {
@@ -616,6 +637,8 @@ proxy_protocol = false
 trusted_proxies = ["10.0.0.0/8", "::1"]
 file_cache_valid = "250ms"
 dev = true
+admin = "127.0.0.1:9090"
+drain_delay = "5s"
 
 [[site]]
 hosts = ["example.com", "www.example.com"]
@@ -714,12 +737,14 @@ etag = "content"
             trusted_proxies: Some(vec!["10.0.0.0/8".into(), "::1".into()]),
             file_cache_valid: Some(Duration::from_millis(250)),
             dev: Some(true),
+            admin: Some(addr("127.0.0.1:9090")),
+            drain_delay: Some(secs(5)),
             locations: Locations::new(),
         },
         sites: vec![
             SiteKeys {
                 header: Location {
-                    line: 29,
+                    line: 31,
                     column: 1,
                 },
                 hosts: Some(vec!["example.com".into(), "www.example.com".into()]),
@@ -857,7 +882,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 88,
+                    line: 90,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -918,14 +943,14 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 80,
+            line: 82,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 54,
+            line: 56,
             column: 45
         })
     );
@@ -939,7 +964,7 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 48,
+            line: 50,
             column: 49
         })
     );

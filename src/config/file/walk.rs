@@ -45,6 +45,8 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "trusted_proxies",
     "file_cache_valid",
     "dev",
+    "admin",
+    "drain_delay",
 ];
 
 /// Keys of `[[site]]`.
@@ -415,6 +417,17 @@ impl Walker<'_> {
         }
     }
 
+    pub(super) fn address(&mut self, key: &str, v: &Val<'_>) -> Option<SocketAddr> {
+        let s = self.string(key, v, "\"ADDR:PORT\" (a string)")?;
+        match raw::parse_listen(s.trim()) {
+            Ok(addr) => Some(addr),
+            Err(e) => {
+                self.report(v.span().start, key, e);
+                None
+            }
+        }
+    }
+
     pub(super) fn addresses(&mut self, key: &str, v: &Val<'_>) -> Option<Located<SocketAddr>> {
         self.list(key, v, "an array of \"ADDR:PORT\" strings", |w, key, v| {
             let s = w.string(key, v, "\"ADDR:PORT\" (a string)")?;
@@ -498,6 +511,8 @@ impl Walker<'_> {
                     out.file_cache_valid = self.duration(key, v, raw::parse_duration);
                 }
                 "dev" => out.dev = self.boolean(key, v),
+                "admin" => out.admin = self.address(key, v),
+                "drain_delay" => out.drain_delay = self.duration(key, v, raw::parse_duration),
                 _ => {
                     self.report(k.span().start, key, unknown_key(name, SERVER_KEYS));
                     continue;

@@ -123,7 +123,11 @@ class HAProxy:
         return list(csv.DictReader(io.StringIO(text)))
 
     def status(self, name):
-        for row in self.stats():
+        try:
+            rows = self.stats()
+        except OSError:  # not listening yet
+            return None
+        for row in rows:
             if row["pxname"] == "instances" and row["svname"] == name:
                 return row["status"]
         return None

@@ -176,6 +176,7 @@ pub async fn run_sites(
             "configuration generation {first} active"
         );
     }
+    manage_certificates(&live, &shutdown);
     let refresher = tokio::spawn(follow_roots(live.clone(), shutdown.clone()));
     let mut reloader = reloader;
     loop {
@@ -194,6 +195,7 @@ pub async fn run_sites(
                 };
                 if let Some(r) = &reloader {
                     reload(&live, &r.load, &mut accepting, manage_listeners).await;
+                    manage_certificates(&live, &shutdown);
                 }
             }
         }
@@ -210,6 +212,15 @@ pub async fn run_sites(
     )
     .await;
     Ok(())
+}
+
+/// Keeps the live generation's ACME certificates renewed, and only those: a
+/// reload that removed a site stops its renewal. Idempotent, so every
+/// runtime of `--runtime per-core` may call it.
+fn manage_certificates(live: &Arc<Live>, shutdown: &Shutdown) {
+    if let Some(acme) = live.parts().acme() {
+        acme.reconcile(&live.current().acme_certificates(), shutdown);
+    }
 }
 
 /// One reload: load, build, bind, swap, stop (see the module doc).

@@ -38,6 +38,13 @@
 //! runtime = "work-stealing"                # or "per-core"
 //! compress_cache_size = "64MiB"
 //!
+//! [server.acme]                            # for sites with tls = "acme"
+//! email = "ops@example.com"                # the CA's contact for this account
+//! directory = "https://acme-v02.api.letsencrypt.org/directory"   # the default
+//! staging = false                          # true: Let's Encrypt's staging CA
+//! ca_root = "pebble.pem"                   # trust this root for the directory (test CAs)
+//! first_retry = "1m"                       # after a failure; doubles, up to a day
+//!
 //! [[site]]
 //! hosts = ["example.com", "*.example.com"] # exact names or one leading "*." label; IPs too
 //! root = "/srv/example"
@@ -58,6 +65,7 @@
 //! compress_min_size = "1KiB"
 //! compress_max_size = "8MiB"
 //! tls = { cert = "certs/example.pem", key = "certs/example.key" }  # or { self_signed = true }
+//!                                          # or "acme", { acme = true, challenge = "http-01" }
 //! hsts = "365d"                            # a duration or a number of seconds
 //! https_redirect = true                    # plain requests to a tls site get 308 to https
 //! # Modifiers: for every request, unless a route sets the same key.
@@ -117,6 +125,7 @@
 //! `credentials`); `auth` needs users, each once across `users` and
 //! `users_file`.
 
+mod acme;
 mod host;
 mod problem;
 mod route;
@@ -143,6 +152,7 @@ use crate::site::headers::HeaderRules;
 use crate::site::pipeline::Modifiers;
 use crate::site::route::Route;
 
+pub use acme::AcmeKeys;
 pub(crate) use problem::closest;
 pub use problem::{Location, Problem};
 
@@ -204,6 +214,8 @@ pub struct ServerKeys {
     pub compress_cache_size: Option<u64>,
     /// The folder kept across restarts (relative to the file's folder).
     pub state_dir: Option<PathBuf>,
+    /// `[server.acme]`: the ACME CA and account.
+    pub acme: Option<AcmeKeys>,
     locations: Locations,
 }
 

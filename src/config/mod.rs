@@ -45,6 +45,8 @@ pub struct Config {
     /// The folder kept across restarts (the self-signed certificate); `None`
     /// when none was given and the environment names no home.
     pub state_dir: Option<PathBuf>,
+    /// The ACME CA and account, for sites with `tls = "acme"`.
+    pub acme: crate::server::acme::AcmeOptions,
 }
 
 /// Where a site's TLS certificates come from.
@@ -54,4 +56,6 @@ pub enum TlsChoice {
     Files(Vec<CertFiles>),
     /// Generated at start-up for local development.
     SelfSigned,
+    /// From the ACME CA, for the site's hosts.
+    Acme(crate::server::acme::Challenge),
 }

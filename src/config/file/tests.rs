@@ -51,7 +51,36 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, log_level, runtime, compress_cache_size, state_dir"],
+               access_log, log_level, runtime, compress_cache_size, state_dir, acme"],
+        ),
+        // ACME: the table's keys, and the site's `tls` forms.
+        (
+            "[server.acme]\nemail = \"ops\"\ndirectory = \"http://ca.test/dir\"\nstagin = true\n",
+            &[
+                "ferrox.toml:2:9: server.acme.email: 'ops' is not an address",
+                "ferrox.toml:3:13: server.acme.directory: 'http://ca.test/dir' is not an https:// URL (ACME directories are https)",
+                "ferrox.toml:4:1: server.acme.stagin: unknown key; did you mean 'staging'?",
+            ],
+        ),
+        (
+            "[server.acme]\nstaging = true\ndirectory = \"https://ca.test/dir\"\n",
+            &["ferrox.toml:1:1: server.acme: staging = true and directory name two CAs: keep one"],
+        ),
+        (
+            "[[site]]\nroot = \"/srv\"\ntls = \"acmee\"\n",
+            &["ferrox.toml:3:7: site[0].tls: unknown value 'acmee'; expected \"acme\" or a table such as { cert = \"...\", key = \"...\" }"],
+        ),
+        (
+            "[[site]]\nroot = \"/srv\"\ntls = { acme = true, challenge = \"dns-01\" }\n",
+            &["ferrox.toml:3:34: site[0].tls.challenge: unknown value 'dns-01'; expected one of: http-01, tls-alpn-01, any"],
+        ),
+        (
+            "[[site]]\nroot = \"/srv\"\ntls = { challenge = \"http-01\" }\n",
+            &["ferrox.toml:3:21: site[0].tls.challenge: needs acme = true"],
+        ),
+        (
+            "[[site]]\nroot = \"/srv\"\ntls = { acme = true, cert = \"a.pem\", key = \"a.key\" }\n",
+            &["ferrox.toml:3:16: site[0].tls.acme: cannot go with cert and key"],
         ),
         (
             "[[site]]\nroot = \"/srv\"\nrooot = \"/srv\"\n",
@@ -63,7 +92,7 @@ fn problem_table() {
         ),
         (
             "[[site]]\nroot = \"/srv\"\ntls = { cert = \"a.pem\", key = \"a.key\", chain = \"c.pem\" }\n",
-            &["ferrox.toml:3:40: site[0].tls.chain: unknown key; expected one of: cert, key, self_signed"],
+            &["ferrox.toml:3:40: site[0].tls.chain: unknown key; expected one of: cert, key, self_signed, acme, challenge"],
         ),
         (
             "[sever]\n",
@@ -129,7 +158,7 @@ fn problem_table() {
         ),
         (
             "[[site]]\nroot = \"/srv\"\ntls = \"on\"\n",
-            &["ferrox.toml:3:7: site[0].tls: expected a table such as { cert = \"...\", key = \"...\" }, found a string"],
+            &["ferrox.toml:3:7: site[0].tls: unknown value 'on'; expected \"acme\" or a table such as { cert = \"...\", key = \"...\" }"],
         ),
         // Integers out of range.
         (
@@ -599,7 +628,7 @@ log_level = "info"
 runtime = "work-stealing"
 compress_cache_size = "64MiB"
 state_dir = "state"
-
+acme = { email = "ops@example.com", staging = true, ca_root = "ca.pem", first_retry = "2m" }
 [[site]]
 hosts = ["example.com", "www.example.com"]
 root = "/srv/example"
@@ -691,6 +720,13 @@ etag = "content"
             runtime: Some(RuntimeArg::WorkStealing),
             compress_cache_size: Some(64 << 20),
             state_dir: Some(PathBuf::from("/etc/ferrox/state")),
+            acme: Some(AcmeKeys {
+                email: Some("ops@example.com".into()),
+                directory: None,
+                staging: Some(true),
+                ca_root: Some(PathBuf::from("/etc/ferrox/ca.pem")),
+                first_retry: Some(secs(120)),
+            }),
             locations: Locations::new(),
         },
         sites: vec![

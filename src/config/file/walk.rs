@@ -40,6 +40,7 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "runtime",
     "compress_cache_size",
     "state_dir",
+    "acme",
 ];
 
 /// Keys of `[[site]]`.
@@ -74,7 +75,7 @@ pub(super) const SITE_KEYS: &[&str] = &[
     "route",
 ];
 
-pub(super) const TLS_KEYS: &[&str] = &["cert", "key", "self_signed"];
+pub(super) const TLS_KEYS: &[&str] = &["cert", "key", "self_signed", "acme", "challenge"];
 
 const LOG_FORMATS: &[(&str, LogFormatKey)] = &[
     ("combined", LogFormatKey::Combined),
@@ -478,6 +479,7 @@ impl Walker<'_> {
                     out.compress_cache_size = self.size(key, v, raw::parse_size);
                 }
                 "state_dir" => out.state_dir = self.path(key, v),
+                "acme" => out.acme = self.acme(key, v),
                 _ => {
                     self.report(k.span().start, key, unknown_key(name, SERVER_KEYS));
                     continue;

@@ -49,15 +49,11 @@ struct TlsBinary {
     /// The `SHA-256 ...` of `--tls-self-signed`, if printed.
     fingerprint: Option<String>,
     stderr: Arc<Mutex<String>>,
-    /// Its own state folder: never the user's, and new at each start.
-    _state: tempfile::TempDir,
 }
 
 impl TlsBinary {
     fn start(root: &Path, args: &[&str]) -> TlsBinary {
-        let state = tempfile::tempdir().unwrap();
         let mut child = Command::new(BIN)
-            .env("FERROX_STATE_DIR", state.path())
             .arg(root)
             .args(["-l", "127.0.0.1:0", "--quiet"])
             .args(args)
@@ -85,7 +81,6 @@ impl TlsBinary {
             redirect: None,
             fingerprint: None,
             stderr,
-            _state: state,
         };
         let want_redirect = args.contains(&"--redirect-http");
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -2,7 +2,7 @@
 //! same engine and options as the `ferrox` binary.
 //!
 //! ```sh
-//! cargo run --example embed -- ./site 127.0.0.1:3000
+//! cargo run --example embed -- example-site 127.0.0.1:3000
 //! ```
 
 use std::sync::Arc;

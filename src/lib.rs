@@ -8,7 +8,7 @@
 //! - [`proto`]: wire protocols behind the [`proto::Service`] seam: `h1` (our
 //!   engine: `parse`, `chunked`, `encode`, `io`, `pool`, `conn`) and `h2` (the
 //!   `h2` crate); the method policy; `status` (THE protocol failure → status
-//!   map); the cached `Date`.
+//!   map); `proxy` (the PROXY protocol header); the cached `Date`.
 //! - [`files`]: the filesystem: `path` (sanitising), `resolve` (confined opens),
 //!   `cache` (the open-file cache), `mime`.
 //! - [`codec`]: content codings: the list of codings, what is worth
@@ -16,21 +16,28 @@
 //! - [`handler`]: request → response: the pipeline in `mod.rs`, `file` (one file's
 //!   representations), `conditional`, `range`, `negotiate`, `compress` (on-the-fly
 //!   scheduling), `compress_cache`, `content_tag`, `cache_control`, `listing`,
-//!   `listing_cache`, `headers`, `status` (THE file error → status map and pages).
+//!   `listing_cache`, `headers`, `status` (THE file error → status map and pages),
+//!   `dev` (development mode: no-cache, the live-reload script and its event
+//!   stream).
 //! - [`site`]: many sites: `hosts` (the host → site table), `root` (a root
 //!   that follows its path across deploys), `route` and `pipeline` (routes
 //!   and the steps of a request), the modifiers of a site or route: `access`,
 //!   `cors`, `headers`, `auth` (basic authentication: hashes, the verified
-//!   cache, failures per client); the routing of a request to a site.
+//!   cache, failures per client); `forwarded` (the client behind trusted
+//!   proxies); the routing of a request to a site.
 //! - [`server`]: sockets: `accept`, `conn` (TCP/TLS/h2c dispatch, the
-//!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown`.
+//!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown`, `watch`
+//!   (development mode's watcher of the roots), `announce` (start-up URLs),
+//!   `self_signed` (the kept development certificate).
 //! - `sys` (crate-private): THE home of platform calls and `cfg(target_os)`:
 //!   `fs` (the root's handle, `openat2` or the portable walk beneath it,
 //!   `stat`, folders, errno classes), `net` (the listening socket, `sendfile`,
-//!   `MSG_MORE`), chosen in `sys/mod.rs` between `linux.rs` and
+//!   `MSG_MORE`, the interfaces' addresses), `desktop` (opening a browser),
+//!   chosen in `sys/mod.rs` between `linux.rs` and
 //!   `portable.rs` (the cargo feature `portable` takes the latter on Linux too).
 //! - [`config`]: `raw` (clap) → `resolve` → [`config::Config`]; [`log`]: the
-//!   access log and tracing set-up; [`precompress`]: the `ferrox precompress`
+//!   access log, tracing set-up and log files (reopened on SIGUSR1);
+//!   [`precompress`]: the `ferrox precompress`
 //!   tool.
 //!
 //! Who may import whom (a test, `tests/it/layering.rs`, reads this table and

@@ -64,8 +64,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Err(e) = ferrox::log::init_tracing(&config.log_level) {
-        eprintln!("ferrox: --log-level: {e}");
+    if let Err(e) = ferrox::log::init_tracing(&config.log_level, config.error_log.as_deref()) {
+        let flag =
+            if config.error_log.is_some() && ferrox::log::check_filter(&config.log_level).is_ok() {
+                "--error-log"
+            } else {
+                "--log-level"
+            };
+        eprintln!("ferrox: {flag}: {e}");
         return ExitCode::from(USAGE);
     }
     match serve(config, args, explicit) {
@@ -223,7 +229,7 @@ fn env_error(cmd: &clap::Command, argv: &[OsString], e: &clap::Error) -> Option<
                 .mut_arg(arg.get_id().as_str(), |a| a.env(None))
                 .try_get_matches_from(argv)
                 .err()
-                .map_or(true, |again| !same(&again))
+                .is_none_or(|again| !same(&again))
     })?;
     let var = culprit.get_env()?.to_string_lossy().into_owned();
     let set = std::env::var_os(&var)?.to_string_lossy().into_owned();
@@ -401,7 +407,13 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
     let live = Arc::new(Live::new(generation, parts));
     // Printed once the signal handlers are in place: a SIGHUP (or SIGTERM)
     // sent as soon as the server says it serves must find them.
-    let (lines, first, network) = startup_lines(&live, &plan, &bound);
+    let (mut lines, first, network) = startup_lines(&live, &plan, &bound);
+    if config.dev {
+        lines.push(format!(
+            "ferrox: dev mode: no caching, open pages reload when a file changes (events at {})",
+            ferrox::handler::dev::LIVE_PATH
+        ));
+    }
     let (open, qr) = (args.open, args.qr);
     let announce = move || {
         for line in &lines {
@@ -421,9 +433,11 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             }
         }
     };
-    let log = match config.access_log {
-        Some(format) => AccessLog::stdout(format).context("cannot start the access log")?,
-        None => AccessLog::disabled(),
+    let log = match (config.access_log, &config.access_log_file) {
+        (Some(format), None) => AccessLog::stdout(format).context("cannot start the access log")?,
+        (Some(format), Some(path)) => AccessLog::file(path, format)
+            .with_context(|| format!("--access-log {}", path.display()))?,
+        (None, _) => AccessLog::disabled(),
     };
     let shutdown = Shutdown::new();
     let load: reload::Load = Box::new(move || {

@@ -33,10 +33,13 @@
 //! h2_max_streams = 128                     # 1 to 10000
 //! server_header = true
 //! log_format = "combined"                  # combined | common | json | vhost_combined
-//! access_log = true                        # false: no access log
+//! access_log = true                        # false: none; "/var/log/ferrox/access.log": a file
+//! error_log = "/var/log/ferrox/error.log"  # diagnostics (default: stderr)
 //! log_level = "info"                       # or a tracing filter
 //! runtime = "work-stealing"                # or "per-core"
 //! compress_cache_size = "64MiB"
+//! file_cache_valid = "1s"                 # how long the open-file cache trusts an entry; 0: always check
+//! dev = false                              # development: no-cache, live reload (as --dev)
 //!
 //! [server.acme]                            # for sites with tls = "acme"
 //! email = "ops@example.com"                # the CA's contact for this account
@@ -206,6 +209,10 @@ pub struct ServerKeys {
     pub log_format: Option<LogFormatKey>,
     /// Write the access log (false: `--quiet`).
     pub access_log: Option<bool>,
+    /// `access_log = "PATH"`: the access log's file.
+    pub access_log_file: Option<PathBuf>,
+    /// Diagnostics' file.
+    pub error_log: Option<PathBuf>,
     /// Diagnostics filter for stderr (checked as a tracing filter).
     pub log_level: Option<String>,
     /// Concurrency model.
@@ -214,6 +221,14 @@ pub struct ServerKeys {
     pub compress_cache_size: Option<u64>,
     /// The folder kept across restarts (relative to the file's folder).
     pub state_dir: Option<PathBuf>,
+    /// Every connection starts with a PROXY protocol header.
+    pub proxy_protocol: Option<bool>,
+    /// Peers whose forwarding headers are believed.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// How long the open-file cache trusts an entry (0: checked every request).
+    pub file_cache_valid: Option<Duration>,
+    /// Development mode: `no-cache` everywhere, live reload of HTML pages.
+    pub dev: Option<bool>,
     /// `[server.acme]`: the ACME CA and account.
     pub acme: Option<AcmeKeys>,
     locations: Locations,

@@ -30,12 +30,19 @@ pub struct Config {
     pub plan: Plan,
     /// Connection limits, timeouts, protocol options.
     pub server: ServerOptions,
+    /// Development mode (`--dev`): every site sends `no-cache` and live-reloads
+    /// its HTML pages; the server watches the roots.
+    pub dev: bool,
     /// Bounds of the caches every site shares.
     pub file_cache: CacheOptions,
     /// The process-wide compression limits (the cache's size, work at once).
     pub compress: CompressOptions,
     /// Access-log format; `None` when quiet.
     pub access_log: Option<LogFormat>,
+    /// Where the access log goes: a file, or stdout when `None`.
+    pub access_log_file: Option<PathBuf>,
+    /// Where diagnostics go: a file, or stderr when `None`.
+    pub error_log: Option<PathBuf>,
     /// Diagnostics filter for stderr.
     pub log_level: String,
     /// One current-thread runtime per core instead of one work-stealing runtime.

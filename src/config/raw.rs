@@ -78,6 +78,35 @@ pub struct Args {
           help_heading = SERVING)]
     pub qr: bool,
 
+    /// Every connection starts with a PROXY protocol header (v1 or v2).
+    ///
+    /// For listeners behind a load balancer that sends one (HAProxy's
+    /// send-proxy, send-proxy-v2): the header is required, read under the
+    /// header timeout, and its source address is the client's. A connection
+    /// without one is closed.
+    #[arg(long, env = "FERROX_PROXY_PROTOCOL", value_parser = BoolishValueParser::new(),
+          help_heading = SERVING)]
+    pub proxy_protocol: bool,
+
+    /// A proxy whose Forwarded and X-Forwarded-For are believed (address or
+    /// CIDR); repeatable.
+    ///
+    /// The client is then the rightmost address of the chain that is not a
+    /// trusted proxy; from any other peer those headers are ignored. In the
+    /// environment, separate entries with ",".
+    #[arg(long = "trusted-proxy", env = "FERROX_TRUSTED_PROXY", value_name = "CIDR",
+          value_delimiter = ',', value_parser = parse_trusted_proxy, help_heading = SERVING)]
+    pub trusted_proxy: Vec<String>,
+    /// Development mode: `Cache-Control: no-cache` on every response, edits
+    /// served at once, and open HTML pages reloaded when a file changes.
+    ///
+    /// HTML pages get a small script that listens on /__ferrox/live (server-sent
+    /// events) and reloads the page when a file under the root changes. Not for
+    /// production.
+    #[arg(long, env = "FERROX_DEV", value_parser = BoolishValueParser::new(),
+          help_heading = SERVING)]
+    pub dev: bool,
+
     /// Do not send `Server: ferrox`.
     #[arg(long, env = "FERROX_NO_SERVER_HEADER", value_parser = BoolishValueParser::new(),
           help_heading = SERVING)]
@@ -125,6 +154,14 @@ pub struct Args {
     #[arg(long, env = "FERROX_ETAG", value_enum, default_value_t = EtagArg::Metadata,
           help_heading = CACHING)]
     pub etag: EtagArg,
+
+    /// How long an open file is trusted before its metadata is checked again
+    /// (0: on every request) [default: 1s, with --dev 0].
+    ///
+    /// A file changed in place is served fresh at most this long after the change.
+    #[arg(long, env = "FERROX_FILE_CACHE_VALID", value_parser = parse_duration,
+          value_name = "DURATION", help_heading = CACHING)]
+    pub file_cache_valid: Option<Duration>,
 
     /// Do not serve FILE.br, FILE.zst and FILE.gz in place of FILE.
     ///
@@ -285,6 +322,15 @@ pub struct Args {
           help_heading = LOGGING)]
     pub quiet: bool,
 
+    /// Append the access log to FILE instead of stdout (reopened on SIGUSR1,
+    /// for logrotate).
+    #[arg(long, env = "FERROX_ACCESS_LOG", value_name = "FILE", help_heading = LOGGING)]
+    pub access_log: Option<PathBuf>,
+
+    /// Append diagnostics to FILE instead of stderr (reopened on SIGUSR1).
+    #[arg(long, env = "FERROX_ERROR_LOG", value_name = "FILE", help_heading = LOGGING)]
+    pub error_log: Option<PathBuf>,
+
     /// Diagnostics on stderr: off, error, warn, info, debug, trace, or a filter.
     ///
     /// A filter is comma-separated directives, each a level or TARGET=LEVEL,
@@ -320,6 +366,7 @@ Examples:
   ferrox                          Serve this folder on http://127.0.0.1:8080/
   ferrox ./public -l 0.0.0.0:80   Serve ./public to the network
   ferrox --tls-self-signed        HTTPS on https://127.0.0.1:8443/ for development
+  ferrox --dev ./site             No caching; open pages reload when a file changes
   ferrox -c ferrox.toml           Serve the sites of a configuration file
   ferrox check ferrox.toml        Check that file without serving
   ferrox precompress ./public     Write .br, .zst and .gz beside compressible files
@@ -446,6 +493,16 @@ pub fn similar_subcommand(word: &str) -> Option<String> {
 pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
     s.parse()
         .map_err(|_| format!("expected ADDR:PORT such as 127.0.0.1:8080 or [::1]:8080, got '{s}'"))
+}
+
+/// An address or CIDR block for `--trusted-proxy`.
+fn parse_trusted_proxy(s: &str) -> Result<String, String> {
+    crate::site::forwarded::TrustedProxies::new(&[s.to_string()])
+        .map(|_| s.to_string())
+        .map_err(|e| {
+            e.trim_start_matches(&format!("trusted proxy {s:?}: "))
+                .to_string()
+        })
 }
 
 /// A TCP port, 0 to 65535 (0: one the system picks).

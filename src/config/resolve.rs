@@ -14,6 +14,8 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use crate::site::forwarded::TrustedProxies;
+
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 
@@ -154,6 +156,8 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
     let mut server = server_options(args);
     let mut shared = SharedLimits::from_args(args);
     let mut access_log = (!args.quiet).then_some(log_format(args.log_format));
+    let mut access_log_file = args.access_log.clone();
+    let mut error_log = args.error_log.clone();
     let mut log_level = args.log_level.clone();
     let mut per_core = args.runtime == RuntimeArg::PerCore;
     let env_state = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
@@ -163,13 +167,18 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         .or_else(|| default_state_dir(env_state("XDG_STATE_HOME"), env_state("HOME")));
     let mut acme = acme_plan::options(args, None);
     let Some(path) = &args.config else {
-        let plan = cli_plan(args, &cli)?;
+        let mut plan = cli_plan(args, &cli)?;
+        let dev = DevChoice::of(args.dev, args.file_cache_valid);
+        dev.apply(&mut plan, &mut shared.file_cache);
         return Ok(Config {
             plan,
             server,
+            dev: dev.on,
             file_cache: shared.file_cache,
             compress: shared.compress,
             access_log,
+            access_log_file,
+            error_log,
             log_level,
             per_core,
             file: None,
@@ -200,9 +209,20 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         problems.dedup_by(|a, b| a.to_string() == b.to_string());
         return Err(LoadError::File(problems));
     }
-    let plan = plan.map_err(LoadError::File)?;
+    let mut plan = plan.map_err(LoadError::File)?;
     let keys = &file.server;
     let given = |id: &str| explicit.has(id);
+    let dev = DevChoice::of(
+        match given("dev") {
+            true => args.dev,
+            false => keys.dev.unwrap_or(args.dev),
+        },
+        match given("file_cache_valid") {
+            true => args.file_cache_valid,
+            false => keys.file_cache_valid.or(args.file_cache_valid),
+        },
+    );
+    dev.apply(&mut plan, &mut shared.file_cache);
     overlay_server(&mut server, keys, &given);
     if !given("compress_cache_size") {
         if let Some(size) = keys.compress_cache_size {
@@ -218,6 +238,12 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         _ => log_format(args.log_format),
     };
     access_log = (!quiet).then_some(format);
+    if let (false, Some(path)) = (given("access_log"), &keys.access_log_file) {
+        access_log_file = Some(path.clone());
+    }
+    if let (false, Some(path)) = (given("error_log"), &keys.error_log) {
+        error_log = Some(path.clone());
+    }
     if !given("log_level") {
         if let Some(level) = &keys.log_level {
             log_level = level.clone();
@@ -235,9 +261,12 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
     Ok(Config {
         plan,
         server,
+        dev: dev.on,
         file_cache: shared.file_cache,
         compress: shared.compress,
         access_log,
+        access_log_file,
+        error_log,
         log_level,
         per_core,
         file: Some(path.clone()),
@@ -368,6 +397,34 @@ impl SharedLimits {
     }
 }
 
+/// Development mode and the open-file cache's trust interval, which it
+/// changes: every edit is served at once unless an interval is given.
+struct DevChoice {
+    on: bool,
+    file_cache_valid: Option<std::time::Duration>,
+}
+
+impl DevChoice {
+    fn of(on: bool, file_cache_valid: Option<std::time::Duration>) -> DevChoice {
+        DevChoice {
+            on,
+            file_cache_valid,
+        }
+    }
+
+    /// Sets every site's handler to dev mode (or not), and the interval.
+    fn apply(&self, plan: &mut Plan, file_cache: &mut CacheOptions) {
+        for site in &mut plan.sites {
+            site.spec.handler.dev = self.on;
+        }
+        file_cache.revalidate = match (self.file_cache_valid, self.on) {
+            (Some(valid), _) => valid,
+            (None, true) => std::time::Duration::ZERO,
+            (None, false) => CacheOptions::default().revalidate,
+        };
+    }
+}
+
 fn etag_mode(arg: EtagArg) -> EtagMode {
     match arg {
         EtagArg::Metadata => EtagMode::Metadata,
@@ -422,11 +479,20 @@ fn server_options(args: &Args) -> ServerOptions {
         hsts_seconds: None,
         max_connections: args.max_connections as usize,
         shutdown_timeout: args.shutdown_timeout,
+        proxy_protocol: args.proxy_protocol,
+        // Each entry was checked as it was parsed.
+        trusted_proxies: TrustedProxies::new(&args.trusted_proxy).unwrap_or_default(),
     }
 }
 
 /// The file's `[server]` keys, where the command line did not give them.
 fn overlay_server(server: &mut ServerOptions, keys: &ServerKeys, given: &dyn Fn(&str) -> bool) {
+    if let (false, Some(on)) = (given("proxy_protocol"), keys.proxy_protocol) {
+        server.proxy_protocol = on;
+    }
+    if let (false, Some(list)) = (given("trusted_proxy"), &keys.trusted_proxies) {
+        server.trusted_proxies = TrustedProxies::new(list).unwrap_or_default();
+    }
     fn set<T: Clone>(given: bool, from: &Option<T>, to: &mut T) {
         if let (false, Some(value)) = (given, from) {
             *to = value.clone();

@@ -20,7 +20,9 @@ pub enum Precondition {
 /// The current representation's validators.
 #[derive(Debug, Clone, Copy)]
 pub struct Validators<'a> {
-    /// The strong entity tag, quotes included (`"abc"`).
+    /// The entity tag, quotes included: strong (`"abc"`), or weak (`W/"abc"`,
+    /// development mode's injected pages), which only a weak comparison
+    /// matches.
     pub etag: &'a str,
     /// The modification time stated in `Last-Modified`; `None` when there is
     /// none, and then date preconditions are ignored (RFC 9110 §13.1.3, §13.1.4)
@@ -102,7 +104,8 @@ pub fn if_range_allows(headers: &HeaderMap, current: Validators<'_>) -> bool {
     if value.starts_with('"') || value.starts_with("W/") {
         // A weak tag never matches here: If-Range needs strong comparison.
         let mut all = tags(value);
-        return all.next() == Some(Tag::strong(current.etag)) && all.next().is_none();
+        let current = Tag::current(current.etag);
+        return !current.weak && all.next() == Some(current) && all.next().is_none();
     }
     match (httpdate::parse_http_date(value), current.modified) {
         (Ok(date), Some(modified)) => seconds_of(date) == seconds_of(modified),
@@ -124,10 +127,14 @@ struct Tag<'a> {
 }
 
 impl<'a> Tag<'a> {
-    fn strong(quoted: &'a str) -> Tag<'a> {
-        Tag {
-            weak: false,
-            opaque: quoted,
+    /// The current representation's tag: `"abc"` or `W/"abc"`.
+    fn current(tag: &'a str) -> Tag<'a> {
+        match tag.strip_prefix("W/") {
+            Some(opaque) => Tag { weak: true, opaque },
+            None => Tag {
+                weak: false,
+                opaque: tag,
+            },
         }
     }
 }
@@ -138,9 +145,9 @@ fn matches_any(list: &str, current: &str, how: Comparison) -> bool {
     if list.trim() == "*" {
         return true;
     }
-    let current = Tag::strong(current);
+    let current = Tag::current(current);
     tags(list).any(|t| match how {
-        Comparison::Strong => !t.weak && t.opaque == current.opaque,
+        Comparison::Strong => !t.weak && !current.weak && t.opaque == current.opaque,
         Comparison::Weak => t.opaque == current.opaque,
     })
 }
@@ -284,6 +291,39 @@ mod tests {
         for (pairs, want) in cases {
             let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
             assert_eq!(eval(&refs, get.clone()), want, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn a_weak_current_tag_matches_only_weakly() {
+        let current = Validators {
+            etag: "W/\"abc\"",
+            modified: None,
+        };
+        let with = |name: &'static str, value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, http::HeaderValue::from_static(value));
+            headers
+        };
+        for value in ["W/\"abc\"", "\"abc\"", "\"x\", W/\"abc\""] {
+            let headers = with("if-none-match", value);
+            assert_eq!(
+                evaluate(&headers, &Method::GET, current),
+                Precondition::NotModified,
+                "{value}"
+            );
+        }
+        for value in ["W/\"abc\"", "\"abc\""] {
+            let headers = with("if-match", value);
+            assert_eq!(
+                evaluate(&headers, &Method::GET, current),
+                Precondition::Failed,
+                "{value}"
+            );
+            assert!(
+                !if_range_allows(&with("if-range", value), current),
+                "{value}"
+            );
         }
     }
 

@@ -10,6 +10,9 @@
 //!    except on a compressed stream of unknown length, which is sent whole;
 //! 4. else the whole representation.
 //!
+//! In development mode an HTML file is one representation only, the file with
+//! the live-reload script ([`super::dev`]): no other coding carries it.
+//!
 //! Everything that depends only on the file version ([`Prepared`]) is built once
 //! when the open-file cache opens it, not per request.
 
@@ -38,7 +41,7 @@ use crate::response::{FieldBlock, Reply};
 /// Response headers of one file version, built when it is opened.
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    content_type_text: String,
+    pub(super) content_type_text: String,
     /// The metadata tag, or for a file held in memory with `--etag content`,
     /// its content tag.
     etag: HeaderValue,
@@ -120,10 +123,14 @@ impl Handler {
         let modified = headers::modified(meta);
         let last_modified = modified.and_then(headers::last_modified);
         let rel_url = rel.to_string_lossy();
-        let cache_control = self
-            .options
-            .cache
-            .for_file(rel_url.trim_start_matches("./"), &content_type_text);
+        let cache_control = match self.options.dev {
+            // Development: asked again every time, whatever the rules say.
+            true => Some(HeaderValue::from_static("no-cache")),
+            false => self
+                .options
+                .cache
+                .for_file(rel_url.trim_start_matches("./"), &content_type_text),
+        };
         let negotiable = is_compressible(&content_type_text) && !is_encoded_name(rel);
         let mut map = HeaderMap::with_capacity(8);
         map.insert(header::ETAG, etag.clone());
@@ -159,6 +166,11 @@ impl Handler {
         entry: &Cached<Prepared>,
     ) -> Reply {
         let prepared = &entry.payload;
+        if self.options.dev && super::dev::is_html(&prepared.content_type_text) {
+            if let Some(injected) = injected(entry) {
+                return self.represent(req, injected);
+            }
+        }
         let mut identity = Representation {
             head: Cow::Borrowed(prepared.fields.map()),
             block: Some(&prepared.fields),
@@ -167,10 +179,11 @@ impl Handler {
             content_type: &prepared.content_type_text,
             source: Source::File(entry),
         };
-        // A large file's content tag is computed in the background; until it is
-        // ready, the prepared (metadata) tag stands.
+        // A large file's content tag is computed once per version; the
+        // request waited for it (see `Handler::file_or_wait`). Only when
+        // hashing failed does the prepared (metadata) tag stand.
         if entry.contents.is_none() && self.options.etag == EtagMode::Content {
-            if let Some(tag) = self.content_tags.lookup(&entry.file, &entry.meta) {
+            if let Some(tag) = self.content_tags.ready(&entry.meta) {
                 identity.head.to_mut().insert(header::ETAG, tag.clone());
                 identity.block = None;
                 identity.etag = tag;
@@ -422,6 +435,39 @@ fn coded<'a>(
         content_type: &prepared.content_type_text,
         source,
     }
+}
+
+/// In development mode, an HTML file with the live-reload script: its own
+/// representation, with a weak tag and no `Vary` (no other coding is
+/// offered). `None` for a file too large to inject into, or one that cannot
+/// be read whole (it is then served as it is).
+fn injected(entry: &Cached<Prepared>) -> Option<Representation<'_>> {
+    use std::os::unix::fs::FileExt;
+    let len = entry.meta.len();
+    if len > super::dev::MAX_INJECT_BYTES {
+        return None;
+    }
+    let html = match &entry.contents {
+        Some(bytes) => super::dev::inject(bytes),
+        None => {
+            let mut buf = vec![0u8; usize::try_from(len).ok()?];
+            entry.file.read_exact_at(&mut buf, 0).ok()?;
+            super::dev::inject(&buf)
+        }
+    };
+    let prepared = &entry.payload;
+    let etag = super::dev::injected_tag(&prepared.etag);
+    let mut head = prepared.fields.map().clone();
+    head.insert(header::ETAG, etag.clone());
+    head.remove(header::VARY);
+    Some(Representation {
+        head: Cow::Owned(head),
+        block: None,
+        etag,
+        modified: prepared.modified,
+        content_type: &prepared.content_type_text,
+        source: Source::Bytes(html),
+    })
 }
 
 /// The tag of a coding compressed on the fly: the identity tag with the coding

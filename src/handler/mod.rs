@@ -11,12 +11,16 @@
 //! 4. a file (`file`): validators, then preconditions (304, 412), then Range on
 //!    GET (206, multipart 206, 416), else the whole file, streamed by the
 //!    protocol engine; Content-Type, `nosniff`, Cache-Control throughout.
+//!
+//! In development mode ([`dev`]) responses say `no-cache`, HTML pages get the
+//! live-reload script, and [`dev::LIVE_PATH`] is the stream that triggers it.
 
 pub mod cache_control;
 pub mod compress;
 pub mod compress_cache;
 pub mod conditional;
 pub mod content_tag;
+pub mod dev;
 mod file;
 pub mod headers;
 pub mod listing;
@@ -73,6 +77,9 @@ pub struct Options {
     pub precompressed: bool,
     /// On-the-fly compression.
     pub compress: CompressOptions,
+    /// Development mode: `no-cache` on every response, the live-reload script
+    /// in HTML pages, and the event stream at [`dev::LIVE_PATH`].
+    pub dev: bool,
 }
 
 /// How ETags are made.
@@ -103,6 +110,7 @@ impl Default for Options {
             file_cache: CacheOptions::default(),
             precompressed: true,
             compress: CompressOptions::default(),
+            dev: false,
         }
     }
 }
@@ -137,7 +145,8 @@ impl std::error::Error for StartError {
 /// The caches and work limits that every handler of a server shares, so that
 /// their bounds hold for the process however many sites it serves: the
 /// open-file cache, content tags, the compressed-response cache with the
-/// limits on compression in progress, and rendered listings. Entries are keyed
+/// limits on compression in progress, rendered listings, and the live-reload
+/// hub of development mode. Entries are keyed
 /// by root ([`files::Root::id`]) or by file identity, so two roots never
 /// collide. Cheap to clone; clones share everything.
 #[derive(Debug, Clone)]
@@ -146,6 +155,7 @@ pub struct Shared {
     files: Arc<FileCache<Prepared>>,
     compressor: Compressor,
     listings: Arc<ListingCache>,
+    live: dev::LiveHub,
 }
 
 impl Shared {
@@ -160,7 +170,14 @@ impl Shared {
                 file_cache.revalidate,
                 listing_cache::MAX_BYTES,
             )),
+            live: dev::LiveHub::new(),
         }
+    }
+
+    /// The live-reload hub of development mode: the server's watcher tells
+    /// it of changes, and closes it at shutdown.
+    pub fn live(&self) -> &dev::LiveHub {
+        &self.live
     }
 
     /// Drops what is cached for the root numbered `root` (a folder that was
@@ -181,6 +198,7 @@ pub struct Handler {
     files: Arc<FileCache<Prepared>>,
     compressor: Compressor,
     listings: Arc<ListingCache>,
+    live: dev::LiveHub,
 }
 
 impl Handler {
@@ -215,6 +233,7 @@ impl Handler {
             files: shared.files.clone(),
             compressor: shared.compressor.clone(),
             listings: shared.listings.clone(),
+            live: shared.live.clone(),
         })
     }
 
@@ -253,13 +272,24 @@ impl Handler {
 
     /// Answers a GET or HEAD request.
     pub async fn respond(&self, req: &Request<()>) -> Response<Body> {
-        match self.resolve(req) {
-            Ok(Resolved::Response(reply)) => reply.into_response(),
-            Ok(Resolved::Listing(listing)) => match self.listing(req, listing).await {
-                Ok(response) => response,
+        let mut tags = Tags::Wait;
+        loop {
+            return match self.resolve(req, tags) {
+                Ok(Resolved::Response(reply)) => reply.into_response(),
+                Ok(Resolved::Listing(listing)) => match self.listing(req, listing).await {
+                    Ok(response) => response,
+                    Err(error) => self.refusal(req, error),
+                },
+                // The first request for a file version waits for its content
+                // tag (one hash, shared by every request that waits), then
+                // resolves again; once only.
+                Ok(Resolved::Hashing(pending)) => {
+                    self.content_tags.tag(&pending.file, &pending.meta).await;
+                    tags = Tags::Settle;
+                    continue;
+                }
                 Err(error) => self.refusal(req, error),
-            },
-            Err(error) => self.refusal(req, error),
+            };
         }
     }
 
@@ -268,9 +298,10 @@ impl Handler {
     /// [`Handler::respond`]. `None` for a listing not in the listing cache (ask
     /// `respond`, which resolves the request again: once per folder and second).
     pub fn respond_now(&self, req: &Request<()>) -> Option<Reply> {
-        match self.resolve(req) {
+        match self.resolve(req, Tags::Wait) {
             Ok(Resolved::Response(reply)) => Some(reply),
             Ok(Resolved::Listing(listing)) => self.cached_listing(req, &listing).map(Reply::from),
+            Ok(Resolved::Hashing(_)) => None,
             Err(error) => Some(self.refusal(req, error).into()),
         }
     }
@@ -299,15 +330,19 @@ impl Handler {
 
     /// The page for an error status.
     pub fn error_response(&self, status: StatusCode) -> Response<Body> {
-        self.pages.response(status)
+        let mut response = self.pages.response(status);
+        if self.options.dev {
+            dev::inject_response(&mut response);
+        }
+        response
     }
 
     /// Everything up to a response, or up to the folder listing that is one.
     /// A miss or a listing first checks that the root folder still exists:
     /// a removed root must answer 503, never 404s and empty listings (one
     /// `fstat`, only on those answers).
-    fn resolve(&self, req: &Request<()>) -> Result<Resolved, files::Error> {
-        let resolved = self.resolve_path(req);
+    fn resolve(&self, req: &Request<()>, tags: Tags) -> Result<Resolved, files::Error> {
+        let resolved = self.resolve_path(req, tags);
         match &resolved {
             Ok(Resolved::Listing(_)) | Err(files::Error::NotFound) if self.root_removed() => {
                 Err(files::Error::RootGone)
@@ -320,7 +355,7 @@ impl Handler {
         self.root.dir_links().map_or(true, |links| links == 0)
     }
 
-    fn resolve_path(&self, req: &Request<()>) -> Result<Resolved, files::Error> {
+    fn resolve_path(&self, req: &Request<()>, tags: Tags) -> Result<Resolved, files::Error> {
         let path = files::sanitize(req.uri().path(), self.options.hidden)?;
         let rel = path.relative();
         let dir = match self.lookup(rel)? {
@@ -328,9 +363,7 @@ impl Handler {
                 drop(entry);
                 return Err(files::Error::NotFound);
             }
-            Lookup::File(entry) => {
-                return Ok(Resolved::Response(self.file_response(req, rel, &entry)))
-            }
+            Lookup::File(entry) => return Ok(self.file_or_wait(req, rel, &entry, tags)),
             Lookup::Dir(dir) => dir,
         };
         if !path.has_trailing_slash() && !path.is_root() {
@@ -340,8 +373,7 @@ impl Handler {
         for index in &self.options.index {
             match self.lookup(&rel.join(index)) {
                 Ok(Lookup::File(entry)) => {
-                    let response = self.file_response(req, &rel.join(index), &entry);
-                    return Ok(Resolved::Response(response));
+                    return Ok(self.file_or_wait(req, &rel.join(index), &entry, tags));
                 }
                 Ok(Lookup::Dir(_)) | Err(files::Error::NotFound) => continue,
                 Err(e) => return Err(e),
@@ -413,6 +445,32 @@ impl Handler {
         }
     }
 
+    /// The file's answer, or [`Resolved::Hashing`] when `--etag content`
+    /// needs a tag that is not known yet: no response carries a metadata tag
+    /// where a content tag is promised (instances behind one balancer must
+    /// agree from the first response).
+    fn file_or_wait(
+        &self,
+        req: &Request<()>,
+        rel: &Path,
+        entry: &files::cache::Cached<Prepared>,
+        tags: Tags,
+    ) -> Resolved {
+        let hashed_here = entry.contents.is_some()
+            || (self.options.dev && dev::is_html(&entry.payload.content_type_text));
+        if tags == Tags::Wait
+            && self.options.etag == EtagMode::Content
+            && !hashed_here
+            && self.content_tags.ready(&entry.meta).is_none()
+        {
+            return Resolved::Hashing(Pending {
+                file: entry.file.clone(),
+                meta: entry.meta.clone(),
+            });
+        }
+        Resolved::Response(self.file_response(req, rel, entry))
+    }
+
     /// Opens `rel` through the open-file cache.
     fn lookup(&self, rel: &Path) -> Result<Lookup<Prepared>, files::Error> {
         self.files.lookup(&self.root, rel, |meta, contents| {
@@ -436,14 +494,14 @@ impl Handler {
                 page
             }
         };
-        Ok(listing_response(page, json))
+        Ok(listing_response(page, json, self.options.dev))
     }
 
     /// The page from the listing cache, when it holds this version of it.
     fn cached_listing(&self, req: &Request<()>, listing: &Listing) -> Option<Response<Body>> {
         let ask = PageAsk::of(req, listing);
         let page = self.listings.get(&ask.key, ask.identity)?;
-        Some(listing_response(page, ask.key.json))
+        Some(listing_response(page, ask.key.json, self.options.dev))
     }
 
     /// Reads and renders a listing on the blocking pool: a large folder takes
@@ -518,6 +576,24 @@ enum Resolved {
     Response(Reply),
     /// A folder to list: rendering it waits on the blocking pool.
     Listing(Listing),
+    /// A file whose content tag is not known yet (`--etag content`).
+    Hashing(Pending),
+}
+
+/// A file version to hash before it is answered.
+struct Pending {
+    file: Arc<std::fs::File>,
+    meta: std::fs::Metadata,
+}
+
+/// Whether resolving a file may stop to wait for its content tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tags {
+    /// Stop at a file whose content tag is unknown ([`Resolved::Hashing`]).
+    Wait,
+    /// After waiting: answer with whatever tag there is (the content tag, or
+    /// the metadata one when hashing failed because the file changed).
+    Settle,
 }
 
 /// A folder whose listing was asked for.
@@ -556,8 +632,9 @@ impl PageAsk {
     }
 }
 
-/// A listing page with its fields.
-fn listing_response(page: Bytes, json: bool) -> Response<Body> {
+/// A listing page with its fields (with the live-reload script in
+/// development mode).
+fn listing_response(page: Bytes, json: bool, dev: bool) -> Response<Body> {
     let mut response = Response::new(Body::Bytes(page));
     let headers = response.headers_mut();
     let content_type = if json {
@@ -572,6 +649,9 @@ fn listing_response(page: Bytes, json: bool) -> Response<Body> {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
+    if dev {
+        dev::inject_response(&mut response);
+    }
     response
 }
 

@@ -10,6 +10,7 @@
 pub mod date;
 pub mod h1;
 pub mod h2;
+pub mod proxy;
 mod signal;
 pub mod status;
 

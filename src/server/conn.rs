@@ -27,6 +27,7 @@ use crate::log::{AccessLog, Record};
 use crate::proto::h1::Ended;
 use crate::proto::{self, Exchange, Service, Signal, Transport};
 use crate::response::Reply;
+use crate::site::forwarded::TrustedProxies;
 use crate::sys::net as sys;
 
 /// A listener: what it speaks, and its address as configured (for the sites,
@@ -50,8 +51,20 @@ pub(crate) struct ConnFacts {
     pub sni: Option<Box<str>>,
     /// The listener that took the connection.
     pub endpoint: Arc<Endpoint>,
-    /// The client's address.
+    /// The client's address: the socket's peer, or the PROXY header's source.
     pub peer: std::net::IpAddr,
+    /// Proxies whose forwarding headers name the client of each request.
+    pub trusted: Option<Arc<TrustedProxies>>,
+}
+
+impl ConnFacts {
+    /// The client of `req`: the connection's, or the one trusted proxies name.
+    pub fn client(&self, req: &Request<()>) -> std::net::IpAddr {
+        match &self.trusted {
+            Some(trusted) => trusted.client(self.peer, req.headers()),
+            None => self.peer,
+        }
+    }
 }
 
 /// A service as one connection sees it. Any [`Service`] is one (the same for
@@ -87,6 +100,27 @@ pub(crate) struct ConnContext<S> {
     pub shutdown: Signal,
     /// After the shutdown timeout: everything closes now.
     pub abort: Signal,
+    /// The PROXY protocol and the trusted proxies.
+    pub proxy: Proxying,
+}
+
+/// Where a connection's client address comes from besides the socket.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Proxying {
+    /// A PROXY protocol header is required first.
+    pub protocol: bool,
+    /// Believe forwarding headers from these (`None`: no list, no cost).
+    pub trusted: Option<Arc<TrustedProxies>>,
+}
+
+impl Proxying {
+    pub fn of(options: &super::ServerOptions) -> Proxying {
+        Proxying {
+            protocol: options.proxy_protocol,
+            trusted: (!options.trusted_proxies.is_empty())
+                .then(|| Arc::new(options.trusted_proxies.clone())),
+        }
+    }
 }
 
 impl Transport for TcpStream {
@@ -141,12 +175,27 @@ impl Transport for TcpStream {
 impl Transport for TlsStream<TcpStream> {}
 
 pub(crate) async fn serve_tcp<S: Connect>(
-    stream: TcpStream,
-    peer: SocketAddr,
+    mut stream: TcpStream,
+    mut peer: SocketAddr,
     endpoint: Arc<Endpoint>,
     ctx: &ConnContext<S>,
 ) {
     let port = endpoint.port;
+    if ctx.proxy.protocol {
+        let deadline = ctx.h1.head_timeout;
+        match timeout(deadline, proto::proxy::read_header(&mut stream)).await {
+            Ok(Ok(Some(client))) => peer = client,
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "closed: PROXY protocol header");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "closed: no PROXY protocol header in time");
+                return;
+            }
+        }
+    }
     // Heads and small bodies are written whole; Nagle would only delay them.
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "set_nodelay");
@@ -159,6 +208,7 @@ pub(crate) async fn serve_tcp<S: Connect>(
                     sni: None,
                     endpoint: endpoint.clone(),
                     peer: peer.ip(),
+                    trusted: ctx.proxy.trusted.clone(),
                 };
                 let conn = ctx.service.connect(facts);
                 let service = Logged::new(&conn, peer, port, ctx, None);
@@ -206,6 +256,7 @@ pub(crate) async fn serve_tcp<S: Connect>(
                         sni: session.server_name().map(Box::from),
                         endpoint: endpoint.clone(),
                         peer: peer.ip(),
+                        trusted: ctx.proxy.trusted.clone(),
                     };
                     let conn = ctx.service.connect(facts);
                     let service = Logged::new(&conn, peer, port, ctx, ctx.hsts.clone());
@@ -241,6 +292,7 @@ struct Logged<'a, S> {
     port: u16,
     log: &'a AccessLog,
     hsts: Option<HeaderValue>,
+    trusted: Option<&'a TrustedProxies>,
 }
 
 impl<'a, S> Logged<'a, S> {
@@ -257,6 +309,7 @@ impl<'a, S> Logged<'a, S> {
             port,
             log: &ctx.log,
             hsts,
+            trusted: ctx.proxy.trusted.as_deref(),
         }
     }
 }
@@ -290,7 +343,14 @@ impl<S: Service> Service for Logged<'_, S> {
 
     fn on_response(&self, exchange: &Exchange<'_>) {
         if self.log.is_enabled() {
-            self.log.record(&record(self.peer, self.port, exchange));
+            // The client trusted proxies name (only the address is logged).
+            let peer = match (self.trusted, exchange.request) {
+                (Some(trusted), Some(req)) => {
+                    SocketAddr::new(trusted.client(self.peer.ip(), req.headers()), 0)
+                }
+                _ => self.peer,
+            };
+            self.log.record(&record(peer, self.port, exchange));
         }
         self.inner.on_response(exchange);
     }
@@ -386,6 +446,7 @@ mod tests {
             log: AccessLog::disabled(),
             shutdown: Signal::new(),
             abort: Signal::new(),
+            proxy: Proxying::default(),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod self_signed;
 mod shutdown;
 pub mod sites;
 pub mod tls;
+mod watch;
 
 use std::io;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use crate::handler::Handler;
 use crate::log::AccessLog;
 use crate::proto::{self, Service};
 use crate::response::Reply;
+use crate::site::forwarded::TrustedProxies;
 use conn::ConnContext;
 
 /// What a listening socket serves.
@@ -84,6 +86,11 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// How long in-flight responses may run after shutdown is triggered.
     pub shutdown_timeout: Duration,
+    /// Every connection starts with a PROXY protocol header (v1 or v2),
+    /// required, read under the head deadline; its source is the client.
+    pub proxy_protocol: bool,
+    /// Peers whose `Forwarded` and `X-Forwarded-For` are believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for ServerOptions {
@@ -95,6 +102,8 @@ impl Default for ServerOptions {
             hsts_seconds: None,
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(10),
+            proxy_protocol: false,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -142,6 +151,7 @@ pub async fn run<S: Service + 'static>(
         log,
         shutdown: shutdown.signal().clone(),
         abort: abort.clone(),
+        proxy: conn::Proxying::of(&options),
     });
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let connections = TaskTracker::new();

@@ -8,7 +8,9 @@
 //! new generation is swapped in, and listeners that disappear stop accepting
 //! (their connections drain). A listener that stays keeps its socket, so no
 //! connection is refused during a reload. Every second the sites' roots are
-//! followed to where their paths lead ([`crate::site::root`]).
+//! followed to where their paths lead ([`crate::site::root`]). In development
+//! mode the roots are also watched for changes (`watch`), and the live-reload
+//! streams are ended at shutdown before draining, so none holds it up.
 
 use std::collections::HashMap;
 use std::io;
@@ -154,6 +156,7 @@ pub async fn run_sites(
         log,
         shutdown: shutdown.signal().clone(),
         abort: abort.clone(),
+        proxy: super::conn::Proxying::of(&options),
     });
     let mut accepting = Accepting {
         loops: HashMap::new(),
@@ -178,6 +181,11 @@ pub async fn run_sites(
     }
     manage_certificates(&live, &shutdown);
     let refresher = tokio::spawn(follow_roots(live.clone(), shutdown.clone()));
+    let hub = live.parts().shared.live().clone();
+    // One watcher per process, however many runtimes serve.
+    let watcher = hub
+        .claim_watcher()
+        .then(|| tokio::spawn(super::watch::live_reload(live.clone(), shutdown.clone())));
     let mut reloader = reloader;
     loop {
         let asked = async {
@@ -201,6 +209,10 @@ pub async fn run_sites(
         }
     }
     refresher.abort();
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    hub.close();
     accepting.stop_all();
     accepting.tracker.close();
     accepting.tracker.wait().await;

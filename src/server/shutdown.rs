@@ -52,8 +52,9 @@ impl Shutdown {
 }
 
 /// Triggers `shutdown` on the first SIGINT or SIGTERM, forces it on the
-/// second (a second Ctrl-C during a long download ends at once), and calls
-/// `on_hangup` on every SIGHUP (reload). Must be called inside a tokio
+/// second (a second Ctrl-C during a long download ends at once), calls
+/// `on_hangup` on every SIGHUP (reload), and reopens the log files on
+/// SIGUSR1 (after logrotate renamed them). Must be called inside a tokio
 /// runtime.
 pub fn on_signals(
     shutdown: Shutdown,
@@ -63,6 +64,7 @@ pub fn on_signals(
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
     tokio::spawn(async move {
         loop {
             let name = tokio::select! {
@@ -71,6 +73,11 @@ pub fn on_signals(
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: reloading");
                     on_hangup();
+                    continue;
+                }
+                _ = usr1.recv() => {
+                    crate::log::file::reopen_all();
+                    tracing::info!("SIGUSR1: log files reopened");
                     continue;
                 }
             };

@@ -27,11 +27,11 @@ use super::redirect::RedirectToHttps;
 use super::self_signed;
 use super::tls::{self, CertFiles, TlsError};
 use crate::body::Body;
-use crate::handler::Shared;
+use crate::handler::{Handler, Shared};
 use crate::proto::{self, Service};
 use crate::response::Reply;
 use crate::site::pipeline::Answer;
-use crate::site::{Arrival, Refusal, Route, SiteError, SiteSpec, Sites};
+use crate::site::{Arrival, Refusal, Route, Site, SiteError, SiteSpec, Sites};
 
 /// Where a site's certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -413,29 +413,43 @@ impl SiteService<'_> {
         {
             Route::Serve(site) => site.root.with(|handler| match handler {
                 None => Some(refusal(generation, Refusal::Gone).into()),
-                Some(handler) if !site.has_pipeline() => {
-                    if let Some(early) = method_policy(handler, req) {
-                        return Some(early.into());
-                    }
-                    handler.respond_now(req)
-                }
-                Some(handler) => {
-                    let host = || proto::request_host(req);
-                    let (answer, taken) = site.answer_now(handler, req, &host, self.facts.peer)?;
-                    let mut reply = match answer {
-                        Answer::Reply(reply) => reply,
-                        Answer::Files(request) => match method_policy(handler, &request) {
-                            Some(early) => early.into(),
-                            None => handler.respond_now(&request)?,
-                        },
+                // Development: the live-reload stream before the site's
+                // routes (a catch-all route must not take it), and no-cache
+                // on whatever the site answers.
+                Some(handler) if handler.dev() => {
+                    let mut reply = match handler.live_events(req) {
+                        Some(events) => events.into(),
+                        None => self.serve_now(site, handler, req)?,
                     };
-                    site.finish(taken, req, &mut reply, self.facts.tls);
+                    handler.dev_finish(&mut reply);
                     Some(reply)
                 }
+                Some(handler) => self.serve_now(site, handler, req),
             }),
             Route::Redirect(port) => Some(redirect(port, req).into()),
             Route::Refuse(why) => Some(refusal(generation, why).into()),
         }
+    }
+
+    /// What `site` answers with `handler`, when that needs no waiting.
+    fn serve_now(&self, site: &Site, handler: &Handler, req: &Request<()>) -> Option<Reply> {
+        if !site.has_pipeline() {
+            if let Some(early) = method_policy(handler, req) {
+                return Some(early.into());
+            }
+            return handler.respond_now(req);
+        }
+        let host = || proto::request_host(req);
+        let (answer, taken) = site.answer_now(handler, req, &host, self.facts.client(req))?;
+        let mut reply = match answer {
+            Answer::Reply(reply) => reply,
+            Answer::Files(request) => match method_policy(handler, &request) {
+                Some(early) => early.into(),
+                None => handler.respond_now(&request)?,
+            },
+        };
+        site.finish(taken, req, &mut reply, self.facts.tls);
+        Some(reply)
     }
 
     async fn answer(&self, req: &Request<()>) -> Response<Body> {
@@ -447,39 +461,54 @@ impl SiteService<'_> {
         {
             Route::Serve(site) => match site.root.handler() {
                 None => refusal(&generation, Refusal::Gone),
-                Some(handler) if !site.has_pipeline() => match method_policy(&handler, req) {
-                    Some(early) => early,
-                    None => handler.respond(req).await,
-                },
-                Some(handler) => {
-                    let host = || proto::request_host(req);
-                    let (answer, taken) = site.answer(&handler, req, &host, self.facts.peer).await;
-                    let mut reply = match answer {
-                        Answer::Reply(reply) => reply,
-                        Answer::Files(request) => match method_policy(&handler, &request) {
-                            Some(early) => early.into(),
-                            None => handler.respond(&request).await.into(),
-                        },
+                Some(handler) if handler.dev() => {
+                    let mut reply: Reply = match handler.live_events(req) {
+                        Some(events) => events.into(),
+                        None => self.serve(site, &handler, req).await.into(),
                     };
-                    site.finish(taken, req, &mut reply, self.facts.tls);
+                    handler.dev_finish(&mut reply);
                     reply.into_response()
                 }
+                Some(handler) => self.serve(site, &handler, req).await,
             },
             Route::Redirect(port) => redirect(port, req),
             Route::Refuse(why) => refusal(&generation, why),
         }
+    }
+
+    /// What `site` answers with `handler`.
+    async fn serve(&self, site: &Site, handler: &Handler, req: &Request<()>) -> Response<Body> {
+        if !site.has_pipeline() {
+            return match method_policy(handler, req) {
+                Some(early) => early,
+                None => handler.respond(req).await,
+            };
+        }
+        let host = || proto::request_host(req);
+        let (answer, taken) = site
+            .answer(handler, req, &host, self.facts.client(req))
+            .await;
+        let mut reply = match answer {
+            Answer::Reply(reply) => reply,
+            Answer::Files(request) => match method_policy(handler, &request) {
+                Some(early) => early.into(),
+                None => handler.respond(&request).await.into(),
+            },
+        };
+        site.finish(taken, req, &mut reply, self.facts.tls);
+        reply.into_response()
     }
 }
 
 /// GET and HEAD go to the files; the rest is the engines' usual policy
 /// (applied here, because a plain request for a TLS site is redirected
 /// whatever its method).
-fn method_policy(handler: &crate::handler::Handler, req: &Request<()>) -> Option<Response<Body>> {
+fn method_policy(handler: &Handler, req: &Request<()>) -> Option<Response<Body>> {
     proto::answer_method(&Pages(handler), req.method())
 }
 
 /// A handler's error pages as a protocol service, for the method policy.
-struct Pages<'a>(&'a crate::handler::Handler);
+struct Pages<'a>(&'a Handler);
 
 impl Service for Pages<'_> {
     async fn call<'a>(&'a self, _: &'a Request<()>) -> Response<Body> {

@@ -25,6 +25,7 @@
 pub mod access;
 pub mod auth;
 pub mod cors;
+pub mod forwarded;
 pub mod headers;
 pub mod hosts;
 pub mod pipeline;
@@ -272,6 +273,20 @@ impl Sites {
             return Route::Redirect(port);
         }
         Route::Serve(site)
+    }
+
+    /// The roots (as configured) of the sites served in development mode:
+    /// the folders whose changes reload open pages.
+    pub fn dev_roots(&self) -> Vec<PathBuf> {
+        let mut roots: Vec<PathBuf> = self
+            .sites
+            .iter()
+            .filter(|s| s.root.dev())
+            .map(|s| s.root.path().to_path_buf())
+            .collect();
+        roots.sort();
+        roots.dedup();
+        roots
     }
 
     /// The default site, if any.

@@ -58,6 +58,11 @@ impl FollowedRoot {
         &self.path
     }
 
+    /// Whether its files are served in development mode.
+    pub fn dev(&self) -> bool {
+        self.options.dev
+    }
+
     /// The handler for a new request, or `None` while the folder is gone.
     pub fn handler(&self) -> Option<Arc<Handler>> {
         self.current.load_full()

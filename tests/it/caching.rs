@@ -1400,7 +1400,7 @@ fn content_options() -> handler::Options {
 }
 
 #[test]
-fn content_etags_are_computed_in_the_background() {
+fn content_etags_are_in_every_response_from_the_first() {
     let big = support::noise(1024 * 1024 + 3, 5);
     let t = TempRoot::new()
         .file("a/same.bin", &big)
@@ -1412,11 +1412,19 @@ fn content_etags_are_computed_in_the_background() {
     set_mtime(&t.join("b/same.bin"), at(MTIME + 3600, 7));
     let server = serve(t.path(), content_options());
 
-    // The first answer does not wait for the hash: it carries the metadata tag.
+    // The first answer waits for the hash: instances behind one balancer
+    // agree from the first response, never a metadata tag.
     let first = server.get("/a/same.bin");
     first.expect(200);
-    assert_eq!(first.header("etag"), metadata_tag(&t.join("a/same.bin")));
+    assert_eq!(first.header("etag"), content_tag(&big));
+    assert_ne!(first.header("etag"), metadata_tag(&t.join("a/same.bin")));
     same_bytes(&first.body, &big, "first response");
+    // A HEAD and a conditional request for a file never seen carry it too.
+    let head = server.raw().exchange("HEAD", "/other.bin", "");
+    assert_eq!(
+        head.header("etag"),
+        content_tag(&support::noise(1024 * 1024 + 3, 6))
+    );
 
     let a = wait_for_content_tag(&server, "/a/same.bin");
     let b = wait_for_content_tag(&server, "/b/same.bin");

@@ -460,3 +460,87 @@ fn every_interface_is_listed_and_open_and_qr_use_them() {
     running.signal("-TERM");
     assert_eq!(running.child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn log_files_are_reopened_on_sigusr1_for_logrotate() {
+    let root = TempRoot::new().file("a.txt", "x");
+    let logs = TempRoot::new();
+    let access = logs.path().join("access.log");
+    let errors = logs.path().join("error.log");
+    let mut cmd = Command::new(BIN);
+    cmd.arg(root.path())
+        .args(["-l", "127.0.0.1:0", "--log-format", "common"])
+        .arg("--access-log")
+        .arg(&access)
+        .arg("--error-log")
+        .arg(&errors);
+    let running = Binary::start_command(cmd, root.path());
+    // The status, or 0 for an error status or a failed request.
+    let get = |path: &str| {
+        ureq::get(&format!("{}{path}", running.url))
+            .call()
+            .map_or(0, |r| r.status())
+    };
+    assert_eq!(get("/a.txt"), 200);
+    // Lines reach the file, not stdout.
+    let wait_for = |path: &std::path::Path, lines: usize| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if text.lines().count() >= lines {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{}: {text:?}", path.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let first = wait_for(&access, 1);
+    assert!(first.contains("\"GET /a.txt HTTP/1.1\" 200 1"), "{first}");
+    // Diagnostics go to the error log.
+    let diagnostics = wait_for(&errors, 1);
+    assert!(
+        diagnostics.contains("configuration generation 1 active"),
+        "{diagnostics}"
+    );
+
+    // logrotate: rename, then SIGUSR1.
+    std::fs::rename(&access, logs.path().join("access.log.1")).unwrap();
+    std::fs::rename(&errors, logs.path().join("error.log.1")).unwrap();
+    running.signal("-USR1");
+    let reopened = wait_for(&errors, 1);
+    assert!(
+        reopened.contains("SIGUSR1: log files reopened"),
+        "{reopened}"
+    );
+    assert_eq!(get("/missing"), 0);
+    let second = wait_for(&access, 1);
+    assert!(second.contains("\"GET /missing HTTP/1.1\" 404"), "{second}");
+    assert_eq!(
+        std::fs::read_to_string(logs.path().join("access.log.1")).unwrap(),
+        first
+    );
+    running.signal("-TERM");
+}
+
+#[test]
+fn an_unwritable_log_file_is_a_start_up_error_naming_the_flag() {
+    let root = TempRoot::new().file("a.txt", "x");
+    let out = run(
+        &[
+            root.path().to_str().unwrap(),
+            "-l",
+            "127.0.0.1:0",
+            "--access-log",
+            "/nonexistent-folder/access.log",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "ferrox: --access-log /nonexistent-folder/access.log: No such file or directory"
+        ),
+        "{stderr}"
+    );
+}

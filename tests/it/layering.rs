@@ -240,3 +240,41 @@ fn the_check_finds_platform_code_outside_sys() {
         ]
     );
 }
+
+/// The lines of the first ```` ```text ```` block of `text`, without the
+/// `//! ` of a crate doc.
+fn text_block(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| {
+            let line = line.strip_prefix("//!").unwrap_or(line);
+            line.strip_prefix(' ')
+                .unwrap_or(line)
+                .trim_end()
+                .to_string()
+        })
+        .skip_while(|line| !line.starts_with("```text"))
+        .skip(1)
+        .take_while(|line| !line.starts_with("```"))
+        .collect()
+}
+
+/// ARCHITECTURE.md shows the table to readers of the repository: it is the
+/// crate doc's, line for line, so the two cannot drift apart.
+#[test]
+fn the_architecture_document_shows_the_same_table() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = text_block(&std::fs::read_to_string(repo.join("src/lib.rs")).unwrap());
+    let doc = std::fs::read_to_string(repo.join("ARCHITECTURE.md")).unwrap();
+    let at = doc
+        .find("## Who may import whom")
+        .expect("ARCHITECTURE.md: no '## Who may import whom' section");
+    let copy = text_block(&doc[at..]);
+    assert!(lib.len() >= 10, "the crate doc's table: {lib:?}");
+    assert_eq!(
+        copy,
+        lib,
+        "ARCHITECTURE.md's table differs from src/lib.rs's:\n--- ARCHITECTURE.md:\n{}\n--- src/lib.rs:\n{}",
+        copy.join("\n"),
+        lib.join("\n")
+    );
+}

@@ -39,6 +39,9 @@ fn sha256_hex(der: &[u8]) -> String {
 // The binary, started with TLS
 // ---------------------------------------------------------------------------
 
+/// Numbers the scratch state folders of [`TlsBinary::start`].
+static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// A running `ferrox` serving https; stderr is collected by a thread.
 struct TlsBinary {
     child: Child,
@@ -49,14 +52,25 @@ struct TlsBinary {
     /// The `SHA-256 ...` of `--tls-self-signed`, if printed.
     fingerprint: Option<String>,
     stderr: Arc<Mutex<String>>,
+    /// Its scratch state folder, removed with it.
+    scratch: std::path::PathBuf,
 }
 
 impl TlsBinary {
+    /// Starts `ferrox ROOT -l 127.0.0.1:0 --quiet ARGS`; its state folder
+    /// (the development certificate) is a fresh scratch folder unless ARGS
+    /// name one, never the user's own.
     fn start(root: &Path, args: &[&str]) -> TlsBinary {
+        let scratch = std::env::temp_dir().join(format!(
+            "ferrox-tls-state-{}-{}",
+            std::process::id(),
+            STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let mut child = Command::new(BIN)
             .arg(root)
             .args(["-l", "127.0.0.1:0", "--quiet"])
             .args(args)
+            .env("FERROX_STATE_DIR", &scratch)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -81,6 +95,7 @@ impl TlsBinary {
             redirect: None,
             fingerprint: None,
             stderr,
+            scratch,
         };
         let want_redirect = args.contains(&"--redirect-http");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -147,6 +162,7 @@ impl Drop for TlsBinary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
 
@@ -921,9 +937,13 @@ async fn hsts_is_sent_on_tls_responses_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_signed_fingerprint_is_that_of_the_presented_certificate() {
     let root = TempRoot::new().file("a.txt", "self");
+    let state = TempRoot::new();
+    let state_dir = state.path().to_str().unwrap();
     let running = TlsBinary::start(
         root.path(),
         &[
+            "--state-dir",
+            state_dir,
             "--tls-self-signed",
             "--redirect-http",
             "127.0.0.1:0",
@@ -983,9 +1003,37 @@ async fn self_signed_fingerprint_is_that_of_the_presented_certificate() {
         format!("https://localhost:{}/a.txt?v=1", running.addr.port())
     );
 
-    // Each start makes a new certificate.
-    let again = TlsBinary::start(root.path(), &["--tls-self-signed"]);
-    assert_ne!(again.fingerprint, running.fingerprint);
+    // The certificate is made once and kept in the state folder, its key
+    // readable by the user alone.
+    let kept = state.path().join("self-signed/cert.pem");
+    assert!(
+        running
+            .stderr()
+            .contains(&format!(", made and kept in {}\n", kept.display())),
+        "{}",
+        running.stderr()
+    );
+    let key = std::fs::metadata(state.path().join("self-signed/key.pem")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600
+    );
+    // The next start reuses it, so a browser's exception still holds ...
+    let again = TlsBinary::start(
+        root.path(),
+        &["--state-dir", state_dir, "--tls-self-signed"],
+    );
+    assert_eq!(again.fingerprint, running.fingerprint);
+    assert!(
+        again
+            .stderr()
+            .contains(&format!(", kept in {}\n", kept.display())),
+        "{}",
+        again.stderr()
+    );
+    // ... and another state folder has another certificate.
+    let elsewhere = TlsBinary::start(root.path(), &["--tls-self-signed"]);
+    assert_ne!(elsewhere.fingerprint, running.fingerprint);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,7 +51,7 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, log_level, runtime, compress_cache_size, state_dir, acme"],
+               access_log, error_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, file_cache_valid, dev, acme"],
         ),
         // ACME: the table's keys, and the site's `tls` forms.
         (
@@ -120,7 +120,7 @@ fn problem_table() {
             "[server]\nserver_header = \"yes\"\naccess_log = 1\n",
             &[
                 "ferrox.toml:2:17: server.server_header: expected true or false, found a string",
-                "ferrox.toml:3:14: server.access_log: expected true or false, found an integer",
+                "ferrox.toml:3:14: server.access_log: expected true, false or a file path, found an integer",
             ],
         ),
         (
@@ -215,6 +215,18 @@ fn problem_table() {
         (
             "[[site]]\nroot = \"/srv\"\netag = 1\n",
             &["ferrox.toml:3:8: site[0].etag: expected one of: metadata, content (a string), found an integer"],
+        ),
+        (
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n",
+            &["ferrox.toml:2:34: server.trusted_proxies[1]: trusted proxy \"10.0.0.0/99\": not an address like 10.1.2.3 or ::1, or a CIDR block like 10.0.0.0/8"],
+        ),
+        (
+            "[server]\naccess_log = 3\n",
+            &["ferrox.toml:2:14: server.access_log: expected true, false or a file path, found an integer"],
+        ),
+        (
+            "[server]\nproxy_protocol = \"yes\"\n",
+            &["ferrox.toml:2:18: server.proxy_protocol: expected true or false, found a string"],
         ),
         (
             "[server]\nlog_level = \"info,[\"\n",
@@ -624,10 +636,15 @@ h2_max_streams = 128
 server_header = true
 log_format = "combined"
 access_log = true
+error_log = "error.log"
 log_level = "info"
 runtime = "work-stealing"
 compress_cache_size = "64MiB"
 state_dir = "state"
+proxy_protocol = false
+trusted_proxies = ["10.0.0.0/8", "::1"]
+file_cache_valid = "250ms"
+dev = true
 acme = { email = "ops@example.com", staging = true, ca_root = "ca.pem", first_retry = "2m" }
 [[site]]
 hosts = ["example.com", "www.example.com"]
@@ -716,10 +733,16 @@ etag = "content"
             server_header: Some(true),
             log_format: Some(LogFormatKey::Combined),
             access_log: Some(true),
+            access_log_file: None,
+            error_log: Some(PathBuf::from("/etc/ferrox/error.log")),
             log_level: Some("info".into()),
             runtime: Some(RuntimeArg::WorkStealing),
             compress_cache_size: Some(64 << 20),
             state_dir: Some(PathBuf::from("/etc/ferrox/state")),
+            proxy_protocol: Some(false),
+            trusted_proxies: Some(vec!["10.0.0.0/8".into(), "::1".into()]),
+            file_cache_valid: Some(Duration::from_millis(250)),
+            dev: Some(true),
             acme: Some(AcmeKeys {
                 email: Some("ops@example.com".into()),
                 directory: None,
@@ -732,7 +755,7 @@ etag = "content"
         sites: vec![
             SiteKeys {
                 header: Location {
-                    line: 24,
+                    line: 29,
                     column: 1,
                 },
                 hosts: Some(vec!["example.com".into(), "www.example.com".into()]),
@@ -870,7 +893,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 83,
+                    line: 88,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -931,28 +954,28 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 75,
+            line: 80,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 49,
+            line: 54,
             column: 45
         })
     );
     assert_eq!(
         got.server.location("compress_cache_size"),
         Some(Location {
-            line: 21,
+            line: 22,
             column: 23
         })
     );
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 43,
+            line: 48,
             column: 49
         })
     );

@@ -36,10 +36,15 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "server_header",
     "log_format",
     "access_log",
+    "error_log",
     "log_level",
     "runtime",
     "compress_cache_size",
     "state_dir",
+    "proxy_protocol",
+    "trusted_proxies",
+    "file_cache_valid",
+    "dev",
     "acme",
 ];
 
@@ -472,13 +477,28 @@ impl Walker<'_> {
                 "h2_max_streams" => out.h2_max_streams = self.u32_in(key, v, 1, 10_000),
                 "server_header" => out.server_header = self.boolean(key, v),
                 "log_format" => out.log_format = self.choice(key, v, LOG_FORMATS),
-                "access_log" => out.access_log = self.boolean(key, v),
+                "access_log" => match v.get_ref() {
+                    DeValue::String(_) => out.access_log_file = self.path(key, v),
+                    _ => {
+                        out.access_log = match v.get_ref() {
+                            DeValue::Boolean(b) => Some(*b),
+                            _ => self.wrong_type(key, v, "true, false or a file path"),
+                        }
+                    }
+                },
+                "error_log" => out.error_log = self.path(key, v),
                 "log_level" => out.log_level = self.log_level(key, v),
                 "runtime" => out.runtime = self.choice(key, v, RUNTIMES),
                 "compress_cache_size" => {
                     out.compress_cache_size = self.size(key, v, raw::parse_size);
                 }
                 "state_dir" => out.state_dir = self.path(key, v),
+                "proxy_protocol" => out.proxy_protocol = self.boolean(key, v),
+                "trusted_proxies" => out.trusted_proxies = self.trusted_proxies(key, v),
+                "file_cache_valid" => {
+                    out.file_cache_valid = self.duration(key, v, raw::parse_duration);
+                }
+                "dev" => out.dev = self.boolean(key, v),
                 "acme" => out.acme = self.acme(key, v),
                 _ => {
                     self.report(k.span().start, key, unknown_key(name, SERVER_KEYS));
@@ -489,6 +509,22 @@ impl Walker<'_> {
                 .insert(name.to_string(), self.loc(v.span().start));
         }
         out
+    }
+
+    /// `trusted_proxies`: addresses and CIDR blocks, each checked.
+    fn trusted_proxies(&mut self, key: &str, v: &Val<'_>) -> Option<Vec<String>> {
+        let expected = "an array of addresses and CIDR blocks such as \"10.0.0.0/8\"";
+        let items = self.list(key, v, expected, |w, key, v| {
+            let s = w.string(key, v, "an address or CIDR block (a string)")?;
+            match crate::site::forwarded::TrustedProxies::new(&[s.to_string()]) {
+                Ok(_) => Some(s.to_string()),
+                Err(e) => {
+                    w.report(v.span().start, key, e);
+                    None
+                }
+            }
+        })?;
+        Some(items.into_iter().map(|(s, _)| s).collect())
     }
 
     /// The same check `--log-level` and `log::init_tracing` make.

@@ -112,7 +112,7 @@ async fn obtain(acme: &Acme, managed: &Managed) -> Result<Installed, OrderError>
     if let Ok(Some(stored)) = load_stored(store, &managed.names, now) {
         let newer = current
             .as_ref()
-            .map_or(true, |c| stored.not_after > c.not_after);
+            .is_none_or(|c| stored.not_after > c.not_after);
         if newer && third_left(&stored) > now {
             tracing::info!(
                 "acme: another instance renewed {}: taking its certificate",

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ferrox::files::cache::CacheOptions;
 use ferrox::handler::Shared;
 use ferrox::log::{AccessLog, LogFormat};
 use ferrox::server::reload::{self, Load, Reloader};
@@ -184,7 +185,27 @@ impl SiteServer {
     }
 
     /// Serves `plan`, access log in `format`.
-    pub fn start_logging(mut plan: Plan, format: LogFormat) -> SiteServer {
+    pub fn start_logging(plan: Plan, format: LogFormat) -> SiteServer {
+        Self::start_with(plan, format, CacheOptions::default())
+    }
+
+    /// Serves `plan` with an open-file cache of these options.
+    pub fn start_with(plan: Plan, format: LogFormat, file_cache: CacheOptions) -> SiteServer {
+        Self::start_with_all(plan, format, file_cache, ServerOptions::default())
+    }
+
+    /// Serves `plan` with these server options, access log in `format`.
+    pub fn start_with_options(plan: Plan, format: LogFormat, options: ServerOptions) -> SiteServer {
+        Self::start_with_all(plan, format, CacheOptions::default(), options)
+    }
+
+    /// Serves `plan` with these caches and server options.
+    pub fn start_with_all(
+        mut plan: Plan,
+        format: LogFormat,
+        file_cache: CacheOptions,
+        options: ServerOptions,
+    ) -> SiteServer {
         let bound = reload::bind_new(&plan, &|_| false, false)
             .unwrap_or_else(|(key, e)| panic!("cannot bind {key}: {e}"));
         let listeners: Vec<(ListenKey, SocketAddr)> = bound
@@ -192,7 +213,7 @@ impl SiteServer {
             .map(|b| (b.key, b.socket.local_addr().unwrap()))
             .collect();
         fix_redirect_ports(&mut plan, &listeners);
-        let parts = LiveParts::new(Shared::new(Default::default(), Default::default()));
+        let parts = LiveParts::new(Shared::new(file_cache, Default::default()));
         let first = Generation::build(&plan, 1, &parts)
             .unwrap_or_else(|e| panic!("the first generation does not build:\n{e}"));
         let live = Arc::new(Live::new(first, parts));
@@ -235,7 +256,7 @@ impl SiteServer {
                     .block_on(reload::run_sites(
                         live,
                         bound,
-                        ServerOptions::default(),
+                        options,
                         log,
                         shutdown,
                         Some(Reloader { requests, load }),
@@ -299,6 +320,40 @@ impl SiteServer {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// The first log line (INFO and above) containing `what`, waiting up to
+    /// 10 s for it.
+    #[track_caller]
+    pub fn wait_log(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.logs.text();
+            if let Some(line) = text.lines().find(|l| l.contains(what)) {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {what:?} within 10 s; log:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Triggers the shutdown and waits for the server to stop, failing the
+    /// test if that takes longer than `bound`; how long it took.
+    #[track_caller]
+    pub fn stop_within(&mut self, bound: Duration) -> Duration {
+        let started = Instant::now();
+        self.shutdown.trigger();
+        while !self.thread.as_ref().is_none_or(JoinHandle::is_finished) {
+            assert!(
+                started.elapsed() < bound,
+                "the server did not stop within {bound:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        started.elapsed()
     }
 
     /// ERROR lines logged are part of this test: not a failure at drop.

@@ -1,6 +1,7 @@
 //! Access-log records and their formats (combined, common, JSON), written by one
-//! background thread through a bounded queue; and the tracing set-up for
-//! diagnostics on stderr.
+//! background thread through a bounded queue; the tracing set-up for
+//! diagnostics on stderr or a file; and [`file`], log files that logrotate can
+//! rotate (reopened on SIGUSR1).
 //!
 //! A slow stdout never stalls a request: when the queue is full, lines are dropped
 //! and counted, and the count is reported on stderr.
@@ -12,6 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub mod file;
+
+use file::LogFile;
 
 /// Lines waiting for the writer thread before new ones are dropped. At a typical
 /// 150 bytes a line this bounds the queue near 2 MiB.
@@ -83,6 +88,11 @@ impl AccessLog {
     /// A log written to stdout.
     pub fn stdout(format: LogFormat) -> io::Result<Self> {
         Self::to_writer(io::stdout(), format, QUEUE_LINES)
+    }
+
+    /// A log appended to the file at `path` (reopened on SIGUSR1).
+    pub fn file(path: &std::path::Path, format: LogFormat) -> io::Result<Self> {
+        Self::to_writer(LogFile::open(path)?, format, QUEUE_LINES)
     }
 
     /// A log written to any sink by a background thread, queueing at most
@@ -287,17 +297,26 @@ pub fn check_filter(filter: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Sets up diagnostics on stderr at `level` (a filter [`check_filter`]
-/// accepts, such as `info` or `ferrox=debug`).
-pub fn init_tracing(level: &str) -> Result<(), String> {
+/// Sets up diagnostics at `level` (a filter [`check_filter`] accepts, such
+/// as `info` or `ferrox=debug`), on stderr or appended to `file`.
+pub fn init_tracing(level: &str, file: Option<&std::path::Path>) -> Result<(), String> {
     check_filter(level)?;
     let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
-        .try_init()
-        .map_err(|e| e.to_string())
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match file {
+        Some(path) => {
+            let log = LogFile::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            builder
+                .with_writer(move || log.clone())
+                .with_ansi(false)
+                .try_init()
+        }
+        None => builder
+            .with_writer(io::stderr)
+            .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+            .try_init(),
+    }
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

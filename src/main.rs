@@ -399,8 +399,10 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             .and_then(|b| b.socket.local_addr().ok())
             .map(|a| a.port())
     });
+    let acme = ferrox::server::acme::Acme::new(config.acme.clone(), config.state_dir.clone());
     let parts = LiveParts::new(Shared::new(config.file_cache, config.compress.clone()))
-        .with_state_dir(config.state_dir.clone());
+        .with_state_dir(config.state_dir.clone())
+        .with_acme(acme);
     let generation = Generation::build(&plan, 1, &parts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let live = Arc::new(Live::new(generation, parts));
     // Bound with the listeners, so a taken port fails the start; it answers

@@ -43,6 +43,13 @@
 //! file_cache_valid = "1s"                 # how long the open-file cache trusts an entry; 0: always check
 //! dev = false                              # development: no-cache, live reload (as --dev)
 //!
+//! [server.acme]                            # for sites with tls = "acme"
+//! email = "ops@example.com"                # the CA's contact for this account
+//! directory = "https://acme-v02.api.letsencrypt.org/directory"   # the default
+//! staging = false                          # true: Let's Encrypt's staging CA
+//! ca_root = "pebble.pem"                   # trust this root for the directory (test CAs)
+//! first_retry = "1m"                       # after a failure; doubles, up to a day
+//!
 //! [[site]]
 //! hosts = ["example.com", "*.example.com"] # exact names or one leading "*." label; IPs too
 //! root = "/srv/example"
@@ -63,6 +70,7 @@
 //! compress_min_size = "1KiB"
 //! compress_max_size = "8MiB"
 //! tls = { cert = "certs/example.pem", key = "certs/example.key" }  # or { self_signed = true }
+//!                                          # or "acme", { acme = true, challenge = "http-01" }
 //! hsts = "365d"                            # a duration or a number of seconds
 //! https_redirect = true                    # plain requests to a tls site get 308 to https
 //! # Modifiers: for every request, unless a route sets the same key.
@@ -122,6 +130,7 @@
 //! `credentials`); `auth` needs users, each once across `users` and
 //! `users_file`.
 
+mod acme;
 mod host;
 mod problem;
 mod route;
@@ -148,6 +157,7 @@ use crate::site::headers::HeaderRules;
 use crate::site::pipeline::Modifiers;
 use crate::site::route::Route;
 
+pub use acme::AcmeKeys;
 pub(crate) use problem::closest;
 pub use problem::{Location, Problem};
 
@@ -225,6 +235,8 @@ pub struct ServerKeys {
     pub admin: Option<SocketAddr>,
     /// Time a stop keeps serving, unready, before the listeners close.
     pub drain_delay: Option<Duration>,
+    /// `[server.acme]`: the ACME CA and account.
+    pub acme: Option<AcmeKeys>,
     locations: Locations,
 }
 

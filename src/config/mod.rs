@@ -56,6 +56,8 @@ pub struct Config {
     pub admin: Option<std::net::SocketAddr>,
     /// Time a stop keeps serving, unready, before the listeners close.
     pub drain_delay: std::time::Duration,
+    /// The ACME CA and account, for sites with `tls = "acme"`.
+    pub acme: crate::server::acme::AcmeOptions,
 }
 
 /// Where a site's TLS certificates come from.
@@ -65,4 +67,6 @@ pub enum TlsChoice {
     Files(Vec<CertFiles>),
     /// Generated at start-up for local development.
     SelfSigned,
+    /// From the ACME CA, for the site's hosts.
+    Acme(crate::server::acme::Challenge),
 }

@@ -228,7 +228,32 @@ pub struct Args {
           conflicts_with_all = ["tls_cert", "tls_key"], help_heading = TLS)]
     pub tls_self_signed: bool,
 
-    /// Folder for what is kept across restarts: the self-signed certificate.
+    /// Automatic HTTPS for DOMAIN (repeatable): a certificate from an ACME CA
+    /// (Let's Encrypt by default), obtained and renewed by the server.
+    ///
+    /// Serves HTTPS on 0.0.0.0:443 and redirects plain HTTP from 0.0.0.0:80
+    /// (--listen and --redirect-http move them). In the environment,
+    /// separate names with ",".
+    #[arg(long = "domain", env = "FERROX_DOMAIN", value_name = "DOMAIN", value_delimiter = ',',
+          value_parser = parse_domain, conflicts_with_all = ["tls_cert", "tls_key", "tls_self_signed"],
+          help_heading = TLS)]
+    pub domain: Vec<String>,
+
+    /// Contact address given to the ACME CA (expiry notices).
+    #[arg(long, env = "FERROX_ACME_EMAIL", value_name = "ADDRESS", help_heading = TLS)]
+    pub acme_email: Option<String>,
+
+    /// The ACME CA's directory URL (default: Let's Encrypt).
+    #[arg(long, env = "FERROX_ACME_DIRECTORY", value_name = "URL",
+          value_parser = parse_acme_directory, help_heading = TLS)]
+    pub acme_directory: Option<String>,
+
+    /// A PEM root certificate to trust for the ACME directory (a test CA).
+    #[arg(long, env = "FERROX_ACME_CA_ROOT", value_name = "FILE", help_heading = TLS)]
+    pub acme_ca_root: Option<PathBuf>,
+
+    /// Folder for what is kept across restarts: ACME accounts and
+    /// certificates, the self-signed certificate.
     ///
     /// Default: $XDG_STATE_HOME/ferrox, else ~/.local/state/ferrox.
     #[arg(long, env = "FERROX_STATE_DIR", value_name = "DIR", help_heading = TLS)]
@@ -514,6 +539,43 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Ok(Duration::from_secs(secs));
     }
     humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 10s, 500ms, 2m)"))
+}
+
+/// An ACME directory URL: `https://` (ACME requires it).
+pub fn parse_acme_directory(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    match s.parse::<http::Uri>() {
+        Ok(uri) if uri.scheme_str() == Some("https") && uri.host().is_some() => Ok(s.to_string()),
+        Ok(_) => Err(format!(
+            "'{s}' is not an https:// URL (ACME directories are https)"
+        )),
+        Err(e) => Err(format!("'{s}' is not a URL: {e}")),
+    }
+}
+
+/// A DNS name an ACME CA can issue for by HTTP-01 or TLS-ALPN-01: letters,
+/// digits and hyphens in dot-separated labels, no wildcard, lower-cased.
+pub fn parse_domain(s: &str) -> Result<String, String> {
+    let name = s.trim().trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.starts_with("*.") {
+        return Err(format!(
+            "'{s}': a wildcard needs the DNS-01 challenge, which ferrox does not do"
+        ));
+    }
+    if name.len() > 253 || !name.contains('.') || !name.split('.').all(label_ok) {
+        return Err(format!("'{s}' is not a domain name such as example.com"));
+    }
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Err(format!("'{s}' is an address, not a domain name"));
+    }
+    Ok(name)
 }
 
 /// A [`parse_duration`] that is more than zero.

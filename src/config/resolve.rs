@@ -171,6 +171,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
             None => std::time::Duration::ZERO,
         })
     };
+    let mut acme = acme_plan::options(args, None);
     let Some(path) = &args.config else {
         let mut plan = cli_plan(args, &cli)?;
         let dev = DevChoice::of(args.dev, args.file_cache_valid);
@@ -190,6 +191,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
             per_core,
             file: None,
             state_dir,
+            acme,
         });
     };
     // Every problem at once: those of the text, and those the filesystem shows
@@ -271,6 +273,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         true => args.drain_delay,
         false => keys.drain_delay.or(args.drain_delay),
     };
+    acme = acme_plan::options(args, keys.acme.as_ref());
     Ok(Config {
         admin,
         drain_delay: drain(admin, drain_delay),
@@ -286,6 +289,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         per_core,
         file: Some(path.clone()),
         state_dir,
+        acme,
     })
 }
 
@@ -357,6 +361,8 @@ impl CliSite {
         }
         let tls = if args.tls_self_signed {
             Some(TlsChoice::SelfSigned)
+        } else if !args.domain.is_empty() {
+            Some(TlsChoice::Acme(Default::default()))
         } else if args.tls_cert.is_empty() {
             None
         } else {
@@ -599,10 +605,15 @@ fn cli_plan(args: &Args, cli: &CliSite) -> Result<Plan, ConfigError> {
             ));
         }
     }
-    let default_listen = if tls {
-        DEFAULT_LISTEN_TLS
-    } else {
-        DEFAULT_LISTEN
+    let domain = !args.domain.is_empty();
+    let default_listen = match (domain, tls) {
+        (true, _) => acme_plan::DOMAIN_LISTEN,
+        (false, true) => DEFAULT_LISTEN_TLS,
+        (false, false) => DEFAULT_LISTEN,
+    };
+    let redirect_http = match (domain, args.redirect_http) {
+        (true, None) => Some(acme_plan::DOMAIN_REDIRECT),
+        (_, given) => given,
     };
     let listen = match (args.port, args.listen.is_empty()) {
         (Some(port), _) => vec![SocketAddr::new(default_listen.ip(), port)],
@@ -611,18 +622,18 @@ fn cli_plan(args: &Args, cli: &CliSite) -> Result<Plan, ConfigError> {
     };
     let https_port = listen.first().map_or(443, |a| a.port());
     let spec = SiteSpec {
-        hosts: Vec::new(),
+        hosts: args.domain.clone(),
         default: true,
         root: args.root.clone(),
         handler: cli.handler.clone(),
         tls,
         hsts: args.hsts,
-        https_redirect: args.redirect_http.map(|_| https_port),
+        https_redirect: redirect_http.map(|_| https_port),
         routes: Vec::new(),
         modifiers: Default::default(),
     };
     let (listen, listen_tls) = match tls {
-        true => (args.redirect_http.into_iter().collect(), listen),
+        true => (redirect_http.into_iter().collect(), listen),
         false => (listen, Vec::new()),
     };
     Ok(Plan {
@@ -637,10 +648,76 @@ fn cli_plan(args: &Args, cli: &CliSite) -> Result<Plan, ConfigError> {
     })
 }
 
+/// The ACME parts of resolving: the options, `--domain`'s listeners, the
+/// checks of an ACME site's hosts.
+mod acme_plan {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use crate::config::file::{AcmeKeys, SiteKeys};
+    use crate::config::raw::{self, Args};
+    use crate::server::acme::{AcmeOptions, LETS_ENCRYPT_STAGING};
+
+    /// `--domain`'s HTTPS listener: where a public CA and browsers look.
+    pub const DOMAIN_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 443);
+
+    /// `--domain`'s plain listener: redirects, and HTTP-01.
+    pub const DOMAIN_REDIRECT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 80);
+
+    /// The flags over `[server.acme]` over the defaults.
+    pub fn options(args: &Args, keys: Option<&AcmeKeys>) -> AcmeOptions {
+        let mut out = AcmeOptions::default();
+        if let Some(keys) = keys {
+            if keys.staging == Some(true) {
+                out.directory = LETS_ENCRYPT_STAGING.to_string();
+            }
+            if let Some(directory) = &keys.directory {
+                out.directory = directory.clone();
+            }
+            out.email = keys.email.clone();
+            out.ca_root = keys.ca_root.clone();
+            if let Some(first) = keys.first_retry {
+                out.first_retry = first;
+            }
+        }
+        if let Some(directory) = &args.acme_directory {
+            out.directory = directory.clone();
+        }
+        if let Some(email) = &args.acme_email {
+            out.email = Some(email.clone());
+        }
+        if let Some(root) = &args.acme_ca_root {
+            out.ca_root = Some(root.clone());
+        }
+        out
+    }
+
+    /// What is wrong with an ACME site's hosts, by key: it needs names, and
+    /// each must be a domain a CA can validate by HTTP-01 or TLS-ALPN-01.
+    pub fn host_problems(site: &SiteKeys) -> Vec<(String, String)> {
+        let hosts = site.hosts.clone().unwrap_or_default();
+        if hosts.is_empty() {
+            return vec![(
+                "tls".to_string(),
+                "an ACME site needs hosts: the names its certificate is for".to_string(),
+            )];
+        }
+        hosts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, host)| {
+                raw::parse_domain(host)
+                    .err()
+                    .map(|e| (format!("hosts[{i}]"), format!("{e} (tls = \"acme\")")))
+            })
+            .collect()
+    }
+}
+
 fn site_tls(choice: TlsChoice) -> SiteTls {
     match choice {
         TlsChoice::Files(files) => SiteTls::Files(files),
         TlsChoice::SelfSigned => SiteTls::SelfSigned,
+        TlsChoice::Acme(challenge) => SiteTls::Acme(challenge),
     }
 }
 
@@ -681,6 +758,14 @@ fn file_plan(
         }
     }
     let single = file.sites.len() == 1;
+    if given("domain") && !args.domain.is_empty() {
+        problems.push(Problem::at(
+            path,
+            Location { line: 1, column: 1 },
+            "site",
+            "--domain is for a server without --config: in the file, give the site hosts and tls = \"acme\"",
+        ));
+    }
     if given("root") && !single {
         problems.push(Problem::at(
             path,
@@ -755,6 +840,17 @@ fn file_plan(
                         .or(Some(site.header));
                     problems.push(Problem::at(path, at(loc), key(which), e.message));
                 }
+            }
+        }
+        if let Some(TlsChoice::Acme(_)) = &tls {
+            for (at_key, message) in acme_plan::host_problems(site) {
+                let loc = site.location(&at_key).or_else(|| site.location("tls"));
+                problems.push(Problem::at(
+                    path,
+                    at(loc.or(Some(site.header))),
+                    key(&at_key),
+                    message,
+                ));
             }
         }
         let own_tls = site.listen_tls.clone().unwrap_or_default();

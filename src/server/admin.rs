@@ -224,7 +224,7 @@ impl Collector for Exporter {
         )?;
         for (name, expiry) in generation.certificate_expiry() {
             m.encode_family(&[("name", name.as_str())])?
-                .encode_gauge(expiry)?;
+                .encode_gauge(&expiry)?;
         }
         Ok(())
     }

@@ -270,6 +270,16 @@ pub(crate) async fn serve_tcp<S: Connect>(
                             }
                         };
                     let session = stream.get_ref().1;
+                    if session.alpn_protocol() == Some(super::acme::ACME_TLS_ALPN) {
+                        // TLS-ALPN-01: the handshake was the whole answer (RFC 8737 §3).
+                        let mut stream = stream;
+                        let _ = timeout(
+                            ctx.tls_handshake_timeout,
+                            tokio::io::AsyncWriteExt::shutdown(&mut stream),
+                        )
+                        .await;
+                        return;
+                    }
                     let h2 = session.alpn_protocol() == Some(b"h2");
                     let facts = ConnFacts {
                         tls: true,

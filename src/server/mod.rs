@@ -1,10 +1,12 @@
-//! The only home of sockets: listeners, the accept loop, connections, shutdown.
+//! The only home of sockets: listeners, the accept loop, connections, shutdown,
+//! TLS and its certificates (from files, self-signed, or from an ACME CA: [`acme`]).
 //!
 //! [`run`] serves a [`Service`] on listeners the caller bound (tests bind port 0 and
 //! pass the listener in, so there is no free-port race) until the [`Shutdown`]
 //! handle is triggered, then drains.
 
 mod accept;
+pub mod acme;
 pub mod admin;
 pub mod announce;
 mod cancel;

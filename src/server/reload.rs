@@ -181,6 +181,7 @@ pub async fn run_sites(
         );
     }
     shutdown.mark_serving();
+    manage_certificates(&live, &shutdown);
     let refresher = tokio::spawn(follow_roots(live.clone(), shutdown.clone()));
     let hub = live.parts().shared.live().clone();
     // One watcher per process, however many runtimes serve.
@@ -204,6 +205,7 @@ pub async fn run_sites(
                 };
                 if let Some(r) = &reloader {
                     reload(&live, &r.load, &mut accepting, manage_listeners).await;
+                    manage_certificates(&live, &shutdown);
                 }
             }
         }
@@ -224,6 +226,15 @@ pub async fn run_sites(
     )
     .await;
     Ok(())
+}
+
+/// Keeps the live generation's ACME certificates renewed, and only those: a
+/// reload that removed a site stops its renewal. Idempotent, so every
+/// runtime of `--runtime per-core` may call it.
+fn manage_certificates(live: &Arc<Live>, shutdown: &Shutdown) {
+    if let Some(acme) = live.parts().acme() {
+        acme.reconcile(&live.current().acme_certificates(), shutdown);
+    }
 }
 
 /// One reload; a failure is kept for the metrics.

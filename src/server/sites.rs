@@ -21,6 +21,7 @@ use http::{header, Request, Response, StatusCode};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use super::acme::{self, Acme, Challenge, Managed};
 use super::conn::{ConnFacts, Connect};
 use super::redirect::RedirectToHttps;
 use super::self_signed;
@@ -40,6 +41,8 @@ pub enum SiteTls {
     Files(Vec<CertFiles>),
     /// One generated for `localhost` at start-up, for development.
     SelfSigned,
+    /// From the ACME CA, for the site's hosts, proved by this challenge.
+    Acme(Challenge),
 }
 
 /// One site as the server is to serve it.
@@ -137,13 +140,22 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
+/// Where a site's handshakes find their certificate.
+#[derive(Debug)]
+enum SiteKeys {
+    /// Loaded when the generation was built; SNI picks among them.
+    Fixed(Vec<Arc<CertifiedKey>>),
+    /// Whatever the ACME renewal task installed last.
+    Acme(Arc<Managed>),
+}
+
 /// Everything one configuration serves.
 #[derive(Debug)]
 pub struct Generation {
     number: u64,
     sites: Sites,
     /// Each site's certificates, by site index.
-    certs: Vec<Vec<Arc<CertifiedKey>>>,
+    certs: Vec<SiteKeys>,
     /// The listeners that belong to one site.
     own: HashMap<ListenKey, usize>,
     listeners: Vec<(ListenKey, Option<usize>)>,
@@ -152,8 +164,8 @@ pub struct Generation {
     counters: Vec<Arc<Requests>>,
     /// Responses no site answered.
     unrouted: Arc<Requests>,
-    /// Each certificate's name and expiry (Unix seconds).
-    expiry: Vec<(String, i64)>,
+    /// Each site's label (for a certificate that names nothing).
+    labels: Vec<String>,
 }
 
 impl Generation {
@@ -170,12 +182,25 @@ impl Generation {
                     .map(tls::load_pair)
                     .collect::<Result<Vec<_>, TlsError>>(),
                 Some(SiteTls::SelfSigned) => live.self_signed().map(|k| vec![k]),
+                Some(SiteTls::Acme(challenge)) => {
+                    match live.acme_site(&site.spec.hosts, *challenge) {
+                        Ok(managed) => {
+                            certs.push(SiteKeys::Acme(managed));
+                            continue;
+                        }
+                        Err(e) => {
+                            problems.push(format!("site[{i}].tls: {e}"));
+                            certs.push(SiteKeys::Fixed(Vec::new()));
+                            continue;
+                        }
+                    }
+                }
             };
             match loaded {
-                Ok(keys) => certs.push(keys),
+                Ok(keys) => certs.push(SiteKeys::Fixed(keys)),
                 Err(e) => {
                     problems.push(format!("site[{i}].tls: {e}"));
-                    certs.push(Vec::new());
+                    certs.push(SiteKeys::Fixed(Vec::new()));
                 }
             }
         }
@@ -197,7 +222,6 @@ impl Generation {
             .collect();
         let labels = site_labels(&sites);
         let counters = labels.iter().map(|l| live.metrics.site(l)).collect();
-        let expiry = cert_expiry(&certs, &labels);
         Ok(Generation {
             number,
             sites,
@@ -206,14 +230,23 @@ impl Generation {
             listeners,
             counters,
             unrouted: live.metrics.unrouted.clone(),
-            expiry,
+            labels,
         })
     }
 
     /// Each certificate's name (its first DNS name, else its common name, else
-    /// its site's label) and expiry time in Unix seconds, each name once.
-    pub fn certificate_expiry(&self) -> &[(String, i64)] {
-        &self.expiry
+    /// its site's label) and expiry time in Unix seconds, each name once. Read
+    /// when asked (a scrape): ACME certificates change under a generation.
+    pub fn certificate_expiry(&self) -> Vec<(String, i64)> {
+        let keys: Vec<Vec<Arc<CertifiedKey>>> = self
+            .certs
+            .iter()
+            .map(|site| match site {
+                SiteKeys::Fixed(keys) => keys.clone(),
+                SiteKeys::Acme(managed) => managed.certificate().into_iter().collect(),
+            })
+            .collect();
+        cert_expiry(&keys, &self.labels)
     }
 
     /// Its number: 1 for the configuration the server started with, one more
@@ -230,6 +263,17 @@ impl Generation {
     /// The listeners it needs.
     pub fn listeners(&self) -> &[(ListenKey, Option<usize>)] {
         &self.listeners
+    }
+
+    /// The certificates of its ACME sites.
+    pub fn acme_certificates(&self) -> Vec<Arc<Managed>> {
+        self.certs
+            .iter()
+            .filter_map(|keys| match keys {
+                SiteKeys::Acme(managed) => Some(managed.clone()),
+                SiteKeys::Fixed(_) => None,
+            })
+            .collect()
     }
 
     fn arrival<'a>(&self, facts: &'a ConnFacts) -> Arrival<'a> {
@@ -321,6 +365,7 @@ pub struct LiveParts {
     pub metrics: Arc<Metrics>,
     self_signed: Mutex<Option<Arc<CertifiedKey>>>,
     state_dir: Option<PathBuf>,
+    acme: Option<Arc<Acme>>,
 }
 
 impl LiveParts {
@@ -331,7 +376,30 @@ impl LiveParts {
             metrics: Arc::default(),
             self_signed: Mutex::new(None),
             state_dir: None,
+            acme: None,
         }
+    }
+
+    /// Gets the certificates of sites with `tls = "acme"` from `acme`.
+    pub fn with_acme(self, acme: Arc<Acme>) -> LiveParts {
+        LiveParts {
+            acme: Some(acme),
+            ..self
+        }
+    }
+
+    /// The ACME side, when the server has one.
+    pub fn acme(&self) -> Option<&Arc<Acme>> {
+        self.acme.as_ref()
+    }
+
+    /// The managed certificate of an ACME site with `hosts`.
+    fn acme_site(&self, hosts: &[String], challenge: Challenge) -> Result<Arc<Managed>, String> {
+        let acme = self
+            .acme
+            .as_ref()
+            .ok_or_else(|| "ACME is not available in this server".to_string())?;
+        acme.managed(hosts, challenge)
     }
 
     /// Keeps the self-signed certificate under `dir` across restarts.
@@ -549,12 +617,30 @@ fn refusal(generation: &Generation, why: Refusal) -> Response<Body> {
     generation.sites.refusal_response(why)
 }
 
+impl SiteService<'_> {
+    /// The answer to an ACME HTTP-01 challenge in flight: before any site,
+    /// route, auth, access or dotfile rule is asked.
+    fn acme_answer(&self, req: &Request<()>) -> Option<Response<Body>> {
+        self.live
+            .parts
+            .acme
+            .as_ref()?
+            .http01_answer(req.uri().path())
+    }
+}
+
 impl Service for SiteService<'_> {
     async fn call<'a>(&'a self, req: &'a Request<()>) -> Response<Body> {
+        if let Some(answer) = self.acme_answer(req) {
+            return answer;
+        }
         self.answer(req).await
     }
 
     fn call_now(&self, req: &Request<()>) -> Option<Reply> {
+        if let Some(answer) = self.acme_answer(req) {
+            return Some(answer.into());
+        }
         let generation = self.live.current.load();
         self.answer_now(&generation, req)
     }
@@ -633,13 +719,24 @@ pub struct SiteCerts {
 
 impl ResolvesServerCert for SiteCerts {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let generation = self.live.current.load();
         let sni = hello.server_name();
+        if let Some(acme) = &self.live.parts.acme {
+            // Only a CA's TLS-ALPN-01 validation offers acme-tls/1 (alone).
+            if hello
+                .alpn()
+                .is_some_and(|mut alpn| alpn.any(|p| p == acme::ACME_TLS_ALPN))
+            {
+                return acme.alpn_certificate(sni);
+            }
+        }
+        let generation = self.live.current.load();
         let site = match generation.own.get(&self.listener) {
             Some(&own) => own,
             None => generation.sites.tls_site(sni)?,
         };
-        let keys = generation.certs.get(site)?;
-        tls::pick_for_name(keys, sni)
+        match generation.certs.get(site)? {
+            SiteKeys::Fixed(keys) => tls::pick_for_name(keys, sni),
+            SiteKeys::Acme(managed) => managed.certificate(),
+        }
     }
 }

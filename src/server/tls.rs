@@ -77,9 +77,17 @@ impl Tls {
     }
 
     /// TLS whose certificate for each handshake `resolver` picks.
+    /// Its ALPN list also offers `acme-tls/1`, which only an ACME CA's
+    /// TLS-ALPN-01 validation asks for (RFC 8737).
     pub fn with_resolver(resolver: Arc<dyn ResolvesServerCert>) -> Result<Tls, rustls::Error> {
+        let mut config = server_config(resolver, provider())?;
+        if let Some(config) = Arc::get_mut(&mut config) {
+            config
+                .alpn_protocols
+                .push(super::acme::ACME_TLS_ALPN.to_vec());
+        }
         Ok(Tls {
-            config: server_config(resolver, provider())?,
+            config,
             resolver: None,
             files: Vec::new(),
         })

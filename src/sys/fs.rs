@@ -223,6 +223,17 @@ pub(crate) fn classify(e: &io::Error) -> Failure {
     }
 }
 
+/// Takes the exclusive advisory lock of `file` (`flock`) if no other process
+/// holds it: `Ok(false)` when another does. Released when the file closes.
+pub(crate) fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    use rustix::fs::FlockOperation;
+    match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Both ways of confinement over one tree of links, compared with what

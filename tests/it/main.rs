@@ -3,6 +3,7 @@
 
 mod support;
 
+mod acme;
 mod caching;
 mod cli;
 mod compress;

@@ -194,15 +194,20 @@ impl Walker<'_> {
         ok.then_some(rules)
     }
 
-    /// `{ cert = "...", key = "..." }` or `{ self_signed = true }`.
+    /// `{ cert = "...", key = "..." }`, `{ self_signed = true }`, `"acme"` or
+    /// `{ acme = true, challenge = "http-01" }`.
     pub(super) fn tls(
         &mut self,
         key: &str,
         v: &Val<'_>,
         locations: &mut Locations,
     ) -> Option<TlsChoice> {
+        if let DeValue::String(_) = v.get_ref() {
+            return self.tls_word(key, v);
+        }
         let table = self.table(key, v, "a table such as { cert = \"...\", key = \"...\" }")?;
         let (mut cert, mut pkey, mut self_signed) = (None, None, None);
+        let (mut acme, mut challenge) = (None, None);
         let (mut has_files, mut ok) = (false, true);
         for (k, v) in entries(table) {
             let name: &str = k.get_ref();
@@ -222,6 +227,14 @@ impl Walker<'_> {
                     self_signed = self.boolean(&sub_key, v).map(|b| (b, v.span().start));
                     self_signed.is_some()
                 }
+                "acme" => {
+                    acme = self.boolean(&sub_key, v).map(|b| (b, v.span().start));
+                    acme.is_some()
+                }
+                "challenge" => {
+                    challenge = self.challenge(&sub_key, v).map(|c| (c, v.span().start));
+                    challenge.is_some()
+                }
                 _ => {
                     self.report(k.span().start, &sub_key, unknown_key(name, TLS_KEYS));
                     ok = false;
@@ -232,6 +245,24 @@ impl Walker<'_> {
             locations.insert(join("tls", name), self.loc(v.span().start));
         }
         let at = v.span().start;
+        match (acme, challenge) {
+            (Some((true, flag_at)), _) if has_files => {
+                self.report(flag_at, &join(key, "acme"), "cannot go with cert and key");
+                return None;
+            }
+            (Some((true, flag_at)), _) if matches!(self_signed, Some((true, _))) => {
+                self.report(flag_at, &join(key, "acme"), "cannot go with self_signed");
+                return None;
+            }
+            (Some((true, _)), challenge) => {
+                return ok.then(|| TlsChoice::Acme(challenge.map(|c| c.0).unwrap_or_default()));
+            }
+            (_, Some((_, challenge_at))) => {
+                self.report(challenge_at, &join(key, "challenge"), "needs acme = true");
+                return None;
+            }
+            _ => {}
+        }
         match self_signed {
             Some((true, flag_at)) if has_files => {
                 self.report(

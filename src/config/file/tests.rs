@@ -51,7 +51,36 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, error_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, file_cache_valid, dev, admin, drain_delay"],
+               access_log, error_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, file_cache_valid, dev, admin, drain_delay, acme"],
+        ),
+        // ACME: the table's keys, and the site's `tls` forms.
+        (
+            "[server.acme]\nemail = \"ops\"\ndirectory = \"http://ca.test/dir\"\nstagin = true\n",
+            &[
+                "ferrox.toml:2:9: server.acme.email: 'ops' is not an address",
+                "ferrox.toml:3:13: server.acme.directory: 'http://ca.test/dir' is not an https:// URL (ACME directories are https)",
+                "ferrox.toml:4:1: server.acme.stagin: unknown key; did you mean 'staging'?",
+            ],
+        ),
+        (
+            "[server.acme]\nstaging = true\ndirectory = \"https://ca.test/dir\"\n",
+            &["ferrox.toml:1:1: server.acme: staging = true and directory name two CAs: keep one"],
+        ),
+        (
+            "[[site]]\nroot = \"/srv\"\ntls = \"acmee\"\n",
+            &["ferrox.toml:3:7: site[0].tls: unknown value 'acmee'; expected \"acme\" or a table such as { cert = \"...\", key = \"...\" }"],
+        ),
+        (
+            "[[site]]\nroot = \"/srv\"\ntls = { acme = true, challenge = \"dns-01\" }\n",
+            &["ferrox.toml:3:34: site[0].tls.challenge: unknown value 'dns-01'; expected one of: http-01, tls-alpn-01, any"],
+        ),
+        (
+            "[[site]]\nroot = \"/srv\"\ntls = { challenge = \"http-01\" }\n",
+            &["ferrox.toml:3:21: site[0].tls.challenge: needs acme = true"],
+        ),
+        (
+            "[[site]]\nroot = \"/srv\"\ntls = { acme = true, cert = \"a.pem\", key = \"a.key\" }\n",
+            &["ferrox.toml:3:16: site[0].tls.acme: cannot go with cert and key"],
         ),
         (
             "[[site]]\nroot = \"/srv\"\nrooot = \"/srv\"\n",
@@ -63,7 +92,7 @@ fn problem_table() {
         ),
         (
             "[[site]]\nroot = \"/srv\"\ntls = { cert = \"a.pem\", key = \"a.key\", chain = \"c.pem\" }\n",
-            &["ferrox.toml:3:40: site[0].tls.chain: unknown key; expected one of: cert, key, self_signed"],
+            &["ferrox.toml:3:40: site[0].tls.chain: unknown key; expected one of: cert, key, self_signed, acme, challenge"],
         ),
         (
             "[sever]\n",
@@ -129,7 +158,7 @@ fn problem_table() {
         ),
         (
             "[[site]]\nroot = \"/srv\"\ntls = \"on\"\n",
-            &["ferrox.toml:3:7: site[0].tls: expected a table such as { cert = \"...\", key = \"...\" }, found a string"],
+            &["ferrox.toml:3:7: site[0].tls: unknown value 'on'; expected \"acme\" or a table such as { cert = \"...\", key = \"...\" }"],
         ),
         // Integers out of range.
         (
@@ -639,6 +668,7 @@ file_cache_valid = "250ms"
 dev = true
 admin = "127.0.0.1:9090"
 drain_delay = "5s"
+acme = { email = "ops@example.com", staging = true, ca_root = "ca.pem", first_retry = "2m" }
 
 [[site]]
 hosts = ["example.com", "www.example.com"]
@@ -739,12 +769,19 @@ etag = "content"
             dev: Some(true),
             admin: Some(addr("127.0.0.1:9090")),
             drain_delay: Some(secs(5)),
+            acme: Some(AcmeKeys {
+                email: Some("ops@example.com".into()),
+                directory: None,
+                staging: Some(true),
+                ca_root: Some(PathBuf::from("/etc/ferrox/ca.pem")),
+                first_retry: Some(secs(120)),
+            }),
             locations: Locations::new(),
         },
         sites: vec![
             SiteKeys {
                 header: Location {
-                    line: 31,
+                    line: 32,
                     column: 1,
                 },
                 hosts: Some(vec!["example.com".into(), "www.example.com".into()]),
@@ -882,7 +919,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 90,
+                    line: 91,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -943,14 +980,14 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 82,
+            line: 83,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 56,
+            line: 57,
             column: 45
         })
     );
@@ -964,7 +1001,7 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 50,
+            line: 51,
             column: 49
         })
     );

@@ -47,6 +47,7 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "dev",
     "admin",
     "drain_delay",
+    "acme",
 ];
 
 /// Keys of `[[site]]`.
@@ -81,7 +82,7 @@ pub(super) const SITE_KEYS: &[&str] = &[
     "route",
 ];
 
-pub(super) const TLS_KEYS: &[&str] = &["cert", "key", "self_signed"];
+pub(super) const TLS_KEYS: &[&str] = &["cert", "key", "self_signed", "acme", "challenge"];
 
 const LOG_FORMATS: &[(&str, LogFormatKey)] = &[
     ("combined", LogFormatKey::Combined),
@@ -513,6 +514,7 @@ impl Walker<'_> {
                 "dev" => out.dev = self.boolean(key, v),
                 "admin" => out.admin = self.address(key, v),
                 "drain_delay" => out.drain_delay = self.duration(key, v, raw::parse_duration),
+                "acme" => out.acme = self.acme(key, v),
                 _ => {
                     self.report(k.span().start, key, unknown_key(name, SERVER_KEYS));
                     continue;

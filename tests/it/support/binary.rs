@@ -203,22 +203,44 @@ impl Served {
     /// and returns it; panics with all of stderr after [`LINE_WAIT`].
     #[track_caller]
     pub fn wait_for(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + LINE_WAIT;
+        self.wait_for_within(what, LINE_WAIT, matches)
+    }
+
+    /// [`Served::wait_for`], waiting up to `wait` (for what takes longer,
+    /// such as a certificate's renewal).
+    #[track_caller]
+    pub fn wait_for_within(
+        &mut self,
+        what: &str,
+        wait: std::time::Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> String {
+        match self.poll_for(wait, matches) {
+            Some(line) => line,
+            None => {
+                let status = self.exit_status();
+                panic!(
+                    "no stderr line {what} (stderr ended, or {wait:?} passed; exit: {status}); stderr after start-up:\n{}",
+                    self.log.join("\n")
+                )
+            }
+        }
+    }
+
+    /// The first line after the last one waited for that `matches`, if one
+    /// comes within `wait`.
+    pub fn poll_for(
+        &mut self,
+        wait: std::time::Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = std::time::Instant::now() + wait;
         loop {
             if let Some(i) = (self.cursor..self.log.len()).find(|&i| matches(&self.log[i])) {
                 self.cursor = i + 1;
-                return self.log[i].clone();
+                return Some(self.log[i].clone());
             }
-            match self.next_line(deadline) {
-                Some(line) => self.log.push(line),
-                None => {
-                    let status = self.exit_status();
-                    panic!(
-                        "no stderr line {what} (stderr ended, or {LINE_WAIT:?} passed; exit: {status}); stderr after start-up:\n{}",
-                        self.log.join("\n")
-                    )
-                }
-            }
+            self.log.push(self.next_line(deadline)?);
         }
     }
 

@@ -9,6 +9,7 @@
 mod binary;
 pub mod body;
 pub mod h2;
+pub mod pebble;
 mod raw;
 mod respond;
 mod root;

@@ -22,9 +22,11 @@ use ferrox::config::raw::Command;
 use ferrox::config::{self, Args, Explicit, LoadError};
 use ferrox::handler::Shared;
 use ferrox::log::AccessLog;
+use ferrox::server::privileges::{self, Settled};
 use ferrox::server::reload::{self, Bound, Reloader};
 use ferrox::server::sites::{Generation, Live, LiveParts, Plan};
-use ferrox::server::{self, announce, Shutdown};
+use ferrox::server::systemd::{self, Notifier, ServiceEnv};
+use ferrox::server::{self, announce, handover, Shutdown};
 
 /// The exit status of a bad command line or environment: clap's for usage
 /// errors.
@@ -382,10 +384,41 @@ fn read_password() -> Result<String, String> {
 }
 
 fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Result<()> {
+    // First, while this is the only thread: it takes variables out of the
+    // environment.
+    let mut service = ServiceEnv::take()?;
     raise_open_file_limit();
     let mut plan = config.plan.clone();
-    let bound = reload::bind_new(&plan, &|_| false, config.per_core)
-        .map_err(|(key, e)| anyhow::anyhow!("cannot listen on {}: {e}", key.addr))?;
+    let keys: Vec<_> = plan.listeners().into_iter().map(|(key, _)| key).collect();
+    let passed = std::mem::take(&mut service.listeners);
+    let mut bound =
+        systemd::adopt(&keys, passed, service.from).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let have: Vec<_> = bound.iter().map(|b| b.key).collect();
+    bound.extend(
+        reload::bind_new(&plan, &|key| have.contains(key), config.per_core)
+            .map_err(|(key, e)| anyhow::anyhow!("cannot listen on {}: {e}", key.addr))?,
+    );
+    // Bound, so the user can change: before the roots are opened (building
+    // the sites) and before any request is read.
+    let addrs: Vec<_> = bound
+        .iter()
+        .filter_map(|b| b.socket.local_addr().ok())
+        .collect();
+    match privileges::settle(&config.run_as, &addrs).map_err(|e| anyhow::anyhow!("{e}"))? {
+        Settled::Switched(name, uid, gid) => {
+            tracing::info!(uid, gid, "serving as user {name}");
+        }
+        Settled::NotRoot(name) => {
+            tracing::warn!("--user {name}: not started as root, serving as the current user");
+        }
+        Settled::Unchanged | Settled::Root => {}
+    }
+    // The sockets as they are now, for a handover on SIGUSR2.
+    let handed: Vec<std::net::TcpListener> = bound
+        .iter()
+        .map(|b| b.socket.try_clone())
+        .collect::<std::io::Result<_>>()
+        .context("cannot keep the listeners for a handover")?;
     plan.fix_redirect_ports(|key| {
         bound
             .iter()
@@ -407,10 +440,12 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
         ));
     }
     let (open, qr) = (args.open, args.qr);
-    let announce = move || {
+    let notify = service.notifier.clone();
+    let mut announce = move || {
         for line in &lines {
             eprintln!("{line}");
         }
+        service.ready();
         if qr {
             match network.as_deref().and_then(announce::qr_code) {
                 Some(code) => eprintln!("{code}"),
@@ -439,7 +474,8 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             })
     });
     if config.per_core {
-        serve_per_core(bound, live, config.server, log, shutdown, load, announce)?;
+        let first = (load, notify, handed);
+        serve_per_core(bound, live, config.server, log, shutdown, first, announce)?;
     } else {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -447,7 +483,7 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             .build()
             .context("cannot start the runtime")?;
         runtime.block_on(async {
-            let reloader = reloads(&shutdown, load)?;
+            let reloader = reloads(&shutdown, load, &notify, handed)?;
             announce();
             reload::run_sites(
                 live,
@@ -466,14 +502,28 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
     Ok(())
 }
 
-/// SIGHUP → a reload; SIGINT, SIGTERM → a graceful stop.
-fn reloads(shutdown: &Shutdown, load: reload::Load) -> anyhow::Result<Reloader> {
+/// SIGHUP → a reload; SIGINT, SIGTERM → a graceful stop; SIGUSR2 → a
+/// handover of `handed` to a new process. The service manager hears of each
+/// through `notify`.
+fn reloads(
+    shutdown: &Shutdown,
+    load: reload::Load,
+    notify: &Notifier,
+    handed: Vec<std::net::TcpListener>,
+) -> anyhow::Result<Reloader> {
     let (tx, requests) = tokio::sync::mpsc::unbounded_channel();
     server::on_signals(shutdown.clone(), move || {
         let _ = tx.send(());
     })
     .context("cannot install signal handlers")?;
-    Ok(Reloader { requests, load })
+    handover::on_upgrade_signal(shutdown.clone(), handed, notify.clone())
+        .context("cannot install signal handlers")?;
+    notify.spawn(shutdown);
+    Ok(Reloader {
+        requests,
+        load,
+        notify: notify.clone(),
+    })
 }
 
 /// One line per listener (`ferrox: serving ROOT on URL`), and one more per
@@ -553,7 +603,7 @@ fn serve_per_core(
     mut options: server::ServerOptions,
     log: AccessLog,
     shutdown: Shutdown,
-    load: reload::Load,
+    first: (reload::Load, Notifier, Vec<std::net::TcpListener>),
     announce: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -570,7 +620,7 @@ fn serve_per_core(
         sets.push(set);
     }
     sets.insert(0, bound);
-    let mut load = Some(load);
+    let mut load = Some(first);
     let (ready, installed) = std::sync::mpsc::channel::<()>();
     let mut ready = Some(ready);
     let mut threads = Vec::with_capacity(workers);
@@ -588,7 +638,9 @@ fn serve_per_core(
                     .context("cannot start a runtime")?;
                 runtime.block_on(async {
                     let reloader = match load {
-                        Some(load) => Some(reloads(&shutdown, load)?),
+                        Some((load, notify, handed)) => {
+                            Some(reloads(&shutdown, load, &notify, handed)?)
+                        }
                         None => None,
                     };
                     if let Some(ready) = ready {

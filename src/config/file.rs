@@ -214,6 +214,10 @@ pub struct ServerKeys {
     pub file_cache_valid: Option<Duration>,
     /// Development mode: `no-cache` everywhere, live reload of HTML pages.
     pub dev: Option<bool>,
+    /// The user to become once the ports are bound, when started as root.
+    pub user: Option<String>,
+    /// Serve as root on a network address.
+    pub run_as_root: Option<bool>,
     locations: Locations,
 }
 

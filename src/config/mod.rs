@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use crate::files::cache::CacheOptions;
 use crate::handler::compress::CompressOptions;
 use crate::log::LogFormat;
+use crate::server::privileges::RunAs;
 use crate::server::sites::Plan;
 use crate::server::tls::CertFiles;
 use crate::server::ServerOptions;
@@ -48,6 +49,8 @@ pub struct Config {
     /// The folder kept across restarts (the self-signed certificate); `None`
     /// when none was given and the environment names no home.
     pub state_dir: Option<PathBuf>,
+    /// Who to become once the ports are bound; whether root may serve.
+    pub run_as: RunAs,
 }
 
 /// Where a site's TLS certificates come from.

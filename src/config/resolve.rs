@@ -31,6 +31,7 @@ use crate::handler::{
 };
 use crate::log::LogFormat;
 use crate::proto::h1::{self, HeadLimits};
+use crate::server::privileges::RunAs;
 use crate::server::sites::{Plan, SitePlan, SiteTls};
 use crate::server::tls::{self, CertFiles};
 use crate::server::ServerOptions;
@@ -178,6 +179,10 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
             per_core,
             file: None,
             state_dir,
+            run_as: RunAs {
+                user: args.user.clone(),
+                run_as_root: args.run_as_root,
+            },
         });
     };
     // Every problem at once: those of the text, and those the filesystem shows
@@ -245,6 +250,16 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
     if let (false, Some(dir)) = (given("state_dir"), &keys.state_dir) {
         state_dir = Some(dir.clone());
     }
+    let run_as = RunAs {
+        user: match given("user") {
+            true => args.user.clone(),
+            false => keys.user.clone().or_else(|| args.user.clone()),
+        },
+        run_as_root: match (given("run_as_root"), keys.run_as_root) {
+            (false, Some(on)) => on,
+            _ => args.run_as_root,
+        },
+    };
     Ok(Config {
         plan,
         server,
@@ -256,6 +271,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         per_core,
         file: Some(path.clone()),
         state_dir,
+        run_as,
     })
 }
 

@@ -39,6 +39,8 @@ pub struct Reloader {
     pub requests: mpsc::UnboundedReceiver<()>,
     /// Loads the configuration.
     pub load: Load,
+    /// Told `RELOADING=1` before each reload and `READY=1` after it.
+    pub notify: super::systemd::Notifier,
 }
 
 /// A bound socket for a listener of the plan.
@@ -201,7 +203,9 @@ pub async fn run_sites(
                     continue;
                 };
                 if let Some(r) = &reloader {
+                    r.notify.reloading();
                     reload(&live, &r.load, &mut accepting, manage_listeners).await;
+                    r.notify.ready();
                 }
             }
         }

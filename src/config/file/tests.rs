@@ -51,7 +51,7 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, file_cache_valid, dev"],
+               access_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, file_cache_valid, dev, user, run_as_root"],
         ),
         (
             "[[site]]\nroot = \"/srv\"\nrooot = \"/srv\"\n",
@@ -611,6 +611,8 @@ proxy_protocol = false
 trusted_proxies = ["10.0.0.0/8", "::1"]
 file_cache_valid = "250ms"
 dev = true
+user = "www-data"
+run_as_root = false
 
 [[site]]
 hosts = ["example.com", "www.example.com"]
@@ -707,12 +709,14 @@ etag = "content"
             trusted_proxies: Some(vec!["10.0.0.0/8".into(), "::1".into()]),
             file_cache_valid: Some(Duration::from_millis(250)),
             dev: Some(true),
+            user: Some("www-data".into()),
+            run_as_root: Some(false),
             locations: Locations::new(),
         },
         sites: vec![
             SiteKeys {
                 header: Location {
-                    line: 28,
+                    line: 30,
                     column: 1,
                 },
                 hosts: Some(vec!["example.com".into(), "www.example.com".into()]),
@@ -850,7 +854,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 87,
+                    line: 89,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -911,14 +915,14 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 79,
+            line: 81,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 53,
+            line: 55,
             column: 45
         })
     );
@@ -932,7 +936,7 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 47,
+            line: 49,
             column: 49
         })
     );
@@ -1457,4 +1461,22 @@ fn users_file_resolves_against_the_folder_of_the_file() {
         std::fs::write(&file, text(auth)).unwrap();
         assert_eq!(shown(load(&file).unwrap_err()), want, "{auth}");
     }
+}
+
+#[test]
+fn the_user_keys() {
+    let config = parse(
+        Path::new("ferrox.toml"),
+        "[server]\nuser = \"www-data\"\nrun_as_root = true\n",
+    )
+    .unwrap();
+    assert_eq!(config.server.user.as_deref(), Some("www-data"));
+    assert_eq!(config.server.run_as_root, Some(true));
+    assert_eq!(
+        problems("[server]\nuser = 33\nrun_as_root = \"no\"\n"),
+        [
+            "ferrox.toml:2:8: server.user: expected a user name (a string), found an integer",
+            "ferrox.toml:3:15: server.run_as_root: expected true or false, found a string",
+        ]
+    );
 }

@@ -44,6 +44,8 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "trusted_proxies",
     "file_cache_valid",
     "dev",
+    "user",
+    "run_as_root",
 ];
 
 /// Keys of `[[site]]`.
@@ -488,6 +490,12 @@ impl Walker<'_> {
                     out.file_cache_valid = self.duration(key, v, raw::parse_duration);
                 }
                 "dev" => out.dev = self.boolean(key, v),
+                "user" => {
+                    out.user = self
+                        .string(key, v, "a user name (a string)")
+                        .map(str::to_string);
+                }
+                "run_as_root" => out.run_as_root = self.boolean(key, v),
                 _ => {
                     self.report(k.span().start, key, unknown_key(name, SERVER_KEYS));
                     continue;

@@ -259,7 +259,11 @@ impl SiteServer {
                         options,
                         log,
                         shutdown,
-                        Some(Reloader { requests, load }),
+                        Some(Reloader {
+                            requests,
+                            load,
+                            notify: Default::default(),
+                        }),
                         true,
                     ))
                     .expect("run_sites failed");

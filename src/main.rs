@@ -406,7 +406,7 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
         .collect();
     match privileges::settle(&config.run_as, &addrs).map_err(|e| anyhow::anyhow!("{e}"))? {
         Settled::Switched(name, uid, gid) => {
-            tracing::info!(uid, gid, "serving as user {name}");
+            tracing::info!(uid, gid, "switched to user {name}");
         }
         Settled::NotRoot(name) => {
             tracing::warn!("--user {name}: not started as root, serving as the current user");

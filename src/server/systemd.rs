@@ -212,30 +212,45 @@ impl Notifier {
 }
 
 /// Matches the sockets passed in to the configured listeners by their local
-/// address (so one `ferrox.socket` can carry :80 and :443). A socket no
+/// address (so one `ferrox.socket` can carry :80 and :443); a listener on
+/// port 0 (any port) takes a socket on its address that no other listener
+/// names, as it took one in the process that handed it over. A socket no
 /// listener names is an error: serving it with some default would surprise.
 pub fn adopt(
     keys: &[ListenKey],
     passed: Vec<TcpListener>,
     from: &str,
 ) -> Result<Vec<Bound>, String> {
-    let mut bound: Vec<Bound> = Vec::with_capacity(passed.len());
+    let mut sockets = Vec::with_capacity(passed.len());
     for socket in passed {
         let addr = socket
             .local_addr()
             .map_err(|e| format!("a socket from {from}: {e}"))?;
-        let key = keys
-            .iter()
-            .find(|k| same_address(k.addr, addr))
-            .ok_or_else(|| {
-                format!(
-                    "{from} passed a socket on {addr} that no listen address names \
-                     (add --listen {addr}, or listen = [\"{addr}\"] in [server])"
-                )
-            })?;
-        if bound.iter().any(|b| b.key == *key) {
-            return Err(format!("{from} passed two sockets on {addr}"));
+        sockets.push((addr, socket));
+    }
+    let mut bound: Vec<Bound> = Vec::with_capacity(sockets.len());
+    let mut left = Vec::new();
+    for (addr, socket) in sockets {
+        match keys.iter().find(|k| same_address(k.addr, addr)) {
+            Some(key) if bound.iter().any(|b| b.key == *key) => {
+                return Err(format!("{from} passed two sockets on {addr}"));
+            }
+            Some(key) => bound.push(Bound { key: *key, socket }),
+            None => left.push((addr, socket)),
         }
+    }
+    for (addr, socket) in left {
+        let any_port = keys.iter().find(|k| {
+            k.addr.port() == 0
+                && same_address(k.addr, SocketAddr::new(addr.ip(), 0))
+                && !bound.iter().any(|b| b.key == **k)
+        });
+        let Some(key) = any_port else {
+            return Err(format!(
+                "{from} passed a socket on {addr} that no listen address names \
+                 (add --listen {addr}, or listen = [\"{addr}\"] in [server])"
+            ));
+        };
         bound.push(Bound { key: *key, socket });
     }
     Ok(bound)
@@ -284,6 +299,15 @@ mod tests {
         assert_eq!(bound.len(), 2);
         assert_eq!(bound[0].key, keys[1]);
         assert_eq!(bound[1].key, keys[0]);
+
+        // A listener on port 0 takes a socket on its address, any port.
+        let any: ListenKey = ListenKey {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            tls: false,
+        };
+        let c = TcpListener::bind("127.0.0.1:0").unwrap();
+        let bound = adopt(&[keys[0], any], vec![c], "the old process").unwrap();
+        assert_eq!(bound[0].key, any);
 
         let stray = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = stray.local_addr().unwrap();

@@ -14,6 +14,7 @@ mod h2;
 mod hash_password;
 mod layering;
 mod lifecycle;
+mod operate;
 mod pipeline;
 mod proxy;
 mod routes;

@@ -27,11 +27,14 @@
 //! - [`server`]: sockets: `accept`, `conn` (TCP/TLS/h2c dispatch, the
 //!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown`, `watch`
 //!   (development mode's watcher of the roots), `announce` (start-up URLs),
-//!   `self_signed` (the kept development certificate).
+//!   `self_signed` (the kept development certificate), `systemd` (socket
+//!   activation, `sd_notify`), `privileges` (`--user`, the root refusal),
+//!   `handover` (SIGUSR2: the listeners handed to a new process).
 //! - `sys` (crate-private): THE home of platform calls and `cfg(target_os)`:
 //!   `fs` (the root's handle, `openat2` or the portable walk beneath it,
 //!   `stat`, folders, errno classes), `net` (the listening socket, `sendfile`,
-//!   `MSG_MORE`), chosen in `sys/mod.rs` between `linux.rs` and
+//!   `MSG_MORE`), `service` (systemd's sockets and notify socket, the user
+//!   switch, sockets passed between processes), chosen in `sys/mod.rs` between `linux.rs` and
 //!   `portable.rs` (the cargo feature `portable` takes the latter on Linux too).
 //! - [`config`]: `raw` (clap) → `resolve` → [`config::Config`]; [`log`]: the
 //!   access log and tracing set-up; [`precompress`]: the `ferrox precompress`

@@ -95,14 +95,6 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// The real and effective user and group ids, for messages.
-pub fn credentials() -> (u32, u32) {
-    (
-        rustix::process::geteuid().as_raw(),
-        rustix::process::getegid().as_raw(),
-    )
-}
-
 /// Becomes `name` for good: its one group as the only group (no supplementary
 /// groups of root's survive), then its group, then its user, in that order
 /// (after `setuid` the others are no longer allowed). The name is looked up
@@ -118,7 +110,8 @@ pub fn switch_user(name: &str) -> Result<(u32, u32), String> {
     setgroups(&[user.gid]).map_err(|e| format!("setgroups: {e}"))?;
     setgid(user.gid).map_err(|e| format!("setgid({}): {e}", user.gid))?;
     setuid(user.uid).map_err(|e| format!("setuid({}): {e}", user.uid))?;
-    let (uid, gid) = credentials();
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
     if uid != user.uid.as_raw() || gid != user.gid.as_raw() {
         return Err(format!("still uid {uid}, gid {gid} after the switch"));
     }

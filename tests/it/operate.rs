@@ -256,6 +256,7 @@ fn sd_notify_ready_reloading_watchdog_stopping() {
     notify_exchange(socket, path.to_str().unwrap());
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn sd_notify_to_an_abstract_socket() {
     use std::os::linux::net::SocketAddrExt;

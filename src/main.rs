@@ -413,12 +413,6 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
         }
         Settled::Unchanged | Settled::Root => {}
     }
-    // The sockets as they are now, for a handover on SIGUSR2.
-    let handed: Vec<std::net::TcpListener> = bound
-        .iter()
-        .map(|b| b.socket.try_clone())
-        .collect::<std::io::Result<_>>()
-        .context("cannot keep the listeners for a handover")?;
     plan.fix_redirect_ports(|key| {
         bound
             .iter()
@@ -474,7 +468,7 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             })
     });
     if config.per_core {
-        let first = (load, notify, handed);
+        let first = (load, notify);
         serve_per_core(bound, live, config.server, log, shutdown, first, announce)?;
     } else {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -483,7 +477,7 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             .build()
             .context("cannot start the runtime")?;
         runtime.block_on(async {
-            let reloader = reloads(&shutdown, load, &notify, handed)?;
+            let reloader = reloads(&shutdown, load, &notify)?;
             announce();
             reload::run_sites(
                 live,
@@ -503,26 +497,23 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
 }
 
 /// SIGHUP → a reload; SIGINT, SIGTERM → a graceful stop; SIGUSR2 → a
-/// handover of `handed` to a new process. The service manager hears of each
-/// through `notify`.
-fn reloads(
-    shutdown: &Shutdown,
-    load: reload::Load,
-    notify: &Notifier,
-    handed: Vec<std::net::TcpListener>,
-) -> anyhow::Result<Reloader> {
+/// handover of the listeners to a new process. The service manager hears of
+/// each through `notify`.
+fn reloads(shutdown: &Shutdown, load: reload::Load, notify: &Notifier) -> anyhow::Result<Reloader> {
     let (tx, requests) = tokio::sync::mpsc::unbounded_channel();
     server::on_signals(shutdown.clone(), move || {
         let _ = tx.send(());
     })
     .context("cannot install signal handlers")?;
-    handover::on_upgrade_signal(shutdown.clone(), handed, notify.clone())
+    let listening = handover::Listening::default();
+    handover::on_upgrade_signal(shutdown.clone(), listening.clone(), notify.clone())
         .context("cannot install signal handlers")?;
     notify.spawn(shutdown);
     Ok(Reloader {
         requests,
         load,
         notify: notify.clone(),
+        listening,
     })
 }
 
@@ -603,7 +594,7 @@ fn serve_per_core(
     mut options: server::ServerOptions,
     log: AccessLog,
     shutdown: Shutdown,
-    first: (reload::Load, Notifier, Vec<std::net::TcpListener>),
+    first: (reload::Load, Notifier),
     announce: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -638,9 +629,7 @@ fn serve_per_core(
                     .context("cannot start a runtime")?;
                 runtime.block_on(async {
                     let reloader = match load {
-                        Some((load, notify, handed)) => {
-                            Some(reloads(&shutdown, load, &notify, handed)?)
-                        }
+                        Some((load, notify)) => Some(reloads(&shutdown, load, &notify)?),
                         None => None,
                     };
                     if let Some(ready) = ready {

@@ -22,8 +22,10 @@ use std::io::{self, BufRead as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::sites::ListenKey;
 use super::systemd::{Notifier, HANDOVER_VAR};
 use super::Shutdown;
 use crate::sys::service as sys;
@@ -36,11 +38,41 @@ pub(crate) const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 /// it reads its configuration and opens its roots and certificates.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Hands `listeners` to a new process on each SIGUSR2 (one at a time), then
-/// triggers `shutdown`. Must be called inside a tokio runtime.
+/// The listening sockets of the running server, as a handover sends them:
+/// a copy of each, kept by the accept loops as they start and stop (a reload
+/// adds and removes listeners). Clones share one set.
+#[derive(Debug, Clone, Default)]
+pub struct Listening(Arc<Mutex<Vec<(ListenKey, TcpListener)>>>);
+
+impl Listening {
+    /// Keeps a copy of `socket`, the listener `key`.
+    pub(crate) fn add(&self, key: ListenKey, socket: &TcpListener) -> io::Result<()> {
+        let copy = socket.try_clone()?;
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.retain(|(k, _)| *k != key);
+        set.push((key, copy));
+        Ok(())
+    }
+
+    /// Closes the copy of the listener `key`: a socket the server stopped
+    /// listening on must close.
+    pub(crate) fn remove(&self, key: &ListenKey) {
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.retain(|(k, _)| k != key);
+    }
+
+    /// Copies of the sockets, for one handover.
+    fn copies(&self) -> io::Result<Vec<TcpListener>> {
+        let set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.iter().map(|(_, s)| s.try_clone()).collect()
+    }
+}
+
+/// Hands the `listening` sockets to a new process on each SIGUSR2 (one at a
+/// time), then triggers `shutdown`. Must be called inside a tokio runtime.
 pub fn on_upgrade_signal(
     shutdown: Shutdown,
-    listeners: Vec<TcpListener>,
+    listening: Listening,
     notifier: Notifier,
 ) -> io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -51,6 +83,13 @@ pub fn on_upgrade_signal(
                 continue;
             }
             eprintln!("ferrox: SIGUSR2: starting a new process to hand the listeners to");
+            let listeners = match listening.copies() {
+                Ok(listeners) => listeners,
+                Err(e) => {
+                    tracing::error!("handover failed, still serving: cannot copy a listener: {e}");
+                    continue;
+                }
+            };
             match hand_over(&listeners, &notifier).await {
                 Ok(pid) => {
                     eprintln!(

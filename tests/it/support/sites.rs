@@ -263,6 +263,7 @@ impl SiteServer {
                             requests,
                             load,
                             notify: Default::default(),
+                            listening: Default::default(),
                         }),
                         true,
                     ))

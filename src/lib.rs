@@ -29,14 +29,17 @@
 //!   `Transport` impls with sendfile), `tls`, `redirect`, `shutdown` (drain,
 //!   readiness), `admin` (the health and metrics listener), `watch`
 //!   (development mode's watcher of the roots), `announce` (start-up URLs),
-//!   `self_signed` (the kept development certificate).
+//!   `self_signed` (the kept development certificate), `systemd` (socket
+//!   activation, `sd_notify`), `privileges` (`--user`, the root refusal),
+//!   `handover` (SIGUSR2: the listeners handed to a new process).
 //! - [`metrics`]: counters, gauges and the request histogram, lock-free on
 //!   the request path; exported by `server::admin`.
 //! - `sys` (crate-private): THE home of platform calls and `cfg(target_os)`:
 //!   `fs` (the root's handle, `openat2` or the portable walk beneath it,
 //!   `stat`, folders, errno classes), `net` (the listening socket, `sendfile`,
 //!   `MSG_MORE`, the interfaces' addresses), `desktop` (opening a browser),
-//!   chosen in `sys/mod.rs` between `linux.rs` and
+//!   `service` (systemd's sockets and notify socket, the user switch, sockets
+//!   passed between processes), chosen in `sys/mod.rs` between `linux.rs` and
 //!   `portable.rs` (the cargo feature `portable` takes the latter on Linux too).
 //! - [`config`]: `raw` (clap) → `resolve` → [`config::Config`]; [`log`]: the
 //!   access log, tracing set-up and log files (reopened on SIGUSR1);

@@ -22,9 +22,11 @@ use ferrox::config::raw::Command;
 use ferrox::config::{self, Args, Explicit, LoadError};
 use ferrox::handler::Shared;
 use ferrox::log::AccessLog;
+use ferrox::server::privileges::{self, Settled};
 use ferrox::server::reload::{self, Bound, Reloader};
 use ferrox::server::sites::{Generation, Live, LiveParts, Plan};
-use ferrox::server::{self, admin, announce, Shutdown};
+use ferrox::server::systemd::{self, Notifier, ServiceEnv};
+use ferrox::server::{self, admin, announce, handover, Shutdown};
 
 /// The exit status of a bad command line or environment: clap's for usage
 /// errors.
@@ -388,10 +390,35 @@ fn read_password() -> Result<String, String> {
 }
 
 fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Result<()> {
+    // First, while this is the only thread: it takes variables out of the
+    // environment.
+    let mut service = ServiceEnv::take()?;
     raise_open_file_limit();
     let mut plan = config.plan.clone();
-    let bound = reload::bind_new(&plan, &|_| false, config.per_core)
-        .map_err(|(key, e)| anyhow::anyhow!("cannot listen on {}: {e}", key.addr))?;
+    let keys: Vec<_> = plan.listeners().into_iter().map(|(key, _)| key).collect();
+    let passed = std::mem::take(&mut service.listeners);
+    let mut bound =
+        systemd::adopt(&keys, passed, service.from).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let have: Vec<_> = bound.iter().map(|b| b.key).collect();
+    bound.extend(
+        reload::bind_new(&plan, &|key| have.contains(key), config.per_core)
+            .map_err(|(key, e)| anyhow::anyhow!("cannot listen on {}: {e}", key.addr))?,
+    );
+    // Bound, so the user can change: before the roots are opened (building
+    // the sites) and before any request is read.
+    let addrs: Vec<_> = bound
+        .iter()
+        .filter_map(|b| b.socket.local_addr().ok())
+        .collect();
+    match privileges::settle(&config.run_as, &addrs).map_err(|e| anyhow::anyhow!("{e}"))? {
+        Settled::Switched(name, uid, gid) => {
+            tracing::info!(uid, gid, "switched to user {name}");
+        }
+        Settled::NotRoot(name) => {
+            tracing::warn!("--user {name}: not started as root, serving as the current user");
+        }
+        Settled::Unchanged | Settled::Root => {}
+    }
     plan.fix_redirect_ports(|key| {
         bound
             .iter()
@@ -426,10 +453,12 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
         lines.push(format!("ferrox: admin (health, metrics) on http://{addr}/"));
     }
     let (open, qr) = (args.open, args.qr);
-    let announce = move || {
+    let notify = service.notifier.clone();
+    let mut announce = move || {
         for line in &lines {
             eprintln!("{line}");
         }
+        service.ready();
         if qr {
             match network.as_deref().and_then(announce::qr_code) {
                 Some(code) => eprintln!("{code}"),
@@ -460,7 +489,11 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             })
     });
     if config.per_core {
-        let first = FirstCore { load, admin };
+        let first = FirstCore {
+            load,
+            admin,
+            notify,
+        };
         serve_per_core(bound, live, config.server, log, shutdown, first, announce)?;
     } else {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -469,7 +502,7 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             .build()
             .context("cannot start the runtime")?;
         runtime.block_on(async {
-            let reloader = reloads(&shutdown, load)?;
+            let reloader = reloads(&shutdown, load, &notify)?;
             let admin = admin.map(|socket| admin::spawn(socket, live.clone(), shutdown.clone()));
             announce();
             let served = reload::run_sites(
@@ -493,14 +526,25 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
     Ok(())
 }
 
-/// SIGHUP → a reload; SIGINT, SIGTERM → a graceful stop.
-fn reloads(shutdown: &Shutdown, load: reload::Load) -> anyhow::Result<Reloader> {
+/// SIGHUP → a reload; SIGINT, SIGTERM → a graceful stop; SIGUSR2 → a
+/// handover of the listeners to a new process. The service manager hears of
+/// each through `notify`.
+fn reloads(shutdown: &Shutdown, load: reload::Load, notify: &Notifier) -> anyhow::Result<Reloader> {
     let (tx, requests) = tokio::sync::mpsc::unbounded_channel();
     server::on_signals(shutdown.clone(), move || {
         let _ = tx.send(());
     })
     .context("cannot install signal handlers")?;
-    Ok(Reloader { requests, load })
+    let listening = handover::Listening::default();
+    handover::on_upgrade_signal(shutdown.clone(), listening.clone(), notify.clone())
+        .context("cannot install signal handlers")?;
+    notify.spawn(shutdown);
+    Ok(Reloader {
+        requests,
+        load,
+        notify: notify.clone(),
+        listening,
+    })
 }
 
 /// One line per listener (`ferrox: serving ROOT on URL`), and one more per
@@ -575,6 +619,7 @@ fn raise_open_file_limit() {
 struct FirstCore {
     load: reload::Load,
     admin: Option<std::net::TcpListener>,
+    notify: Notifier,
 }
 
 /// `--runtime per-core`: a current-thread runtime per core, each serving its own
@@ -604,8 +649,12 @@ fn serve_per_core(
         sets.push(set);
     }
     sets.insert(0, bound);
-    let FirstCore { load, admin } = first;
-    let mut load = Some(load);
+    let FirstCore {
+        load,
+        admin,
+        notify,
+    } = first;
+    let mut load = Some((load, notify));
     let mut admin = admin;
     let (ready, installed) = std::sync::mpsc::channel::<()>();
     let mut ready = Some(ready);
@@ -625,7 +674,7 @@ fn serve_per_core(
                     .context("cannot start a runtime")?;
                 runtime.block_on(async {
                     let reloader = match load {
-                        Some(load) => Some(reloads(&shutdown, load)?),
+                        Some((load, notify)) => Some(reloads(&shutdown, load, &notify)?),
                         None => None,
                     };
                     let admin =

@@ -237,6 +237,10 @@ pub struct ServerKeys {
     pub drain_delay: Option<Duration>,
     /// `[server.acme]`: the ACME CA and account.
     pub acme: Option<AcmeKeys>,
+    /// The user to become once the ports are bound, when started as root.
+    pub user: Option<String>,
+    /// Serve as root on a network address.
+    pub run_as_root: Option<bool>,
     locations: Locations,
 }
 

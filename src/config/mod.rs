@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use crate::files::cache::CacheOptions;
 use crate::handler::compress::CompressOptions;
 use crate::log::LogFormat;
+use crate::server::privileges::RunAs;
 use crate::server::sites::Plan;
 use crate::server::tls::CertFiles;
 use crate::server::ServerOptions;
@@ -58,6 +59,8 @@ pub struct Config {
     pub drain_delay: std::time::Duration,
     /// The ACME CA and account, for sites with `tls = "acme"`.
     pub acme: crate::server::acme::AcmeOptions,
+    /// Who to become once the ports are bound; whether root may serve.
+    pub run_as: RunAs,
 }
 
 /// Where a site's TLS certificates come from.

@@ -80,6 +80,18 @@ pub struct Args {
     #[arg(long, env = "FERROX_DRAIN_DELAY", value_parser = parse_duration,
           value_name = "DURATION", help_heading = SERVING)]
     pub drain_delay: Option<Duration>,
+    /// Started as root: become this user once the ports are bound.
+    ///
+    /// Before the roots are opened or any request is read. Started as root
+    /// without it, ferrox refuses to serve on a network address (see
+    /// --run-as-root); on loopback alone it serves.
+    #[arg(long, env = "FERROX_USER", value_name = "NAME", help_heading = SERVING)]
+    pub user: Option<String>,
+
+    /// Serve as root on a network address (refused otherwise: use --user).
+    #[arg(long, env = "FERROX_RUN_AS_ROOT", value_parser = BoolishValueParser::new(),
+          help_heading = SERVING)]
+    pub run_as_root: bool,
 
     /// Open the first address in the default browser once serving.
     #[arg(long, env = "FERROX_OPEN", value_parser = BoolishValueParser::new(),

@@ -31,6 +31,7 @@ use crate::handler::{
 };
 use crate::log::LogFormat;
 use crate::proto::h1::{self, HeadLimits};
+use crate::server::privileges::RunAs;
 use crate::server::sites::{Plan, SitePlan, SiteTls};
 use crate::server::tls::{self, CertFiles};
 use crate::server::ServerOptions;
@@ -192,6 +193,10 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
             file: None,
             state_dir,
             acme,
+            run_as: RunAs {
+                user: args.user.clone(),
+                run_as_root: args.run_as_root,
+            },
         });
     };
     // Every problem at once: those of the text, and those the filesystem shows
@@ -274,6 +279,16 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         false => keys.drain_delay.or(args.drain_delay),
     };
     acme = acme_plan::options(args, keys.acme.as_ref());
+    let run_as = RunAs {
+        user: match given("user") {
+            true => args.user.clone(),
+            false => keys.user.clone().or_else(|| args.user.clone()),
+        },
+        run_as_root: match (given("run_as_root"), keys.run_as_root) {
+            (false, Some(on)) => on,
+            _ => args.run_as_root,
+        },
+    };
     Ok(Config {
         admin,
         drain_delay: drain(admin, drain_delay),
@@ -290,6 +305,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         file: Some(path.clone()),
         state_dir,
         acme,
+        run_as,
     })
 }
 

@@ -11,12 +11,15 @@ pub mod admin;
 pub mod announce;
 mod cancel;
 mod conn;
+pub mod handover;
 mod plain_on_tls;
+pub mod privileges;
 mod redirect;
 pub mod reload;
 pub mod self_signed;
 mod shutdown;
 pub mod sites;
+pub mod systemd;
 pub mod tls;
 mod watch;
 

@@ -39,6 +39,10 @@ pub struct Reloader {
     pub requests: mpsc::UnboundedReceiver<()>,
     /// Loads the configuration.
     pub load: Load,
+    /// Told `RELOADING=1` before each reload and `READY=1` after it.
+    pub notify: super::systemd::Notifier,
+    /// Kept up to date with the listeners, for a handover (SIGUSR2).
+    pub listening: super::handover::Listening,
 }
 
 /// A bound socket for a listener of the plan.
@@ -88,11 +92,16 @@ struct Accepting {
     connections: TaskTracker,
     ctx: Arc<ConnContext<Live>>,
     live: Arc<Live>,
+    /// Copies of the sockets for a handover, when this runtime offers one.
+    listening: Option<super::handover::Listening>,
 }
 
 impl Accepting {
     fn start(&mut self, bound: Bound) -> io::Result<()> {
         let Bound { key, socket } = bound;
+        if let Some(listening) = &self.listening {
+            listening.add(key, &socket)?;
+        }
         socket.set_nonblocking(true)?;
         let port = socket.local_addr()?.port();
         let socket = tokio::net::TcpListener::from_std(socket)?;
@@ -120,6 +129,9 @@ impl Accepting {
 
     fn stop(&mut self, key: &ListenKey) {
         self.ports.remove(key);
+        if let Some(listening) = &self.listening {
+            listening.remove(key);
+        }
         if let Some(stop) = self.loops.remove(key) {
             stop.fire();
         }
@@ -167,6 +179,7 @@ pub async fn run_sites(
         connections: TaskTracker::new(),
         ctx,
         live: live.clone(),
+        listening: reloader.as_ref().map(|r| r.listening.clone()),
     };
     for bound in listeners {
         accepting.start(bound)?;
@@ -204,8 +217,10 @@ pub async fn run_sites(
                     continue;
                 };
                 if let Some(r) = &reloader {
+                    r.notify.reloading();
                     reload(&live, &r.load, &mut accepting, manage_listeners).await;
                     manage_certificates(&live, &shutdown);
+                    r.notify.ready();
                 }
             }
         }

@@ -13,6 +13,9 @@
 //!   `MSG_MORE` hint that keeps a head with the body that follows it; the
 //!   interfaces' addresses.
 //! - [`desktop`]: opening a URL in the user's browser.
+//! - [`service`]: what a service manager and an operator ask: systemd's
+//!   sockets and notify socket, the monotonic clock, the switch to another
+//!   user, listening sockets handed to another process.
 //!
 //! One line below chooses between the Linux calls (`linux.rs`) and their
 //! portable stand-ins (`portable.rs`). The cargo feature `portable` picks the
@@ -23,6 +26,7 @@ mod beneath;
 pub mod desktop;
 pub mod fs;
 pub mod net;
+pub mod service;
 
 #[cfg(all(target_os = "linux", not(feature = "portable")))]
 #[path = "linux.rs"]

@@ -396,7 +396,8 @@ fn every_interface_is_listed_and_open_and_qr_use_them() {
             "--open",
             "--qr",
         ],
-        &[("PATH", &path)],
+        // Root on a network address must be told (CI runs as root).
+        &[("PATH", &path), ("FERROX_RUN_AS_ROOT", "1")],
     );
     // The first line names loopback, never the unspecified address.
     let port = running.url.rsplit(':').next().unwrap().to_string();

@@ -15,6 +15,7 @@ mod h2;
 mod hash_password;
 mod layering;
 mod lifecycle;
+mod operate;
 mod ops;
 mod pipeline;
 mod proxy;

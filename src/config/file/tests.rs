@@ -51,7 +51,7 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, error_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, file_cache_valid, dev, admin, drain_delay, acme"],
+               access_log, error_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, file_cache_valid, dev, admin, drain_delay, acme, user, run_as_root"],
         ),
         // ACME: the table's keys, and the site's `tls` forms.
         (
@@ -669,6 +669,8 @@ dev = true
 admin = "127.0.0.1:9090"
 drain_delay = "5s"
 acme = { email = "ops@example.com", staging = true, ca_root = "ca.pem", first_retry = "2m" }
+user = "www-data"
+run_as_root = false
 
 [[site]]
 hosts = ["example.com", "www.example.com"]
@@ -776,12 +778,14 @@ etag = "content"
                 ca_root: Some(PathBuf::from("/etc/ferrox/ca.pem")),
                 first_retry: Some(secs(120)),
             }),
+            user: Some("www-data".into()),
+            run_as_root: Some(false),
             locations: Locations::new(),
         },
         sites: vec![
             SiteKeys {
                 header: Location {
-                    line: 32,
+                    line: 34,
                     column: 1,
                 },
                 hosts: Some(vec!["example.com".into(), "www.example.com".into()]),
@@ -919,7 +923,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 91,
+                    line: 93,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -980,14 +984,14 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 83,
+            line: 85,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 57,
+            line: 59,
             column: 45
         })
     );
@@ -1001,7 +1005,7 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 51,
+            line: 53,
             column: 49
         })
     );
@@ -1526,4 +1530,22 @@ fn users_file_resolves_against_the_folder_of_the_file() {
         std::fs::write(&file, text(auth)).unwrap();
         assert_eq!(shown(load(&file).unwrap_err()), want, "{auth}");
     }
+}
+
+#[test]
+fn the_user_keys() {
+    let config = parse(
+        Path::new("ferrox.toml"),
+        "[server]\nuser = \"www-data\"\nrun_as_root = true\n",
+    )
+    .unwrap();
+    assert_eq!(config.server.user.as_deref(), Some("www-data"));
+    assert_eq!(config.server.run_as_root, Some(true));
+    assert_eq!(
+        problems("[server]\nuser = 33\nrun_as_root = \"no\"\n"),
+        [
+            "ferrox.toml:2:8: server.user: expected a user name (a string), found an integer",
+            "ferrox.toml:3:15: server.run_as_root: expected true or false, found a string",
+        ]
+    );
 }

@@ -48,6 +48,8 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "admin",
     "drain_delay",
     "acme",
+    "user",
+    "run_as_root",
 ];
 
 /// Keys of `[[site]]`.
@@ -515,6 +517,12 @@ impl Walker<'_> {
                 "admin" => out.admin = self.address(key, v),
                 "drain_delay" => out.drain_delay = self.duration(key, v, raw::parse_duration),
                 "acme" => out.acme = self.acme(key, v),
+                "user" => {
+                    out.user = self
+                        .string(key, v, "a user name (a string)")
+                        .map(str::to_string);
+                }
+                "run_as_root" => out.run_as_root = self.boolean(key, v),
                 _ => {
                     self.report(k.span().start, key, unknown_key(name, SERVER_KEYS));
                     continue;

@@ -259,7 +259,12 @@ impl SiteServer {
                         options,
                         log,
                         shutdown,
-                        Some(Reloader { requests, load }),
+                        Some(Reloader {
+                            requests,
+                            load,
+                            notify: Default::default(),
+                            listening: Default::default(),
+                        }),
                         true,
                     ))
                     .expect("run_sites failed");

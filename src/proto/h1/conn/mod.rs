@@ -2,8 +2,9 @@
 //!
 //! Each turn of the loop is one exchange:
 //! 1. wait for the first byte of a request (idle timeout, or the head deadline for
-//!    the first request; shutdown closes a waiting connection at once), holding no
-//!    buffer while waiting;
+//!    the first request; shutdown closes a waiting connection at once, unless it
+//!    was accepted less than [`FIRST_REQUEST_GRACE`] before), holding no buffer
+//!    while waiting;
 //! 2. read and parse the head under one deadline for the whole head;
 //! 3. answer OPTIONS and refused methods, or read and discard the body (after
 //!    `100 Continue` if asked), refusing bodies over the limit;
@@ -93,6 +94,13 @@ pub async fn serve_detecting_h2<T: Transport, S: Service>(
         }
     }
 }
+
+/// How long a connection accepted just before a shutdown still gets for its
+/// first request's bytes: its client connected to send one, and is sending
+/// it (an old process handing its listeners over stops this way while under
+/// load). A silent connection older than that (a browser's preconnect) is
+/// closed at once, so a stop is not held up by it.
+pub const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 /// Which request a connection waits for; the deadlines differ.
 #[derive(Debug, Clone, Copy)]
@@ -196,6 +204,25 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         pool::give_write(std::mem::take(&mut self.write));
     }
 
+    /// After a wait for the first request that a shutdown ended: whether the
+    /// request's bytes came within [`FIRST_REQUEST_GRACE`] of the accept.
+    async fn first_request_in_grace(
+        &mut self,
+        phase: Phase,
+        accepted: Instant,
+        shutdown: &Signal,
+    ) -> bool {
+        if !matches!(phase, Phase::First) || !shutdown.has_fired() {
+            return false;
+        }
+        let io = &self.io;
+        let readable = std::future::poll_fn(|cx| io.poll_read_ready(cx));
+        matches!(
+            tokio::time::timeout_at(accepted + FIRST_REQUEST_GRACE, readable).await,
+            Ok(Ok(()))
+        )
+    }
+
     /// Serves requests until the connection ends, and says how to close it.
     async fn run(&mut self, shutdown: &Signal) -> Close {
         let accepted = Instant::now();
@@ -204,7 +231,9 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             // Bytes left behind a pipelined request need no waiting for.
             if self.read.is_empty() {
                 let until = phase.wait_until(accepted, self.options);
-                if !self.wait_readable(until, shutdown).await {
+                if !self.wait_readable(until, shutdown).await
+                    && !self.first_request_in_grace(phase, accepted, shutdown).await
+                {
                     return Close::Now;
                 }
             }

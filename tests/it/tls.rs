@@ -1137,3 +1137,48 @@ fn the_redirect_keeps_the_real_https_port_across_a_reload() {
     running.wait_stderr("configuration reloaded");
     assert_eq!(location(), want, "after SIGHUP");
 }
+
+/// A kept TLS connection waits the idle timeout for its next request, not
+/// the header timeout: TLS cannot report readiness, so the wait happens in
+/// the head read, whose first byte is due by the end of the idle wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_tls_keep_alive_connection_lasts_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let root = TempRoot::new().file("a.txt", "kept");
+    let c = cert(&["localhost"]);
+    let mut options = ServerOptions::default();
+    options.h1.head_timeout = Duration::from_millis(300);
+    options.h1.idle_timeout = Duration::from_secs(3);
+    let server = TestServer::start_protocols(
+        files(root.path()),
+        options,
+        vec![Protocol::Tls(tls_for(&[&c]))],
+    );
+    let mut tls = tls_connect(server.addr, "localhost", &[b"http/1.1"]).await;
+    let request = b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut response = async |tls: &mut tokio_rustls::client::TlsStream<TcpStream>| {
+        tls.write_all(request).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(b"\r\n\r\nkept") {
+            let n = tls.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    };
+    assert!(response(&mut tls).await.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    // Idle for three header timeouts, well within the idle timeout.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(response(&mut tls).await.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    // Then the idle timeout closes it.
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf))
+        .await
+        .expect("not closed at the idle timeout")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(2500), "{took:?}");
+}

@@ -130,14 +130,37 @@ impl Phase {
         }
     }
 
-    /// When reading a head that begins at `started` gives up.
-    fn head_deadline(self, accepted: Instant, started: Instant, options: &Options) -> Instant {
-        let from = match self {
-            Phase::First => accepted,
-            Phase::KeptAlive { .. } => started,
-        };
-        from + options.head_timeout
+    /// When reading the head gives up: the first request's whole head is due
+    /// a head timeout after the accept; on a kept connection the first byte
+    /// is due by the end of the idle wait (a transport that cannot report
+    /// readiness, such as TLS, waits for it inside the head read), and the
+    /// rest a head timeout after that byte.
+    fn head_deadlines(
+        self,
+        accepted: Instant,
+        wait_until: Instant,
+        options: &Options,
+    ) -> HeadDeadlines {
+        match self {
+            Phase::First => HeadDeadlines {
+                first_byte: accepted + options.head_timeout,
+                whole: Some(accepted + options.head_timeout),
+            },
+            Phase::KeptAlive { .. } => HeadDeadlines {
+                first_byte: wait_until,
+                whole: None,
+            },
+        }
     }
+}
+
+/// When reading a request head gives up.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HeadDeadlines {
+    /// The head's first byte.
+    pub first_byte: Instant,
+    /// The whole head; `None`: a head timeout after its first byte.
+    pub whole: Option<Instant>,
 }
 
 /// How HTTP/1 service of a connection ends.
@@ -229,8 +252,8 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         let mut phase = Phase::First;
         loop {
             // Bytes left behind a pipelined request need no waiting for.
+            let until = phase.wait_until(accepted, self.options);
             if self.read.is_empty() {
-                let until = phase.wait_until(accepted, self.options);
                 if !self.wait_readable(until, shutdown).await
                     && !self.first_request_in_grace(phase, accepted, shutdown).await
                 {
@@ -238,8 +261,8 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
                 }
             }
             let started = Instant::now();
-            let deadline = phase.head_deadline(accepted, started, self.options);
-            let head = match self.next_head(deadline, shutdown).await {
+            let deadlines = phase.head_deadlines(accepted, until, self.options);
+            let head = match self.next_head(deadlines, shutdown).await {
                 Ok(HeadRead::Head(head)) => head,
                 Ok(HeadRead::Closed) => return Close::Now,
                 Ok(HeadRead::H2Preface) => return Close::H2,

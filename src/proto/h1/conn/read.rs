@@ -15,6 +15,7 @@ use super::super::chunked::ChunkedDecoder;
 use super::super::parse::{parse_head, Framing, Head, ParseError};
 use super::super::pool;
 use super::Conn;
+use super::HeadDeadlines;
 use crate::proto::status::{status, Failure};
 use crate::proto::{Service, Signal, Transport};
 
@@ -41,22 +42,34 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
     /// exchange, so that an idle connection carries neither.
     pub(super) async fn next_head(
         &mut self,
-        deadline: Instant,
+        deadlines: HeadDeadlines,
         shutdown: &Signal,
     ) -> Result<HeadRead, ParseError> {
         if let Some(parsed) = poll_fn(|cx| Poll::Ready(self.head_at_once(cx))).await {
             return parsed.map(HeadRead::Head);
         }
-        Box::pin(self.read_head(deadline, shutdown)).await
+        Box::pin(self.read_head(deadlines, shutdown)).await
     }
 
     /// Reads until a whole head is buffered (or, with detection on, the HTTP/2
     /// preface). A partial head at the deadline is answered with 408 first.
     async fn read_head(
         &mut self,
-        deadline: Instant,
+        deadlines: HeadDeadlines,
         shutdown: &Signal,
     ) -> Result<HeadRead, ParseError> {
+        let head_timeout = self.options.head_timeout;
+        let head_from_now = || {
+            deadlines
+                .whole
+                .unwrap_or_else(|| Instant::now() + head_timeout)
+        };
+        // Bytes already here (pipelined, or read by a readiness wait): the
+        // head has begun.
+        let mut deadline = match self.read.is_empty() {
+            true => None,
+            false => Some(head_from_now()),
+        };
         loop {
             match self.preface_so_far() {
                 Some(true) => return Ok(HeadRead::H2Preface),
@@ -73,7 +86,11 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             // shutdown closes it (readiness can be spurious, so this is not only
             // `wait_readable`'s job).
             let idle = self.read.is_empty();
-            let read = timeout_at(deadline, self.io.read_buf(&mut self.read));
+            let until = match (idle, deadline) {
+                (false, Some(d)) => d,
+                _ => deadlines.first_byte,
+            };
+            let read = timeout_at(until, self.io.read_buf(&mut self.read));
             let read = if idle {
                 // Biased, read first: when the bytes are already there (the
                 // usual case after `wait_readable`), the shutdown future is never
@@ -87,7 +104,11 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
                 read.await
             };
             match read {
-                Ok(Ok(n)) if n > 0 => {}
+                Ok(Ok(n)) if n > 0 => {
+                    if deadline.is_none() {
+                        deadline = Some(head_from_now());
+                    }
+                }
                 Ok(_) => return Ok(HeadRead::Closed),
                 Err(_) => {
                     if !self.read.is_empty() {

@@ -853,6 +853,51 @@ async fn a_keep_alive_wait_outlives_an_earlier_shorter_deadline() {
     .await;
 }
 
+#[tokio::test]
+async fn a_transport_without_readiness_waits_the_idle_timeout_not_the_head_timeout() {
+    // TLS streams cannot say whether a read would block, so a kept
+    // connection waits for its next request inside the head read: until the
+    // first byte, the idle timeout applies; the head timeout only from then.
+    let setup = with(|o| {
+        o.head_timeout = Duration::from_millis(200);
+        o.idle_timeout = Duration::from_millis(800);
+    });
+    assert!(!setup.readiness);
+    each(setup, |mut c| async move {
+        c.send(GET_HELLO).await;
+        c.expect(HELLO).await;
+        sleep(Duration::from_millis(400)).await;
+        c.send(GET_HELLO).await;
+        c.expect(HELLO).await;
+        let start = Instant::now();
+        c.expect_eof().await;
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(750), "{took:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_head_begun_on_a_kept_connection_still_has_the_head_timeout() {
+    let setup = with(|o| {
+        o.head_timeout = Duration::from_millis(200);
+        o.idle_timeout = Duration::from_millis(5000);
+    });
+    each(setup, |mut c| async move {
+        c.send(GET_HELLO).await;
+        c.expect(HELLO).await;
+        c.send("GET /hello HTTP/1.1\r\nHost").await;
+        let start = Instant::now();
+        c.expect(&refusal("408 Request Timeout")).await;
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(190) && took < Duration::from_millis(2000),
+            "{took:?}"
+        );
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------- shutdown
 
 #[tokio::test]

@@ -253,12 +253,11 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         loop {
             // Bytes left behind a pipelined request need no waiting for.
             let until = phase.wait_until(accepted, self.options);
-            if self.read.is_empty() {
-                if !self.wait_readable(until, shutdown).await
-                    && !self.first_request_in_grace(phase, accepted, shutdown).await
-                {
-                    return Close::Now;
-                }
+            if self.read.is_empty()
+                && !self.wait_readable(until, shutdown).await
+                && !self.first_request_in_grace(phase, accepted, shutdown).await
+            {
+                return Close::Now;
             }
             let started = Instant::now();
             let deadlines = phase.head_deadlines(accepted, until, self.options);

@@ -1156,7 +1156,7 @@ async fn an_idle_tls_keep_alive_connection_lasts_the_idle_timeout() {
     );
     let mut tls = tls_connect(server.addr, "localhost", &[b"http/1.1"]).await;
     let request = b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    let mut response = async |tls: &mut tokio_rustls::client::TlsStream<TcpStream>| {
+    let response = async |tls: &mut tokio_rustls::client::TlsStream<TcpStream>| {
         tls.write_all(request).await.unwrap();
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];

@@ -410,6 +410,18 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
         .iter()
         .filter_map(|b| b.socket.local_addr().ok())
         .collect();
+    // Bound with the listeners (before privileges are dropped, so a port
+    // below 1024 works with --user), so a taken port fails the start; it
+    // answers 503 on /health/ready until they accept. SO_REUSEPORT: a
+    // SIGUSR2 handover's new process binds it while this one still answers
+    // on it (both are this user's).
+    let admin = match config.admin {
+        Some(addr) => Some(
+            server::bind_with(addr, true)
+                .with_context(|| format!("cannot listen on {addr} (--admin)"))?,
+        ),
+        None => None,
+    };
     match privileges::settle(&config.run_as, &addrs).map_err(|e| anyhow::anyhow!("{e}"))? {
         Settled::Switched(name, uid, gid) => {
             tracing::info!(uid, gid, "switched to user {name}");
@@ -432,14 +444,6 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
         .with_acme(acme);
     let generation = Generation::build(&plan, 1, &parts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let live = Arc::new(Live::new(generation, parts));
-    // Bound with the listeners, so a taken port fails the start; it answers
-    // 503 on /health/ready until they accept.
-    let admin = match config.admin {
-        Some(addr) => {
-            Some(server::bind(addr).with_context(|| format!("cannot listen on {addr} (--admin)"))?)
-        }
-        None => None,
-    };
     // Printed once the signal handlers are in place: a SIGHUP (or SIGTERM)
     // sent as soon as the server says it serves must find them.
     let (mut lines, first, network) = startup_lines(&live, &plan, &bound);

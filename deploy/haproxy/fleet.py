@@ -215,7 +215,7 @@ class Load:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ferrox", default=str(REPO / "target" / "debug" / "ferrox"))
-    ap.add_argument("--rate", type=int, default=800, help="requests a second (default 800)")
+    ap.add_argument("--rate", type=int, default=2000, help="requests a second asked for (default 2000)")
     args = ap.parse_args()
     if shutil.which("haproxy") is None:
         raise SystemExit("haproxy is not installed (Debian: apt-get install haproxy)")

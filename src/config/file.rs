@@ -147,7 +147,7 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
-use super::raw::{EtagArg, RuntimeArg};
+use super::raw::{EtagArg, ForwardedHeaderArg, RuntimeArg};
 use super::TlsChoice;
 use crate::handler::cache_control::Rule;
 use crate::site::access::AccessRules;
@@ -227,6 +227,8 @@ pub struct ServerKeys {
     pub proxy_protocol: Option<bool>,
     /// Peers whose forwarding headers are believed.
     pub trusted_proxies: Option<Vec<String>>,
+    /// The header trusted proxies write the client into.
+    pub forwarded_header: Option<ForwardedHeaderArg>,
     /// How long the open-file cache trusts an entry (0: checked every request).
     pub file_cache_valid: Option<Duration>,
     /// Development mode: `no-cache` everywhere, live reload of HTML pages.

@@ -124,6 +124,12 @@ pub struct Args {
     #[arg(long = "trusted-proxy", env = "FERROX_TRUSTED_PROXY", value_name = "CIDR",
           value_delimiter = ',', value_parser = parse_trusted_proxy, help_heading = SERVING)]
     pub trusted_proxy: Vec<String>,
+
+    /// The header trusted proxies write the client into (only that one is
+    /// read: the other would be the client's own).
+    #[arg(long, env = "FERROX_FORWARDED_HEADER", value_enum,
+          default_value_t = ForwardedHeaderArg::XForwardedFor, help_heading = SERVING)]
+    pub forwarded_header: ForwardedHeaderArg,
     /// Development mode: `Cache-Control: no-cache` on every response, edits
     /// served at once, and open HTML pages reloaded when a file changes.
     ///
@@ -463,6 +469,15 @@ pub enum Command {
         #[arg(value_parser = ["check", "hash-password", "precompress", "completions"])]
         subcommand: Option<String>,
     },
+}
+
+/// `--forwarded-header` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForwardedHeaderArg {
+    /// `X-Forwarded-For` (HAProxy's option forwardfor, nginx, most CDNs).
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239).
+    Forwarded,
 }
 
 /// `--runtime` values.

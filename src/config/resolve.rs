@@ -14,13 +14,13 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use crate::site::forwarded::TrustedProxies;
+use crate::site::forwarded::{ForwardedHeader, TrustedProxies};
 
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 
 use super::file::{self, FileConfig, Location, LogFormatKey, Problem, ServerKeys, SiteKeys};
-use super::raw::{is_plain_file_name, Args, EtagArg, LogFormatArg, RuntimeArg};
+use super::raw::{is_plain_file_name, Args, EtagArg, ForwardedHeaderArg, LogFormatArg, RuntimeArg};
 use super::{Config, TlsChoice};
 use crate::files::cache::CacheOptions;
 use crate::handler::compress::CompressOptions;
@@ -520,7 +520,16 @@ fn server_options(args: &Args) -> ServerOptions {
         shutdown_timeout: args.shutdown_timeout,
         proxy_protocol: args.proxy_protocol,
         // Each entry was checked as it was parsed.
-        trusted_proxies: TrustedProxies::new(&args.trusted_proxy).unwrap_or_default(),
+        trusted_proxies: TrustedProxies::new(&args.trusted_proxy)
+            .unwrap_or_default()
+            .reading(forwarded_header(args.forwarded_header)),
+    }
+}
+
+fn forwarded_header(arg: ForwardedHeaderArg) -> ForwardedHeader {
+    match arg {
+        ForwardedHeaderArg::XForwardedFor => ForwardedHeader::XForwardedFor,
+        ForwardedHeaderArg::Forwarded => ForwardedHeader::Forwarded,
     }
 }
 
@@ -529,9 +538,14 @@ fn overlay_server(server: &mut ServerOptions, keys: &ServerKeys, given: &dyn Fn(
     if let (false, Some(on)) = (given("proxy_protocol"), keys.proxy_protocol) {
         server.proxy_protocol = on;
     }
+    let header = match (given("forwarded_header"), keys.forwarded_header) {
+        (false, Some(h)) => forwarded_header(h),
+        _ => server.trusted_proxies.header(),
+    };
     if let (false, Some(list)) = (given("trusted_proxy"), &keys.trusted_proxies) {
         server.trusted_proxies = TrustedProxies::new(list).unwrap_or_default();
     }
+    server.trusted_proxies = std::mem::take(&mut server.trusted_proxies).reading(header);
     fn set<T: Clone>(given: bool, from: &Option<T>, to: &mut T) {
         if let (false, Some(value)) = (given, from) {
             *to = value.clone();

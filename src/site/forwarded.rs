@@ -6,8 +6,13 @@
 //! The chain is read from the right, as nginx's `real_ip_recursive` does:
 //! each hop a trusted proxy added is skipped, and the first address not
 //! trusted is the client. Whatever a client wrote to the left of that is
-//! never looked at, so a forged header gains it nothing. `Forwarded` is read
-//! when present (it is the standard), else `X-Forwarded-For`.
+//! never looked at, so a forged header gains it nothing.
+//!
+//! One header is read: `X-Forwarded-For` by default (what HAProxy's `option
+//! forwardfor`, nginx and most CDNs add), or `Forwarded` (RFC 7239) when
+//! configured. Never both: a proxy that appends to one passes the other
+//! through as the client wrote it, and reading that one would let a client
+//! name itself.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -18,6 +23,17 @@ use ipnet::IpNet;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     nets: Vec<IpNet>,
+    header: ForwardedHeader,
+}
+
+/// Which header the trusted proxies write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For`.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239), its `for=` parameters.
+    Forwarded,
 }
 
 impl TrustedProxies {
@@ -39,7 +55,20 @@ impl TrustedProxies {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(TrustedProxies { nets })
+        Ok(TrustedProxies {
+            nets,
+            header: ForwardedHeader::default(),
+        })
+    }
+
+    /// The same proxies, read from `header`.
+    pub fn reading(self, header: ForwardedHeader) -> TrustedProxies {
+        TrustedProxies { header, ..self }
+    }
+
+    /// The header read.
+    pub fn header(&self) -> ForwardedHeader {
+        self.header
     }
 
     /// Whether none are listed (no header is ever believed).
@@ -57,9 +86,9 @@ impl TrustedProxies {
         if self.nets.is_empty() || !self.trusts(peer) {
             return peer;
         }
-        let forwarded = headers.get_all(header::FORWARDED);
-        if forwarded.iter().next().is_some() {
-            let hops = forwarded
+        if self.header == ForwardedHeader::Forwarded {
+            let hops = headers
+                .get_all(header::FORWARDED)
                 .iter()
                 .flat_map(|v| v.to_str().unwrap_or("\u{0}").split(','))
                 .map(forwarded_for);
@@ -188,7 +217,29 @@ mod tests {
             // Ports and brackets.
             (&[("x-forwarded-for", "[2001:db8::7]:4711")], "2001:db8::7"),
             (&[("x-forwarded-for", "198.51.100.7:5000")], "198.51.100.7"),
-            // Forwarded wins over X-Forwarded-For.
+            // A client's own Forwarded header is not read: the proxy appends
+            // to X-Forwarded-For and passes Forwarded through untouched.
+            (
+                &[
+                    ("forwarded", "for=10.9.9.9"),
+                    ("x-forwarded-for", "198.51.100.9"),
+                ],
+                "198.51.100.9",
+            ),
+            (&[("forwarded", "for=198.51.100.1")], "10.0.0.1"),
+            // No header: the peer.
+            (&[], "10.0.0.1"),
+        ];
+        for (pairs, want) in cases {
+            assert_eq!(proxies.client(peer, &headers(pairs)), ip(want), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn forwarded_when_configured_and_then_only_it() {
+        let proxies = trusted(&["10.0.0.0/8"]).reading(ForwardedHeader::Forwarded);
+        let peer = ip("10.0.0.1");
+        let cases: &[(&[(&str, &str)], &str)] = &[
             (
                 &[
                     ("forwarded", "for=198.51.100.9;proto=https"),
@@ -209,8 +260,8 @@ mod tests {
             ),
             (&[("forwarded", "for=unknown")], "10.0.0.1"),
             (&[("forwarded", "for=_hidden, for=10.4.4.4")], "10.4.4.4"),
-            // No header: the peer.
-            (&[], "10.0.0.1"),
+            // X-Forwarded-For is then the client's own: ignored.
+            (&[("x-forwarded-for", "198.51.100.7")], "10.0.0.1"),
         ];
         for (pairs, want) in cases {
             assert_eq!(proxies.client(peer, &headers(pairs)), ip(want), "{pairs:?}");

@@ -449,9 +449,22 @@ impl Drop for KillOnDrop {
 #[test]
 fn sigusr2_hands_the_listeners_over_without_a_refused_connection() {
     let root = TempRoot::new().file("a.txt", "hello");
+    // A fixed admin port: the new process binds it while the old one holds it.
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
     let mut cmd = Command::new(BIN);
     cmd.arg(root.path())
-        .args(["-l", "127.0.0.1:0", "--quiet", "--state-dir"])
+        .args([
+            "-l",
+            "127.0.0.1:0",
+            "--quiet",
+            "--drain-delay",
+            "0s",
+            "--admin",
+        ])
+        .arg(admin.to_string())
+        .arg("--state-dir")
         .arg(root.path().join(".state"));
     let mut old = Proc::spawn(cmd);
     let line = old.line("ferrox: serving");

@@ -9,7 +9,7 @@ use ferrox::log::LogFormat;
 use ferrox::server::sites::{Plan, SitePlan};
 use ferrox::server::ServerOptions;
 use ferrox::site::access::AccessRules;
-use ferrox::site::forwarded::TrustedProxies;
+use ferrox::site::forwarded::{ForwardedHeader, TrustedProxies};
 use ferrox::site::pipeline::Modifiers;
 
 use crate::support::sites::{local, site, SitePlanExt};
@@ -187,12 +187,25 @@ fn forwarding_headers_are_believed_from_trusted_proxies_only() {
         exchange(addr, &forwarded("192.0.2.7, 198.51.100.9")),
         Some(403)
     );
-    let rfc7239 = b"GET /a.txt HTTP/1.1\r\nHost: test\r\nForwarded: for=\"[2001:db8::9]:4711\"\r\nConnection: close\r\n\r\n";
-    assert_eq!(exchange(addr, rfc7239), Some(200));
+    // A client's own `Forwarded` is not read (the proxy appends to
+    // X-Forwarded-For and passes it through): no way to name itself.
+    let spoof = b"GET /a.txt HTTP/1.1\r\nHost: test\r\nForwarded: for=198.51.100.9\r\nX-Forwarded-For: 192.0.2.8\r\nConnection: close\r\n\r\n";
+    assert_eq!(exchange(addr, spoof), Some(200));
     assert_eq!(
         clients(&server, 3),
-        ["192.0.2.7", "198.51.100.9", "2001:db8::9"]
+        ["192.0.2.7", "198.51.100.9", "192.0.2.8"]
     );
+    drop(server);
+
+    // Proxies that write `Forwarded` (RFC 7239), when configured: only it.
+    let mut rfc = options(false, &["127.0.0.1"]);
+    rfc.trusted_proxies = rfc.trusted_proxies.reading(ForwardedHeader::Forwarded);
+    let server = SiteServer::start_with_options(plan(&root), LogFormat::Common, rfc);
+    let addr = server.at(local(1));
+    let rfc7239 = b"GET /a.txt HTTP/1.1\r\nHost: test\r\nForwarded: for=\"[2001:db8::9]:4711\"\r\nX-Forwarded-For: 198.51.100.9\r\nConnection: close\r\n\r\n";
+    assert_eq!(exchange(addr, rfc7239), Some(200));
+    assert_eq!(exchange(addr, &forwarded("198.51.100.9")), Some(200));
+    assert_eq!(clients(&server, 2), ["2001:db8::9", "127.0.0.1"]);
     drop(server);
 
     // Not trusted: a client's own header changes nothing.

@@ -51,7 +51,7 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, error_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, file_cache_valid, dev, admin, drain_delay, acme, user, run_as_root"],
+               access_log, error_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, forwarded_header, file_cache_valid, dev, admin, drain_delay, acme, user, run_as_root"],
         ),
         // ACME: the table's keys, and the site's `tls` forms.
         (
@@ -664,6 +664,7 @@ compress_cache_size = "64MiB"
 state_dir = "state"
 proxy_protocol = false
 trusted_proxies = ["10.0.0.0/8", "::1"]
+forwarded_header = "x-forwarded-for"
 file_cache_valid = "250ms"
 dev = true
 admin = "127.0.0.1:9090"
@@ -767,6 +768,7 @@ etag = "content"
             state_dir: Some(PathBuf::from("/etc/ferrox/state")),
             proxy_protocol: Some(false),
             trusted_proxies: Some(vec!["10.0.0.0/8".into(), "::1".into()]),
+            forwarded_header: Some(ForwardedHeaderArg::XForwardedFor),
             file_cache_valid: Some(Duration::from_millis(250)),
             dev: Some(true),
             admin: Some(addr("127.0.0.1:9090")),
@@ -785,7 +787,7 @@ etag = "content"
         sites: vec![
             SiteKeys {
                 header: Location {
-                    line: 34,
+                    line: 35,
                     column: 1,
                 },
                 hosts: Some(vec!["example.com".into(), "www.example.com".into()]),
@@ -923,7 +925,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 93,
+                    line: 94,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -984,14 +986,14 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 85,
+            line: 86,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 59,
+            line: 60,
             column: 45
         })
     );
@@ -1005,7 +1007,7 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 53,
+            line: 54,
             column: 49
         })
     );

@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::problem::{a_type, closest, join, unknown_key, LineIndex, Location, Problem};
 use super::{FileConfig, Locations, LogFormatKey, ServerKeys};
-use crate::config::raw::{self, EtagArg, RuntimeArg};
+use crate::config::raw::{self, EtagArg, ForwardedHeaderArg, RuntimeArg};
 
 type Key<'i> = Spanned<DeString<'i>>;
 pub(super) type Val<'i> = Spanned<DeValue<'i>>;
@@ -43,6 +43,7 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "state_dir",
     "proxy_protocol",
     "trusted_proxies",
+    "forwarded_header",
     "file_cache_valid",
     "dev",
     "admin",
@@ -91,6 +92,11 @@ const LOG_FORMATS: &[(&str, LogFormatKey)] = &[
     ("common", LogFormatKey::Common),
     ("json", LogFormatKey::Json),
     ("vhost_combined", LogFormatKey::VhostCombined),
+];
+
+const FORWARDED_HEADERS: &[(&str, ForwardedHeaderArg)] = &[
+    ("x-forwarded-for", ForwardedHeaderArg::XForwardedFor),
+    ("forwarded", ForwardedHeaderArg::Forwarded),
 ];
 
 const RUNTIMES: &[(&str, RuntimeArg)] = &[
@@ -510,6 +516,9 @@ impl Walker<'_> {
                 "state_dir" => out.state_dir = self.path(key, v),
                 "proxy_protocol" => out.proxy_protocol = self.boolean(key, v),
                 "trusted_proxies" => out.trusted_proxies = self.trusted_proxies(key, v),
+                "forwarded_header" => {
+                    out.forwarded_header = self.choice(key, v, FORWARDED_HEADERS);
+                }
                 "file_cache_valid" => {
                     out.file_cache_valid = self.duration(key, v, raw::parse_duration);
                 }

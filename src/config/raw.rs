@@ -258,7 +258,8 @@ pub struct Args {
     pub domain: Vec<String>,
 
     /// Contact address given to the ACME CA (expiry notices).
-    #[arg(long, env = "FERROX_ACME_EMAIL", value_name = "ADDRESS", help_heading = TLS)]
+    #[arg(long, env = "FERROX_ACME_EMAIL", value_name = "ADDRESS", value_parser = parse_email,
+          help_heading = TLS)]
     pub acme_email: Option<String>,
 
     /// The ACME CA's directory URL (default: Let's Encrypt).
@@ -535,6 +536,15 @@ pub fn similar_subcommand(word: &str) -> Option<String> {
 pub fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
     s.parse()
         .map_err(|_| format!("expected ADDR:PORT such as 127.0.0.1:8080 or [::1]:8080, got '{s}'"))
+}
+
+/// A contact address for the ACME CA: the same check as `[server.acme]
+/// email` (an `@`, no spaces; the CA checks the rest).
+pub fn parse_email(s: &str) -> Result<String, String> {
+    match s.contains('@') && !s.contains(char::is_whitespace) {
+        true => Ok(s.to_string()),
+        false => Err(format!("'{s}' is not an address")),
+    }
 }
 
 /// An address or CIDR block for `--trusted-proxy`.

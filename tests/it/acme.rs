@@ -314,3 +314,96 @@ fn a_state_folder_open_to_others_is_reported_at_start() {
         "{stderr}"
     );
 }
+
+/// The configuration `argv` (after `ferrox`) loads.
+fn load(argv: &[&str]) -> Result<ferrox::config::Config, String> {
+    use clap::{CommandFactory, FromArgMatches};
+    use ferrox::config::{self, Args, Explicit};
+    let argv = std::iter::once("ferrox").chain(argv.iter().copied());
+    let matches = Args::command()
+        .try_get_matches_from(argv)
+        .map_err(|e| e.to_string())?;
+    let args = Args::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    config::load(&args, &Explicit::from_matches(&matches)).map_err(|e| e.to_string())
+}
+
+#[test]
+fn domain_serves_https_on_443_redirects_80_and_the_acme_flags_fill_the_options() {
+    use ferrox::server::acme::Challenge;
+    use ferrox::server::sites::SiteTls;
+    let root = TempRoot::new().file("a.txt", "x");
+    let dir = root.path().to_str().unwrap();
+    let config = load(&[
+        dir,
+        "--domain",
+        "example.com",
+        "--domain",
+        "www.example.com",
+        "--acme-email",
+        "ops@example.com",
+        "--acme-directory",
+        "https://acme.test/directory",
+        "--acme-ca-root",
+        "/etc/ferrox/test-ca.pem",
+    ])
+    .unwrap();
+    let plan = &config.plan;
+    assert_eq!(
+        plan.listen_tls,
+        ["0.0.0.0:443".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(plan.listen, ["0.0.0.0:80".parse::<SocketAddr>().unwrap()]);
+    let site = &plan.sites[0];
+    assert_eq!(site.spec.hosts, ["example.com", "www.example.com"]);
+    assert!(matches!(site.tls, Some(SiteTls::Acme(Challenge::Any))));
+    assert_eq!(site.spec.https_redirect, Some(443));
+    assert_eq!(config.acme.directory, "https://acme.test/directory");
+    assert_eq!(config.acme.email.as_deref(), Some("ops@example.com"));
+    assert_eq!(
+        config.acme.ca_root.as_deref(),
+        Some(Path::new("/etc/ferrox/test-ca.pem"))
+    );
+
+    // --listen and --redirect-http move them.
+    let config = load(&[
+        dir,
+        "--domain",
+        "example.com",
+        "-l",
+        "127.0.0.1:8443",
+        "--redirect-http",
+        "127.0.0.1:8080",
+    ])
+    .unwrap();
+    assert_eq!(
+        config.plan.listen_tls,
+        ["127.0.0.1:8443".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(
+        config.plan.listen,
+        ["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]
+    );
+
+    // Bad values are refused with the flag named.
+    for (argv, needle) in [
+        (vec![dir, "--domain", "*.example.com"], "--domain"),
+        (vec![dir, "--domain", "192.0.2.7"], "--domain"),
+        (
+            vec![
+                dir,
+                "--domain",
+                "example.com",
+                "--acme-directory",
+                "http://plain.test/dir",
+            ],
+            "--acme-directory",
+        ),
+        (
+            vec![dir, "--domain", "example.com", "--acme-email", "nobody"],
+            "--acme-email",
+        ),
+    ] {
+        let err = load(&argv).unwrap_err();
+        assert!(err.contains(needle), "{argv:?}: {err}");
+    }
+}

@@ -47,11 +47,13 @@ impl Walker<'_> {
             let read = match name {
                 "email" => {
                     out.email = self.string(&sub, v, "an address (a string)").and_then(|s| {
-                        let valid = s.contains('@') && !s.contains(char::is_whitespace);
-                        if !valid {
-                            self.report(v.span().start, &sub, format!("'{s}' is not an address"));
+                        match crate::config::raw::parse_email(s) {
+                            Ok(email) => Some(email),
+                            Err(why) => {
+                                self.report(v.span().start, &sub, why);
+                                None
+                            }
                         }
-                        valid.then(|| s.to_string())
                     });
                     out.email.is_some()
                 }

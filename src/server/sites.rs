@@ -243,7 +243,7 @@ impl Generation {
             .iter()
             .map(|site| match site {
                 SiteKeys::Fixed(keys) => keys.clone(),
-                SiteKeys::Acme(managed) => managed.certificate().into_iter().collect(),
+                SiteKeys::Acme(managed) => managed.installed().into_iter().collect(),
             })
             .collect();
         cert_expiry(&keys, &self.labels)

@@ -143,6 +143,12 @@ impl Managed {
         &self.names
     }
 
+    /// The certificate installed now, if any, without a word (for the
+    /// metrics: a scrape is no refused handshake).
+    pub fn installed(&self) -> Option<Arc<CertifiedKey>> {
+        self.current.load().as_ref().map(|installed| installed.key.clone())
+    }
+
     /// The certificate for a handshake; `None` (logged) while there is none.
     pub fn certificate(&self) -> Option<Arc<CertifiedKey>> {
         if let Some(installed) = &*self.current.load() {

@@ -10,6 +10,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+/// Failed writes and reopens of every log file, for the metrics.
+static ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// Log lines lost to failed writes (and failed reopens) so far, all files.
+pub fn write_errors() -> u64 {
+    ERRORS.load(Ordering::Relaxed)
+}
+
 /// Every log file open, for [`reopen_all`].
 static OPEN: OnceLock<Mutex<Vec<Weak<Shared>>>> = OnceLock::new();
 
@@ -71,6 +79,7 @@ impl LogFile {
     }
 
     fn failed(&self, what: &str, e: &io::Error) {
+        ERRORS.fetch_add(1, Ordering::Relaxed);
         let errors = self.shared.errors.fetch_add(1, Ordering::Relaxed) + 1;
         // Once until it works again: stderr, not tracing, which may be
         // writing to this very file.

@@ -186,6 +186,12 @@ impl Collector for Exporter {
         connections(&mut enc, metrics)?;
         counter(
             &mut enc,
+            "ferrox_log_write_errors",
+            "Failed writes to the access or error log file (each loses the lines it carried).",
+            crate::log::file::write_errors(),
+        )?;
+        counter(
+            &mut enc,
             "ferrox_tls_handshake_failures",
             "TLS handshakes that failed or timed out.",
             metrics.tls_handshake_failures.get(),

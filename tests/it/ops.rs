@@ -457,3 +457,25 @@ fn promtool_checks_the_metrics() {
     );
     promtool_check(&text);
 }
+
+#[test]
+fn failed_log_writes_are_counted_not_fatal() {
+    // /dev/full: every write fails (ENOSPC), as on a full disk.
+    let root = TempRoot::new().file("a.txt", "still served");
+    let (_served, addr, admin) = start(&root, &["--error-log", "/dev/full"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(admin);
+        if sample(&text, "ferrox_log_write_errors_total").is_some_and(|n| n >= 1.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log write error counted:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = get(addr, "/a.txt");
+    r.expect(200);
+    assert_eq!(r.body, b"still served");
+}

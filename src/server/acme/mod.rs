@@ -146,7 +146,10 @@ impl Managed {
     /// The certificate installed now, if any, without a word (for the
     /// metrics: a scrape is no refused handshake).
     pub fn installed(&self) -> Option<Arc<CertifiedKey>> {
-        self.current.load().as_ref().map(|installed| installed.key.clone())
+        self.current
+            .load()
+            .as_ref()
+            .map(|installed| installed.key.clone())
     }
 
     /// The certificate for a handshake; `None` (logged) while there is none.

@@ -407,3 +407,34 @@ fn domain_serves_https_on_443_redirects_80_and_the_acme_flags_fill_the_options()
         assert!(err.contains(needle), "{argv:?}: {err}");
     }
 }
+
+/// A validation the CA refuses is logged with its problem document, and
+/// retried with a growing wait, while the site's handshakes are refused.
+#[test]
+fn a_failed_validation_is_logged_with_the_problem_and_retried() {
+    let Some(bin) = pebble::find() else { return };
+    let setup = Setup::new();
+    // Pebble validates HTTP-01 on a port where nothing listens.
+    let nowhere = pebble::free_port();
+    let pebble = Pebble::start(&bin, setup.path(), nowhere, setup.tls, None);
+    setup.config(
+        &pebble.directory,
+        &pebble.listener_root,
+        "{ acme = true, challenge = \"http-01\" }",
+        "",
+    );
+    let mut server = setup.start();
+    let first = server.wait_for_within("a refused validation", ISSUE_WAIT, |l| {
+        l.contains("acme: cannot get a certificate for a.ferrox.test") && l.contains("attempt 1")
+    });
+    // The CA's problem document: what it saw, and its type.
+    assert!(first.contains("connection refused"), "{first}");
+    assert!(
+        first.contains("urn:ietf:params:acme:error:connection"),
+        "{first}"
+    );
+    assert!(first.contains("next try in"), "{first}");
+    server.wait_for_within("a second attempt", ISSUE_WAIT, |l| {
+        l.contains("acme: cannot get a certificate for a.ferrox.test") && l.contains("attempt 2")
+    });
+}

@@ -67,9 +67,72 @@ impl Sort {
     }
 }
 
+/// Natural order, as people sort: case-insensitive, and runs of digits by
+/// their value (`9-nine` before `10-ten`); equal names by their bytes.
 fn by_name(a: &Entry, b: &Entry) -> Ordering {
-    let lower = |e: &Entry| e.name.to_ascii_lowercase();
-    lower(a).cmp(&lower(b)).then_with(|| a.name.cmp(&b.name))
+    natural(&a.name, &b.name).then_with(|| a.name.cmp(&b.name))
+}
+
+/// Compares two names a run at a time: digit runs by value (leading zeros
+/// ignored, then fewer zeros first), other bytes ASCII-case-insensitively.
+/// Allocates nothing.
+pub fn natural(a: &[u8], b: &[u8]) -> Ordering {
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
+        if x.is_ascii_digit() && y.is_ascii_digit() {
+            let (ra, rb) = (digits(a, i), digits(b, j));
+            let za = ra.iter().take_while(|&&c| c == b'0').count();
+            let zb = rb.iter().take_while(|&&c| c == b'0').count();
+            let (va, vb) = (
+                ra.get(za..).unwrap_or_default(),
+                rb.get(zb..).unwrap_or_default(),
+            );
+            let order = va
+                .len()
+                .cmp(&vb.len())
+                .then_with(|| va.cmp(vb))
+                .then_with(|| za.cmp(&zb));
+            if order != Ordering::Equal {
+                return order;
+            }
+            i += ra.len();
+            j += rb.len();
+            continue;
+        }
+        let order = x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase());
+        if order != Ordering::Equal {
+            return order;
+        }
+        i += 1;
+        j += 1;
+    }
+    (a.len() - i.min(a.len())).cmp(&(b.len() - j.min(b.len())))
+}
+
+/// The run of ASCII digits of `s` from `from`.
+fn digits(s: &[u8], from: usize) -> &[u8] {
+    let rest = s.get(from..).unwrap_or_default();
+    let len = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    rest.get(..len).unwrap_or_default()
+}
+
+/// Drops the precompressed sidecars (`X.br`, `X.gz`, `X.zst` beside a file
+/// `X`) from a listing: they are representations of `X`, served as `X`.
+pub fn hide_sidecars(entries: &mut Vec<Entry>) {
+    let files: std::collections::HashSet<Vec<u8>> = entries
+        .iter()
+        .filter(|e| !e.is_dir)
+        .map(|e| e.name.clone())
+        .collect();
+    entries.retain(|e| {
+        if e.is_dir {
+            return true;
+        }
+        let stem = [b".br".as_slice(), b".gz", b".zst"]
+            .iter()
+            .find_map(|ext| e.name.strip_suffix(*ext));
+        !stem.is_some_and(|stem| files.contains(stem))
+    });
 }
 
 /// Escapes text for HTML element content and quoted attributes.
@@ -258,6 +321,41 @@ mod tests {
         assert_eq!(names(&entries), ["z", "a", "A.txt", "b.txt"]);
         Sort::from_query(Some("sort=time")).apply(&mut entries);
         assert_eq!(names(&entries), ["z", "a", "A.txt", "b.txt"]);
+    }
+
+    #[test]
+    fn names_sort_naturally() {
+        let mut names: Vec<&[u8]> = vec![
+            b"10-ten", b"9-nine", b"b.txt", b"A.txt", b"file10", b"file2", b"file02", b"a.txt",
+            b"x", b"x1", b"007", b"7",
+        ];
+        names.sort_by(|a, b| natural(a, b).then_with(|| a.cmp(b)));
+        let got: Vec<&str> = names
+            .iter()
+            .map(|n| std::str::from_utf8(n).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "7", "007", "9-nine", "10-ten", "A.txt", "a.txt", "b.txt", "file2", "file02",
+                "file10", "x", "x1"
+            ]
+        );
+    }
+
+    #[test]
+    fn sidecars_beside_their_file_are_not_listed() {
+        let mut entries = vec![
+            entry("app.js", false, 10, 0),
+            entry("app.js.br", false, 3, 0),
+            entry("app.js.gz", false, 4, 0),
+            entry("app.js.zst", false, 4, 0),
+            entry("lonely.gz", false, 4, 0),
+            entry("dir.br", true, 0, 0),
+        ];
+        hide_sidecars(&mut entries);
+        let names: Vec<&[u8]> = entries.iter().map(|e| e.name.as_slice()).collect();
+        assert_eq!(names, [b"app.js".as_slice(), b"lonely.gz", b"dir.br"]);
     }
 
     #[test]

@@ -548,6 +548,9 @@ impl Handler {
             // Reading stops at the cap: the memory bound holds however big the folder.
             let (mut entries, truncated) =
                 root.read_dir(&rel, &dir.file, options.hidden, options.max_listing_entries)?;
+            if options.precompressed {
+                listing::hide_sidecars(&mut entries);
+            }
             sort.apply(&mut entries);
             Ok(if wants_json {
                 listing::json(&entries)
@@ -666,7 +669,8 @@ fn listing_response(page: Bytes, json: bool, dev: bool) -> Response<Body> {
     let mut response = Response::new(Body::Bytes(page));
     let headers = response.headers_mut();
     let content_type = if json {
-        "application/json; charset=utf-8"
+        // JSON defines no charset parameter (RFC 8259 §11): it is UTF-8.
+        "application/json"
     } else {
         "text/html; charset=utf-8"
     };

@@ -811,7 +811,7 @@ fn json_listing() {
     set_mtime(&t.join("j/f.txt"), at(MTIME + 3600));
     let server = serve(t.path());
     let (resp, json) = get_json(&server, "/j/");
-    expect_listing(&resp, "application/json; charset=utf-8");
+    expect_listing(&resp, "application/json");
     assert_eq!(
         json,
         serde_json::json!([
@@ -826,7 +826,7 @@ fn json_listing() {
         "/j/?sort=size&order=desc",
         "Accept: text/html;q=0.5, application/json\r\n",
     );
-    expect_listing(&resp, "application/json; charset=utf-8");
+    expect_listing(&resp, "application/json");
     let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
     assert_eq!(json_names(&json), ["d", "é.txt", "f.txt"]);
     // Without it: HTML.
@@ -1157,7 +1157,7 @@ fn head_has_the_get_head_and_no_body() {
     let head = c.head_response();
     c.send("GET /d/ HTTP/1.1\r\nHost: test\r\nAccept: application/json\r\n\r\n");
     let get = c.response();
-    expect_listing(&get, "application/json; charset=utf-8");
+    expect_listing(&get, "application/json");
     assert_eq!(without_date(&head), without_date(&get), "HEAD /d/ (JSON)");
     // An error page and a redirect.
     for (target, status) in [("/missing", 404), ("/d", 301), ("/../x", 400)] {
@@ -1630,4 +1630,46 @@ fn pipelined_responses_read_late_arrive_whole_and_in_order() {
             );
         }
     }
+}
+
+#[test]
+fn listings_sort_naturally_and_leave_out_precompressed_sidecars() {
+    let t = TempRoot::new()
+        .file("n/10-ten.txt", "10")
+        .file("n/9-nine.txt", "9")
+        .file("n/Beta.txt", "b")
+        .file("n/alpha.txt", "a")
+        .file("n/app.js", "js")
+        .file("n/app.js.br", "br")
+        .file("n/app.js.gz", "gz")
+        .file("n/app.js.zst", "zst")
+        .file("n/lonely.gz", "gz");
+    let server = serve(t.path());
+    let (_resp, json) = get_json(&server, "/n/");
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "9-nine.txt",
+            "10-ten.txt",
+            "alpha.txt",
+            "app.js",
+            "Beta.txt",
+            "lonely.gz"
+        ]
+    );
+    // The sidecar is still served for what it is, by its own name.
+    let r = server.request("GET", "/n/app.js.br", "");
+    r.expect(200);
+    assert_eq!(r.body, b"br");
+    let html = server.request("GET", "/n/", "");
+    html.expect(200);
+    let page = String::from_utf8_lossy(&html.body);
+    assert!(!page.contains("app.js.gz"), "{page}");
+    assert!(page.find("9-nine.txt") < page.find("10-ten.txt"), "{page}");
 }

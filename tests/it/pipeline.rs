@@ -403,7 +403,7 @@ async fn a_listing_is_json_when_the_client_accepts_json() {
         &a,
         &[
             ("cache-control", "no-cache"),
-            ("content-type", "application/json; charset=utf-8"),
+            ("content-type", "application/json"),
             ("vary", "Accept"),
             ("x-content-type-options", "nosniff"),
         ],

@@ -52,10 +52,24 @@ pub const MAX_LIVE_STREAMS: usize = 64;
 /// client has gone is noticed (the write fails) and its slot freed.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
+/// The live-reload code, without its `<script>` tags.
+macro_rules! live_js {
+    () => {
+        "(()=>{const s=new EventSource(\"/__ferrox/live\");\
+s.addEventListener(\"reload\",()=>{s.close();location.reload();});})();"
+    };
+}
+
+/// The live-reload code alone, for a page that runs it inside its own script
+/// (a listing, whose policy allows only scripts with its nonce).
+pub const LIVE_JS: &str = live_js!();
+
 /// What HTML pages get: reloads the page on a `reload` event.
-pub const SCRIPT: &str = "<script>/* ferrox --dev: live reload */\
-(()=>{const s=new EventSource(\"/__ferrox/live\");\
-s.addEventListener(\"reload\",()=>{s.close();location.reload();});})();</script>";
+pub const SCRIPT: &str = concat!(
+    "<script>/* ferrox --dev: live reload */",
+    live_js!(),
+    "</script>"
+);
 
 /// The first bytes of every stream: reconnect after a second when the
 /// connection drops (a restarted server), and a comment to say it is open.

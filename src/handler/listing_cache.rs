@@ -5,11 +5,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::HeaderValue;
 
+use super::listing::Summary;
 use crate::files::FileIdentity;
 use crate::metrics::{CacheCounters, CacheFigures};
 
@@ -30,11 +32,41 @@ pub struct PageKey {
     pub json: bool,
 }
 
+/// A rendered listing: the page (HTML with its nonce placeholders, or JSON),
+/// its validator, and its counts.
+#[derive(Debug)]
+pub struct Listed {
+    /// The page as rendered.
+    pub body: Bytes,
+    /// Where the nonce goes in `body` (empty for JSON).
+    pub nonce_at: Vec<usize>,
+    /// A weak ETag of the rendered page: the bytes sent differ in their nonce,
+    /// the content does not (RFC 9110 §8.8.1).
+    pub etag: HeaderValue,
+    /// Folders, files and bytes listed.
+    pub summary: Summary,
+}
+
+impl Listed {
+    /// `body` with its validator, computed from its bytes.
+    pub fn new(body: Bytes, nonce_at: Vec<usize>, summary: Summary) -> Listed {
+        let hash = xxhash_rust::xxh3::xxh3_64(&body);
+        let etag = HeaderValue::from_str(&format!("W/\"l{hash:016x}\""))
+            .unwrap_or(HeaderValue::from_static("W/\"l\""));
+        Listed {
+            body,
+            nonce_at,
+            etag,
+            summary,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Page {
     at: Instant,
     identity: FileIdentity,
-    body: Bytes,
+    listed: Arc<Listed>,
 }
 
 /// The cache of rendered listings.
@@ -58,7 +90,7 @@ impl ListingCache {
     }
 
     /// The page for `key` if it is young enough and the folder is unchanged.
-    pub fn get(&self, key: &PageKey, identity: FileIdentity) -> Option<Bytes> {
+    pub fn get(&self, key: &PageKey, identity: FileIdentity) -> Option<Arc<Listed>> {
         let found = self.peek(key, identity);
         if found.is_none() {
             self.counters.misses.inc();
@@ -68,13 +100,13 @@ impl ListingCache {
 
     /// [`ListingCache::get`] for a first try that a `get` follows when it
     /// fails: a miss here is not counted, so one request counts one.
-    pub fn peek(&self, key: &PageKey, identity: FileIdentity) -> Option<Bytes> {
+    pub fn peek(&self, key: &PageKey, identity: FileIdentity) -> Option<Arc<Listed>> {
         let pages = self.pages.lock().ok()?;
         let found = pages
             .0
             .get(key)
             .filter(|page| page.identity == identity && page.at.elapsed() < self.max_age)
-            .map(|page| page.body.clone());
+            .map(|page| page.listed.clone());
         if found.is_some() {
             self.counters.hits.inc();
         }
@@ -82,8 +114,9 @@ impl ListingCache {
     }
 
     /// Keeps a page, evicting others to stay within the byte bound.
-    pub fn insert(&self, key: PageKey, identity: FileIdentity, body: Bytes) {
-        if body.len() > self.max_bytes / 4 {
+    pub fn insert(&self, key: PageKey, identity: FileIdentity, listed: Arc<Listed>) {
+        let len = listed.body.len();
+        if len > self.max_bytes / 4 {
             return;
         }
         let Ok(mut pages) = self.pages.lock() else {
@@ -91,23 +124,23 @@ impl ListingCache {
         };
         let (map, held) = &mut *pages;
         if let Some(old) = map.remove(&key) {
-            *held -= old.body.len();
+            *held -= old.listed.body.len();
         }
-        while *held + body.len() > self.max_bytes {
+        while *held + len > self.max_bytes {
             let Some(victim) = map.keys().next().cloned() else {
                 break;
             };
             if let Some(old) = map.remove(&victim) {
-                *held -= old.body.len();
+                *held -= old.listed.body.len();
             }
         }
-        *held += body.len();
+        *held += len;
         map.insert(
             key,
             Page {
                 at: Instant::now(),
                 identity,
-                body,
+                listed,
             },
         );
     }
@@ -119,7 +152,7 @@ impl ListingCache {
             map.retain(|key, page| {
                 let keep = key.root != root;
                 if !keep {
-                    *held -= page.body.len();
+                    *held -= page.listed.body.len();
                 }
                 keep
             });
@@ -145,6 +178,14 @@ mod tests {
         FileIdentity::of(&std::fs::metadata(".").unwrap())
     }
 
+    fn page(len: usize) -> Arc<Listed> {
+        Arc::new(Listed::new(
+            Bytes::from(vec![0; len]),
+            Vec::new(),
+            Summary::default(),
+        ))
+    }
+
     fn key(n: u8) -> PageKey {
         PageKey {
             root: 1,
@@ -157,7 +198,7 @@ mod tests {
     #[test]
     fn pages_expire_and_the_bound_holds() {
         let cache = ListingCache::new(Duration::from_millis(50), 1000);
-        cache.insert(key(0), identity(), Bytes::from(vec![0; 200]));
+        cache.insert(key(0), identity(), page(200));
         assert!(cache.get(&key(0), identity()).is_some());
         std::thread::sleep(Duration::from_millis(60));
         assert!(
@@ -165,10 +206,10 @@ mod tests {
             "expired page served"
         );
         for n in 0..20 {
-            cache.insert(key(n), identity(), Bytes::from(vec![0; 200]));
+            cache.insert(key(n), identity(), page(200));
             assert!(cache.bytes_held() <= 1000);
         }
-        cache.insert(key(99), identity(), Bytes::from(vec![0; 600]));
+        cache.insert(key(99), identity(), page(600));
         assert!(
             cache.get(&key(99), identity()).is_none(),
             "a page over a quarter of the bound was kept"

@@ -25,6 +25,7 @@ mod file;
 pub mod headers;
 pub mod listing;
 pub mod listing_cache;
+pub mod look;
 pub mod negotiate;
 pub mod range;
 pub mod status;
@@ -45,7 +46,7 @@ use compress::{CompressOptions, Compressor};
 use content_tag::ContentTags;
 use file::Prepared;
 use listing::Sort;
-use listing_cache::{ListingCache, PageKey};
+use listing_cache::{Listed, ListingCache, PageKey};
 pub use status::{status_for, ErrorPages, PageError};
 
 /// Entries read for one listing at most: the page and the entry list are built
@@ -360,6 +361,11 @@ impl Handler {
     pub fn error_response(&self, status: StatusCode) -> Response<Body> {
         let mut response = self.pages.response(status);
         if self.options.dev {
+            // The built-in page's policy allows no script: the live-reload
+            // one would be blocked (development mode serves a laptop).
+            response
+                .headers_mut()
+                .remove(header::CONTENT_SECURITY_POLICY);
             dev::inject_response(&mut response);
         }
         response
@@ -522,14 +528,117 @@ impl Handler {
                 page
             }
         };
-        Ok(listing_response(page, json, self.options.dev))
+        let mut response = self.listing_response(req, &page, json);
+        if let Some(coding) = self.listing_coding(req, &response) {
+            compress_listing(&mut response, coding).await;
+        }
+        Ok(response)
     }
 
-    /// The page from the listing cache, when it holds this version of it.
+    /// The page from the listing cache, when it holds this version of it and
+    /// the answer needs no compressing (which runs off the runtime's threads).
     fn cached_listing(&self, req: &Request<()>, listing: &Listing) -> Option<Response<Body>> {
+        if self.options.compress.enabled && accepts_a_coding(req) {
+            return None;
+        }
         let ask = PageAsk::of(req, listing);
         let page = self.listings.peek(&ask.key, ask.identity)?;
-        Some(listing_response(page, ask.key.json, self.options.dev))
+        Some(self.listing_response(req, &page, ask.key.json))
+    }
+
+    /// The answer for a rendered listing, before compression: 304 when the
+    /// client's copy is current, else the page with a fresh nonce and the
+    /// policy naming it. A 304 carries no policy, so a cached page keeps the
+    /// one that names its nonce (RFC 9111 §4.3.4 updates stored fields).
+    fn listing_response(&self, req: &Request<()>, page: &Listed, json: bool) -> Response<Body> {
+        let etag = page.etag.to_str().unwrap_or_default();
+        let validators = conditional::Validators {
+            etag,
+            modified: None,
+        };
+        let mut response = match conditional::evaluate(req.headers(), req.method(), validators) {
+            conditional::Precondition::Proceed => {
+                let mut response = if json {
+                    Response::new(Body::Bytes(page.body.clone()))
+                } else {
+                    let nonce = look::nonce();
+                    let body = listing::stamp(&page.body, &page.nonce_at, &nonce);
+                    let mut response = Response::new(Body::Bytes(Bytes::from(body)));
+                    let csp = look::listing_csp(std::str::from_utf8(&nonce).unwrap_or_default());
+                    if let Ok(csp) = HeaderValue::from_str(&csp) {
+                        response
+                            .headers_mut()
+                            .insert(header::CONTENT_SECURITY_POLICY, csp);
+                    }
+                    response
+                };
+                let content_type = if json {
+                    // JSON defines no charset parameter (RFC 8259 §11): it is UTF-8.
+                    "application/json"
+                } else {
+                    "text/html; charset=utf-8"
+                };
+                let headers = response.headers_mut();
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                headers.insert(
+                    "x-content-type-options",
+                    HeaderValue::from_static("nosniff"),
+                );
+                if json {
+                    let summary = page.summary;
+                    for (name, value) in [
+                        ("ferrox-folders", summary.folders),
+                        ("ferrox-files", summary.files),
+                        ("ferrox-bytes", summary.bytes),
+                    ] {
+                        headers.insert(name, HeaderValue::from(value));
+                    }
+                }
+                response
+            }
+            conditional::Precondition::NotModified => {
+                let mut response = Response::new(Body::Empty);
+                *response.status_mut() = StatusCode::NOT_MODIFIED;
+                response
+            }
+            conditional::Precondition::Failed => {
+                return self.error_response(StatusCode::PRECONDITION_FAILED)
+            }
+        };
+        let headers = response.headers_mut();
+        headers.insert(header::ETAG, page.etag.clone());
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert(
+            header::VARY,
+            HeaderValue::from_static("Accept, Accept-Encoding"),
+        );
+        response
+    }
+
+    /// The coding a listing answer is compressed with, if any: only a page
+    /// (not a 304), worth compressing, and a coding the client prefers.
+    fn listing_coding(
+        &self,
+        req: &Request<()>,
+        response: &Response<Body>,
+    ) -> Option<crate::codec::Encoding> {
+        let Body::Bytes(body) = response.body() else {
+            return None;
+        };
+        if !self.options.compress.enabled
+            || response.status() != StatusCode::OK
+            || (body.len() as u64) < crate::codec::MIN_SIZE
+        {
+            return None;
+        }
+        let accepted = negotiate::Accepted::parse(
+            req.headers()
+                .get(header::ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok()),
+        );
+        accepted
+            .choose(&crate::codec::CODINGS)
+            .filter(|coding| *coding != crate::codec::Encoding::Identity)
     }
 
     /// Reads and renders a listing on the blocking pool: a large folder takes
@@ -541,10 +650,10 @@ impl Handler {
         dir: Opened,
         sort: Sort,
         wants_json: bool,
-    ) -> Result<Bytes, files::Error> {
+    ) -> Result<Arc<Listed>, files::Error> {
         let root = self.root.clone();
         let options = self.options.clone();
-        let page = tokio::task::spawn_blocking(move || -> Result<String, files::Error> {
+        let page = tokio::task::spawn_blocking(move || -> Result<Listed, files::Error> {
             // Reading stops at the cap: the memory bound holds however big the folder.
             let (mut entries, truncated) =
                 root.read_dir(&rel, &dir.file, options.hidden, options.max_listing_entries)?;
@@ -552,15 +661,82 @@ impl Handler {
                 listing::hide_sidecars(&mut entries);
             }
             sort.apply(&mut entries);
-            Ok(if wants_json {
-                listing::json(&entries)
-            } else {
-                listing::html(&path, &entries, sort, truncated)
-            })
+            let summary = listing::Summary::of(&entries);
+            if wants_json {
+                let body = Bytes::from(listing::json(&entries));
+                return Ok(Listed::new(body, Vec::new(), summary));
+            }
+            let readme = read_readme(&root, &rel, &entries).map(|md| listing::readme::render(&md));
+            let cx = listing::Context {
+                path: &path,
+                sort,
+                truncated,
+                offers: listing::Offers::default(),
+                readme: readme.as_deref(),
+                extra_script: options.dev.then_some(dev::LIVE_JS),
+            };
+            let page = listing::html(&cx, &entries);
+            Ok(Listed::new(Bytes::from(page.text), page.nonce_at, summary))
         })
         .await
         .map_err(|e| files::Error::Io(std::io::Error::other(e)))??;
-        Ok(Bytes::from(page))
+        Ok(Arc::new(page))
+    }
+}
+
+/// The folder's README (the first of [`listing::readme::NAMES`] listed as a
+/// file), read through the root's confined opens; `None` when there is none,
+/// it is too big, or it cannot be read.
+fn read_readme(root: &Root, rel: &Path, entries: &[files::Entry]) -> Option<String> {
+    use std::io::Read as _;
+    let name = listing::readme::NAMES.iter().find(|name| {
+        entries
+            .iter()
+            .any(|e| !e.is_dir && e.name.as_slice() == **name)
+    })?;
+    let name = std::str::from_utf8(name).ok()?;
+    let opened = root.open_file(&rel.join(name)).ok()?;
+    if !opened.meta.is_file() || opened.meta.len() > listing::readme::MAX_BYTES {
+        return None;
+    }
+    let mut text = Vec::new();
+    (&opened.file)
+        .take(listing::readme::MAX_BYTES)
+        .read_to_end(&mut text)
+        .ok()?;
+    Some(String::from_utf8_lossy(&text).into_owned())
+}
+
+/// Whether the request's `Accept-Encoding` names any coding at all.
+fn accepts_a_coding(req: &Request<()>) -> bool {
+    req.headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let accepted = negotiate::Accepted::parse(Some(v));
+            accepted
+                .choose(&crate::codec::CODINGS)
+                .is_some_and(|c| c != crate::codec::Encoding::Identity)
+        })
+}
+
+/// Compresses a listing page on the blocking pool (a page of thousands of
+/// entries takes milliseconds); on failure the page goes as it is.
+async fn compress_listing(response: &mut Response<Body>, coding: crate::codec::Encoding) {
+    let Body::Bytes(page) = response.body() else {
+        return;
+    };
+    let page = page.clone();
+    let compressed = tokio::task::spawn_blocking(move || {
+        crate::codec::compress_to_vec(&page, coding, &crate::codec::ON_THE_FLY)
+    })
+    .await;
+    if let Ok(Ok(compressed)) = compressed {
+        *response.body_mut() = Body::Bytes(Bytes::from(compressed));
+        response.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(coding.token()),
+        );
     }
 }
 
@@ -661,30 +837,6 @@ impl PageAsk {
             sort,
         }
     }
-}
-
-/// A listing page with its fields (with the live-reload script in
-/// development mode).
-fn listing_response(page: Bytes, json: bool, dev: bool) -> Response<Body> {
-    let mut response = Response::new(Body::Bytes(page));
-    let headers = response.headers_mut();
-    let content_type = if json {
-        // JSON defines no charset parameter (RFC 8259 §11): it is UTF-8.
-        "application/json"
-    } else {
-        "text/html; charset=utf-8"
-    };
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(header::VARY, HeaderValue::from_static("Accept"));
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    if dev {
-        dev::inject_response(&mut response);
-    }
-    response
 }
 
 /// 301 to the slash form. The location is rebuilt from the normalised path and

@@ -11,6 +11,7 @@ use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::body::Body;
 use crate::files;
+use crate::handler::look;
 
 /// Every status the server can send with a page.
 pub const PAGE_STATUSES: [u16; 19] = [
@@ -57,8 +58,13 @@ impl std::error::Error for PageError {
 #[derive(Debug, Clone)]
 pub struct ErrorPages {
     pages: HashMap<u16, Bytes>,
+    /// Statuses whose page comes from the folder of custom pages: those get
+    /// no Content-Security-Policy of ours.
+    custom: Vec<u16>,
     /// The fields every error page carries, built once and cloned per response.
     headers: HeaderMap,
+    /// [`ErrorPages::headers`] and the built-in pages' policy.
+    builtin_headers: HeaderMap,
 }
 
 impl ErrorPages {
@@ -69,6 +75,7 @@ impl ErrorPages {
             .filter_map(|&code| StatusCode::from_u16(code).ok())
             .map(|s| (s.as_u16(), Bytes::from(builtin_page(s))))
             .collect();
+        let mut custom = Vec::new();
         if let Some(dir) = dir {
             let fail = |path: &Path, error| PageError {
                 path: path.to_path_buf(),
@@ -92,6 +99,7 @@ impl ErrorPages {
                 }
                 let page = std::fs::read(&path).map_err(|e| fail(&path, e))?;
                 pages.insert(code, Bytes::from(page));
+                custom.push(code);
             }
         }
         let mut headers = HeaderMap::with_capacity(4);
@@ -104,7 +112,16 @@ impl ErrorPages {
             "x-content-type-options",
             HeaderValue::from_static("nosniff"),
         );
-        Ok(ErrorPages { pages, headers })
+        let mut builtin_headers = headers.clone();
+        if let Ok(csp) = HeaderValue::from_str(&look::ERROR_PAGE_CSP) {
+            builtin_headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
+        Ok(ErrorPages {
+            pages,
+            custom,
+            headers,
+            builtin_headers,
+        })
     }
 
     /// The built-in pages alone.
@@ -113,7 +130,9 @@ impl ErrorPages {
         // still renders every page on demand.
         ErrorPages::load(None).unwrap_or_else(|_| ErrorPages {
             pages: HashMap::new(),
+            custom: Vec::new(),
             headers: HeaderMap::new(),
+            builtin_headers: HeaderMap::new(),
         })
     }
 
@@ -125,7 +144,11 @@ impl ErrorPages {
         };
         let mut response = Response::new(Body::Bytes(page));
         *response.status_mut() = status;
-        *response.headers_mut() = self.headers.clone();
+        *response.headers_mut() = if self.custom.contains(&status.as_u16()) {
+            self.headers.clone()
+        } else {
+            self.builtin_headers.clone()
+        };
         response
     }
 }
@@ -158,9 +181,11 @@ fn builtin_page(status: StatusCode) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{code} {reason}</title>\
-         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}}\
-         h1{{font-weight:600}}p{{color:#555}}</style></head>\
-         <body><h1>{code} {reason}</h1><p>{hint}</p><hr><small>ferrox</small></body></html>\n"
+         <title>{code} {reason}</title><link rel=\"icon\" href=\"{favicon}\">\
+         <style>{css}</style></head>\n\
+         <body><main class=\"err\"><h1>{code} {reason}</h1><p>{hint}</p>\
+         <p><a href=\"/\">Go to the site's home page</a></p></main></body></html>\n",
+        favicon = look::FAVICON,
+        css = look::CSS,
     )
 }

@@ -158,9 +158,23 @@ fn dev_mode_sends_no_cache_on_every_response_and_the_script_in_html_only() {
         missing.header("content-length"),
         missing.body.len().to_string()
     );
+    assert!(missing.try_header("content-security-policy").is_none());
+    // A listing runs the live reload inside its own script, which its
+    // policy allows by nonce: an injected script of its own would be blocked.
     let listing = get(addr, "/docs/", "");
     listing.expect(200);
-    assert!(listing.text().contains(SCRIPT));
+    let page = listing.text();
+    assert!(!page.contains(SCRIPT), "{page}");
+    assert_eq!(page.matches("<script").count(), 1, "{page}");
+    let script = page.split("<script nonce=\"").nth(1).unwrap();
+    assert!(script.contains(ferrox::handler::dev::LIVE_JS), "{page}");
+    let csp = listing.header("content-security-policy");
+    let nonce = script.split('"').next().unwrap();
+    assert!(
+        csp.contains(&format!("script-src 'nonce-{nonce}'")),
+        "{csp}"
+    );
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
     assert_eq!(listing.header("cache-control"), "no-cache");
     let json = get(addr, "/docs/", "Accept: application/json\r\n");
     assert!(!json.text().contains("<script"));

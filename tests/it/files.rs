@@ -134,7 +134,7 @@ fn expect_listing(resp: &Resp, content_type: &str) {
     resp.expect(200);
     assert_eq!(resp.header("content-type"), content_type, "{resp:?}");
     assert_eq!(resp.header(NOSNIFF), "nosniff", "{resp:?}");
-    assert_eq!(resp.header("vary"), "Accept", "{resp:?}");
+    assert_eq!(resp.header("vary"), "Accept, Accept-Encoding", "{resp:?}");
     assert_eq!(resp.header("cache-control"), "no-cache", "{resp:?}");
     assert_eq!(
         resp.header("content-length"),
@@ -147,9 +147,9 @@ fn expect_listing(resp: &Resp, content_type: &str) {
 #[track_caller]
 fn tbody(page: &str) -> &str {
     let start = page
-        .find("<tbody>\n")
+        .find("<tbody id=\"entries\">\n")
         .unwrap_or_else(|| panic!("no tbody in:\n{page}"))
-        + "<tbody>\n".len();
+        + "<tbody id=\"entries\">\n".len();
     let end = page.find("</tbody>").unwrap();
     &page[start..end]
 }
@@ -160,10 +160,10 @@ fn listed(page: &str) -> Vec<String> {
         .lines()
         .map(|row| {
             let text = row
-                .split("\">")
+                .split("<span>")
                 .nth(1)
                 .unwrap_or_else(|| panic!("odd row {row:?}"));
-            text.split("</a>").next().unwrap().to_string()
+            text.split("</span>").next().unwrap().replace("<wbr>", "")
         })
         .collect()
 }
@@ -178,16 +178,33 @@ fn json_names(value: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// One listing row, exactly as the page must show it.
+/// One listing row, exactly as the page must show it: `href` and `text` as
+/// escaped in the page (a folder's with their slash).
 fn row(href: &str, text: &str, size: Option<&str>) -> String {
+    let is_dir = text.ends_with('/');
+    let name = text.trim_end_matches('/');
+    let kind = ferrox::handler::listing::icons::Kind::of(name.as_bytes(), is_dir);
+    let mut shown = String::new();
+    for (i, c) in name.char_indices() {
+        shown.push(c);
+        if matches!(c, '-' | '_' | '.' | '+') && i + 1 < name.len() {
+            shown.push_str("<wbr>");
+        }
+    }
     format!(
-        "<tr><td><a href=\"./{href}\">{text}</a></td><td class=\"n\">{}</td><td class=\"t\">{MTIME_LISTING}</td></tr>\n",
+        "<tr{} data-name=\"{name}\"><td><a href=\"./{href}\"><svg class=\"i\"><use href=\"#{}\"/></svg>\
+         <span>{shown}{}</span></a></td><td class=\"n\">{}</td><td class=\"t\">\
+         <time datetime=\"{MTIME_JSON}\">{MTIME_LISTING}</time></td></tr>\n",
+        if is_dir { " class=\"d\"" } else { "" },
+        kind.id(),
+        if is_dir { "/" } else { "" },
         size.unwrap_or("")
     )
 }
 
 const PARENT_ROW: &str =
-    "<tr><td><a href=\"../\">../</a></td><td class=\"n\"></td><td class=\"t\"></td></tr>\n";
+    "<tr><td><a href=\"../\"><svg class=\"i\"><use href=\"#u\"/></svg><span>../</span></a></td>\
+     <td class=\"n\"></td><td class=\"t\"></td></tr>\n";
 
 /// Reads a response head from a raw stream, returning it and any body bytes read
 /// with it.
@@ -765,11 +782,11 @@ fn listing_sorts_directories_first_by_any_key() {
     // Sizes are human-readable; folders show none.
     let page = server.get("/s/?sort=size&order=desc").text();
     assert!(
-        page.contains(">big.txt</a></td><td class=\"n\">300 B</td>"),
+        page.contains(">big.<wbr>txt</span></a></td><td class=\"n\">300 B</td>"),
         "{page}"
     );
     assert!(
-        page.contains(">beta/</a></td><td class=\"n\"></td>"),
+        page.contains(">beta/</span></a></td><td class=\"n\"></td>"),
         "{page}"
     );
 }
@@ -1115,7 +1132,14 @@ fn without_date(resp: &Resp) -> Vec<(String, String)> {
         .headers
         .iter()
         .filter(|(n, _)| !n.eq_ignore_ascii_case("date"))
-        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .map(|(n, v)| {
+            // A listing's nonce differs per response, as it must.
+            let v = match v.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()) {
+                Some(nonce) => v.replace(nonce, "NONCE"),
+                None => v.clone(),
+            };
+            (n.to_ascii_lowercase(), v)
+        })
         .collect();
     headers.sort();
     headers
@@ -1151,7 +1175,7 @@ fn head_has_the_get_head_and_no_body() {
     expect_listing(&get, HTML);
     assert_eq!(head.header("content-length"), get.body.len().to_string());
     assert_eq!(without_date(&head), without_date(&get), "HEAD /d/");
-    assert!(get.text().contains(">x.bin</a>"));
+    assert!(get.text().contains(">x.<wbr>bin</span></a>"));
     // The JSON listing.
     c.send("HEAD /d/ HTTP/1.1\r\nHost: test\r\nAccept: application/json\r\n\r\n");
     let head = c.head_response();
@@ -1672,4 +1696,249 @@ fn listings_sort_naturally_and_leave_out_precompressed_sidecars() {
     let page = String::from_utf8_lossy(&html.body);
     assert!(!page.contains("app.js.gz"), "{page}");
     assert!(page.find("9-nine.txt") < page.find("10-ten.txt"), "{page}");
+}
+
+/// The page with its nonces blanked: two responses of one page compare equal.
+fn without_nonce(page: &str) -> String {
+    let mut out = String::new();
+    let mut rest = page;
+    while let Some(at) = rest.find("nonce=\"") {
+        let (head, tail) = rest.split_at(at + "nonce=\"".len());
+        out.push_str(head);
+        out.push('N');
+        rest = tail.split_once('"').map_or("", |(_, after)| after);
+        out.push('"');
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn listings_are_compressed_and_revalidated() {
+    let mut t = TempRoot::new();
+    for i in 0..60 {
+        t = t.file(format!("c/file-{i}.txt"), "x");
+    }
+    pin_mtimes(t.path());
+    let server = serve(t.path());
+    let plain = server.get("/c/");
+    expect_listing(&plain, HTML);
+    assert!(plain.try_header("content-encoding").is_none());
+    let etag = plain.header("etag").to_string();
+    assert!(etag.starts_with("W/\""), "a weak validator: {etag}");
+
+    // Each coding, decoded, is the page (but for the nonce) with the same
+    // validator; the client's weights choose.
+    for (accept, coding) in [
+        ("gzip", "gzip"),
+        ("br", "br"),
+        ("zstd", "zstd"),
+        ("gzip, br, zstd", "br"),
+        ("gzip;q=1, br;q=0.5", "gzip"),
+    ] {
+        let resp = server.request("GET", "/c/", &format!("Accept-Encoding: {accept}\r\n"));
+        resp.expect(200);
+        assert_eq!(resp.header("content-encoding"), coding, "{accept}");
+        assert_eq!(resp.header("etag"), etag, "{accept}");
+        assert_eq!(resp.header("vary"), "Accept, Accept-Encoding");
+        assert_eq!(resp.header("content-length"), resp.body.len().to_string());
+        let mut decoded = Vec::new();
+        match coding {
+            "gzip" => {
+                flate2::read::GzDecoder::new(&resp.body[..])
+                    .read_to_end(&mut decoded)
+                    .unwrap();
+            }
+            "br" => {
+                brotli::Decompressor::new(&resp.body[..], 4096)
+                    .read_to_end(&mut decoded)
+                    .unwrap();
+            }
+            _ => decoded = zstd::decode_all(&resp.body[..]).unwrap(),
+        }
+        assert!(
+            resp.body.len() * 3 < decoded.len(),
+            "{accept}: poorly compressed"
+        );
+        assert_eq!(
+            without_nonce(&String::from_utf8(decoded).unwrap()),
+            without_nonce(&plain.text()),
+            "{accept}"
+        );
+    }
+
+    // The validator answers 304 with no body and no policy, compressed or not.
+    for extra in ["", "Accept-Encoding: gzip\r\n"] {
+        let resp = server.request("GET", "/c/", &format!("If-None-Match: {etag}\r\n{extra}"));
+        resp.expect(304);
+        assert!(resp.body.is_empty());
+        assert_eq!(resp.header("etag"), etag);
+        assert!(resp.try_header("content-security-policy").is_none());
+        assert!(resp.try_header("content-encoding").is_none());
+    }
+    // A new file is a new page, and a new validator.
+    std::fs::write(t.path().join("c/new.txt"), "n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let resp = server.request("GET", "/c/", &format!("If-None-Match: {etag}\r\n"));
+        if resp.status == 200 {
+            assert_ne!(resp.header("etag"), etag);
+            assert!(resp.text().contains("new.<wbr>txt"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the old validator still matches");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Turned off, nothing is compressed.
+    let off = serve_opts(
+        t.path(),
+        handler::Options {
+            compress: handler::compress::CompressOptions {
+                enabled: false,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    let resp = off.request("GET", "/c/", "Accept-Encoding: gzip\r\n");
+    resp.expect(200);
+    assert!(resp.try_header("content-encoding").is_none());
+}
+
+#[test]
+fn every_listing_response_has_its_own_nonce_and_a_strict_policy() {
+    let t = TempRoot::new().file("p/a.txt", "a");
+    let server = serve(t.path());
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..5 {
+        let resp = server.get("/p/");
+        let csp = resp.header("content-security-policy").to_string();
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .unwrap()
+            .split('\'')
+            .next()
+            .unwrap()
+            .to_string();
+        let page = resp.text();
+        // The nonce is on the page's style and script, and nowhere else.
+        assert_eq!(page.matches(&nonce).count(), 2, "{page}");
+        assert!(page.contains(&format!("<style nonce=\"{nonce}\">")));
+        assert!(page.contains(&format!("<script nonce=\"{nonce}\">")));
+        assert!(seen.insert(nonce), "a nonce came twice");
+        for part in [
+            "default-src 'none'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "form-action 'self'",
+            "base-uri 'none'",
+            "frame-ancestors 'self'",
+        ] {
+            assert!(csp.contains(part), "{part} missing from {csp}");
+        }
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+    }
+}
+
+#[test]
+fn a_readme_is_rendered_below_the_listing_and_cannot_script() {
+    let t = TempRoot::new()
+        .file(
+            "r/README.md",
+            "# Hello *there*\n\n<script>alert(1)</script>\n\n[bad](javascript:alert(1)) [good](notes.txt) \
+             <img src=x onerror=alert(1)>\n",
+        )
+        .file("r/notes.txt", "n")
+        .file("big/README.md", vec![b'#'; 300 * 1024])
+        .file("lower/readme.md", "lower case *works*");
+    let server = serve(t.path());
+    let page = server.get("/r/").text();
+    let readme = page
+        .split("<article id=\"readme\" class=\"readme\">")
+        .nth(1)
+        .unwrap();
+    assert!(readme.contains("<h1>Hello <em>there</em></h1>"), "{readme}");
+    assert!(
+        readme.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{readme}"
+    );
+    assert!(readme.contains("<a href=\"#\">bad</a>"), "{readme}");
+    assert!(
+        readme.contains("<a href=\"notes.txt\">good</a>"),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{readme}"
+    );
+    assert_eq!(
+        page.matches("<script").count(),
+        1,
+        "only the page's own script"
+    );
+    assert!(!page.contains("<img"), "{page}");
+    // Too big to render: the file is listed, not shown.
+    let page = server.get("/big/").text();
+    assert!(!page.contains("id=\"readme\""));
+    assert!(page.contains("data-name=\"README.md\""));
+    let page = server.get("/lower/").text();
+    assert!(page.contains("lower case <em>works</em>"), "{page}");
+    // No README, no section.
+    let page = server.get("/").text();
+    assert!(!page.contains("id=\"readme\""));
+}
+
+#[test]
+fn a_readme_outside_the_root_is_never_rendered() {
+    let outside = TempRoot::new().file("README.md", "# SECRET outside");
+    let t = TempRoot::new().dir("s");
+    std::os::unix::fs::symlink(
+        outside.path().join("README.md"),
+        t.path().join("s/README.md"),
+    )
+    .unwrap();
+    let server = serve(t.path());
+    let page = server.get("/s/").text();
+    assert!(!page.contains("SECRET"), "{page}");
+    assert!(!page.contains("id=\"readme\""), "{page}");
+}
+
+#[test]
+fn error_pages_look_like_the_listing_link_home_and_allow_only_their_style() {
+    let t = TempRoot::new().file("a.txt", "a");
+    let server = serve(t.path());
+    let resp = server.get("/missing");
+    resp.expect(404);
+    let page = resp.text();
+    assert!(
+        page.contains("<a href=\"/\">Go to the site's home page</a>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("prefers-color-scheme:dark"),
+        "dark mode: {page}"
+    );
+    assert!(
+        page.contains("<link rel=\"icon\" href=\"data:image/svg+xml,"),
+        "{page}"
+    );
+    // The policy allows exactly the page's style block, by its hash.
+    let style = page
+        .split("<style>")
+        .nth(1)
+        .unwrap()
+        .split("</style>")
+        .next()
+        .unwrap();
+    let digest = ring::digest::digest(&ring::digest::SHA256, style.as_bytes());
+    use base64::Engine as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());
+    let csp = resp.header("content-security-policy");
+    assert!(csp.contains(&format!("style-src 'sha256-{hash}'")), "{csp}");
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(!page.contains("<script"), "{page}");
 }

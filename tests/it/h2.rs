@@ -203,11 +203,25 @@ fn normalise(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Norm
         .find(|(n, _)| n == "content-type")
         .and_then(|(_, v)| v.split_once("boundary="))
         .map(|(_, b)| b.to_string());
-    let replace = |s: &[u8]| match &boundary {
-        Some(b) => String::from_utf8_lossy(s)
-            .replace(b.as_str(), "BOUNDARY")
-            .into_bytes(),
-        None => s.to_vec(),
+    // A listing's nonce differs per response, as it must.
+    let nonce = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-security-policy"))
+        .and_then(|(_, v)| v.split("'nonce-").nth(1))
+        .and_then(|v| v.split('\'').next())
+        .map(|n| n.to_string());
+    let replace = |s: &[u8]| {
+        let mut text = String::from_utf8_lossy(s).into_owned();
+        if let Some(b) = &boundary {
+            text = text.replace(b.as_str(), "BOUNDARY");
+        }
+        if let Some(n) = &nonce {
+            text = text.replace(n.as_str(), "NONCE");
+        }
+        if boundary.is_none() && nonce.is_none() {
+            return s.to_vec();
+        }
+        text.into_bytes()
     };
     let mut headers: Vec<(String, String)> = headers
         .into_iter()
@@ -219,7 +233,7 @@ fn normalise(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Norm
         })
         .collect();
     headers.sort();
-    let body = if boundary.is_some() {
+    let body = if boundary.is_some() || nonce.is_some() {
         replace(&body)
     } else {
         body

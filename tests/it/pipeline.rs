@@ -74,6 +74,10 @@ fn expect_error(answer: &Answer, status: u16) {
         answer,
         &[
             ("cache-control", "no-cache"),
+            (
+                "content-security-policy",
+                &ferrox::handler::look::ERROR_PAGE_CSP,
+            ),
             ("content-type", HTML),
             ("x-content-type-options", "nosniff"),
         ],
@@ -370,28 +374,70 @@ async fn a_folder_without_an_index_is_listed_as_html() {
     let (_root, h) = serve(listed_folder());
     let a = get(&h, "/docs/").await;
     assert_eq!(a.status, 200, "{a:?}");
+    // A fresh nonce per response, named by the policy.
+    let csp = a.header("content-security-policy").to_string();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no nonce in {csp}"))
+        .to_string();
+    assert_eq!(nonce.len(), listing::NONCE_LEN, "{csp}");
+    assert_eq!(csp, ferrox::handler::look::listing_csp(&nonce));
+    let etag = a.header("etag").to_string();
+    assert!(etag.starts_with("W/\"l"), "{etag}");
     expect_fields(
         &a,
         &[
             ("cache-control", "no-cache"),
+            ("content-security-policy", &csp),
             ("content-type", HTML),
-            ("vary", "Accept"),
+            ("etag", &etag),
+            ("vary", "Accept, Accept-Encoding"),
             ("x-content-type-options", "nosniff"),
         ],
     );
-    // Folders first, then by name; no dotfile; the rows as the renderer
-    // (unit-tested in src/handler/listing.rs) writes them.
+    // Folders first, then by name; no dotfile; the page as the renderer
+    // (unit-tested in src/handler/listing/) writes it, with this nonce.
     let entries = [
         entry("sub", true, 0),
         entry("a.txt", false, 1),
         entry("b.txt", false, 2),
     ];
     let path = sanitize("/docs/", false).unwrap();
-    let page = listing::html(&path, &entries, Sort::from_query(None), false);
-    assert_eq!(a.text(), page);
-    let row = "<tr><td><a href=\"./a.txt\">a.txt</a></td><td class=\"n\">1 B</td>\
-               <td class=\"t\">2001-02-03 04:05</td></tr>\n";
+    let cx = listing::Context {
+        path: &path,
+        sort: Sort::from_query(None),
+        truncated: false,
+        offers: listing::Offers::default(),
+        readme: None,
+        extra_script: None,
+    };
+    let page = listing::html(&cx, &entries);
+    let nonce: [u8; listing::NONCE_LEN] = nonce.as_bytes().try_into().unwrap();
+    let page = listing::stamp(page.text.as_bytes(), &page.nonce_at, &nonce);
+    assert_eq!(a.text(), String::from_utf8(page).unwrap());
+    let row = "<tr data-name=\"a.txt\"><td><a href=\"./a.txt\"><svg class=\"i\"><use href=\"#t\"/></svg>\
+               <span>a.<wbr>txt</span></a></td><td class=\"n\">1 B</td>\
+               <td class=\"t\"><time datetime=\"2001-02-03T04:05:06Z\">2001-02-03 04:05</time></td></tr>\n";
     assert!(a.text().contains(row), "{a:?}");
+
+    // The next response has another nonce, the same validator; the
+    // validator answers 304 without a policy (the cached page keeps its own).
+    let b = get(&h, "/docs/").await;
+    assert_ne!(b.header("content-security-policy"), csp);
+    assert_eq!(b.header("etag"), etag);
+    let c = get_with(&h, "/docs/", &[("if-none-match", &etag)]).await;
+    assert_eq!(c.status, 304, "{c:?}");
+    expect_fields(
+        &c,
+        &[
+            ("cache-control", "no-cache"),
+            ("etag", &etag),
+            ("vary", "Accept, Accept-Encoding"),
+        ],
+    );
+    assert!(c.body.is_empty());
 }
 
 #[tokio::test]
@@ -399,12 +445,18 @@ async fn a_listing_is_json_when_the_client_accepts_json() {
     let (_root, h) = serve(listed_folder());
     let a = get_with(&h, "/docs/", &[("accept", "application/json")]).await;
     assert_eq!(a.status, 200, "{a:?}");
+    let etag = a.header("etag").to_string();
     expect_fields(
         &a,
         &[
             ("cache-control", "no-cache"),
             ("content-type", "application/json"),
-            ("vary", "Accept"),
+            ("etag", &etag),
+            // The counts travel beside the array, which keeps its shape.
+            ("ferrox-bytes", "3"),
+            ("ferrox-files", "2"),
+            ("ferrox-folders", "1"),
+            ("vary", "Accept, Accept-Encoding"),
             ("x-content-type-options", "nosniff"),
         ],
     );
@@ -585,6 +637,10 @@ async fn a_range_past_the_end_is_416_with_the_length() {
             &a,
             &[
                 ("cache-control", "no-cache"),
+                (
+                    "content-security-policy",
+                    &ferrox::handler::look::ERROR_PAGE_CSP,
+                ),
                 ("content-range", &content_range),
                 ("content-type", HTML),
                 ("x-content-type-options", "nosniff"),
@@ -682,6 +738,10 @@ async fn refusing_identity_with_no_coding_on_offer_is_406() {
             &a,
             &[
                 ("cache-control", "no-cache"),
+                (
+                    "content-security-policy",
+                    &ferrox::handler::look::ERROR_PAGE_CSP,
+                ),
                 ("content-type", HTML),
                 ("vary", "Accept-Encoding"),
                 ("x-content-type-options", "nosniff"),

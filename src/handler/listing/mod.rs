@@ -1,12 +1,20 @@
-//! Directory listings as HTML (no JavaScript, responsive) and as JSON. Pure
-//! functions over already-read entries: every name is HTML-escaped in text and
-//! percent-encoded in links.
+//! Directory listings as HTML and as JSON. Pure functions over already-read
+//! entries: every name is HTML-escaped in text and percent-encoded in links.
+//!
+//! The HTML page ([`html`]) works without JavaScript (sorting is links, times
+//! are UTC); its one script, allowed by a per-response nonce, adds the filter,
+//! local times, and the upload, new-folder and delete controls. The page is
+//! rendered once with a placeholder where the nonce goes ([`Rendered`]), kept
+//! in the listing cache, and stamped with a fresh nonce per response.
+
+mod html;
+pub mod icons;
+pub mod readme;
 
 use std::cmp::Ordering;
-use std::fmt::Write as _;
 
-use crate::files::path::encode_segment;
-use crate::files::{Entry, SafePath};
+use crate::files::Entry;
+pub use html::{html, Context};
 
 /// Listing sort column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,113 +172,83 @@ pub fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-fn display_time(t: std::time::SystemTime) -> String {
-    // "2026-11-21T14:22:46Z" → "2026-11-21 14:22"
-    let s = humantime::format_rfc3339_seconds(t).to_string();
-    s.get(..16).map(|p| p.replace('T', " ")).unwrap_or(s)
+/// What a folder holds, as the page's summary line and the JSON listing's
+/// fields say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// Folders listed.
+    pub folders: u64,
+    /// Files listed.
+    pub files: u64,
+    /// The files' sizes added up.
+    pub bytes: u64,
 }
 
-/// The HTML page for a directory.
-pub fn html(path: &SafePath<'_>, entries: &[Entry], sort: Sort, truncated: bool) -> String {
-    let mut out = String::with_capacity(1024 + entries.len() * 160);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Index of {}</title><style>{STYLE}</style></head><body>\n<h1>Index of ",
-        decoded_title(path)
-    );
-    // Breadcrumbs: each ancestor links to its own URL.
-    out.push_str("<a href=\"/\">/</a>");
-    let mut url = String::from("/");
-    for segment in path.segments() {
-        url.push_str(&encode_segment(segment));
-        url.push('/');
-        out.push_str("<a href=\"");
-        escape_html(&mut out, &url);
-        out.push_str("\">");
-        escape_html(&mut out, &String::from_utf8_lossy(segment));
-        out.push_str("</a>/");
+impl Summary {
+    /// Counts `entries`.
+    pub fn of(entries: &[Entry]) -> Summary {
+        entries.iter().fold(Summary::default(), |mut s, e| {
+            if e.is_dir {
+                s.folders += 1;
+            } else {
+                s.files += 1;
+                s.bytes = s.bytes.saturating_add(e.size);
+            }
+            s
+        })
     }
-    out.push_str("</h1>\n<table>\n<thead><tr>");
-    for (key, label, class) in [
-        (SortKey::Name, "Name", ""),
-        (SortKey::Size, "Size", " class=\"n\""),
-        (SortKey::Time, "Modified", " class=\"t\""),
-    ] {
-        let descending = sort.key == key && !sort.descending;
-        let arrow = match (sort.key == key, sort.descending) {
-            (false, _) => "",
-            (true, false) => " ↑",
-            (true, true) => " ↓",
-        };
-        let name = match key {
-            SortKey::Name => "name",
-            SortKey::Size => "size",
-            SortKey::Time => "time",
-        };
-        let order = if descending { "desc" } else { "asc" };
-        let _ = write!(
-            out,
-            "<th{class}><a href=\"?sort={name}&amp;order={order}\">{label}{arrow}</a></th>"
-        );
+
+    /// `2 folders, 1 file, 3.0 KiB`.
+    pub fn text(&self) -> String {
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        format!(
+            "{}, {}, {}",
+            plural(self.folders, "folder", "folders"),
+            plural(self.files, "file", "files"),
+            human_size(self.bytes)
+        )
     }
-    out.push_str("</tr></thead>\n<tbody>\n");
-    if !path.is_root() {
-        out.push_str(
-            "<tr><td><a href=\"../\">../</a></td><td class=\"n\"></td><td class=\"t\"></td></tr>\n",
-        );
-    }
-    for entry in entries {
-        let name = String::from_utf8_lossy(&entry.name);
-        let slash = if entry.is_dir { "/" } else { "" };
-        // "./" keeps a name such as "a:b" from reading as a URL scheme.
-        out.push_str("<tr><td><a href=\"./");
-        escape_html(&mut out, &encode_segment(&entry.name));
-        out.push_str(slash);
-        out.push_str("\">");
-        escape_html(&mut out, &name);
-        out.push_str(slash);
-        out.push_str("</a></td><td class=\"n\">");
-        if !entry.is_dir {
-            out.push_str(&human_size(entry.size));
+}
+
+/// What the page offers beyond reading, as the server was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offers {
+    /// Download links for the folder as `.zip` and `.tar.gz`.
+    pub archive: bool,
+    /// The upload form (multipart POST to the folder) and drag and drop.
+    pub upload: bool,
+    /// The new-folder form (MKCOL).
+    pub mkdir: bool,
+    /// A delete button per entry (DELETE).
+    pub delete: bool,
+}
+
+/// A rendered page, with the places of the nonce placeholder in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The page, with [`NONCE_PLACEHOLDER`] where each nonce goes.
+    pub text: String,
+    /// Byte offsets of the placeholders.
+    pub nonce_at: Vec<usize>,
+}
+
+/// Characters of a nonce: 16 random bytes in unpadded base64url.
+pub const NONCE_LEN: usize = 22;
+
+/// What a cached page holds where the nonce goes; as long as a nonce.
+pub const NONCE_PLACEHOLDER: &str = "0000000000000000000000";
+
+/// `page` with `nonce` at each of `at` (a copy: the cached page stays as it is).
+pub fn stamp(page: &[u8], at: &[usize], nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
+    let mut out = page.to_vec();
+    for &offset in at {
+        if let Some(slot) = out.get_mut(offset..offset + NONCE_LEN) {
+            slot.copy_from_slice(nonce);
         }
-        let _ = writeln!(
-            out,
-            "</td><td class=\"t\">{}</td></tr>",
-            display_time(entry.modified)
-        );
     }
-    out.push_str("</tbody></table>\n");
-    if truncated {
-        let _ = writeln!(
-            out,
-            "<p class=\"note\">Listing truncated to the first {} entries.</p>",
-            entries.len()
-        );
-    }
-    out.push_str("</body></html>\n");
     out
 }
-
-fn decoded_title(path: &SafePath<'_>) -> String {
-    let mut raw = String::from("/");
-    for segment in path.segments() {
-        raw.push_str(&String::from_utf8_lossy(segment));
-        raw.push('/');
-    }
-    let mut title = String::new();
-    escape_html(&mut title, &raw);
-    title
-}
-
-const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}\
-h1{font-size:1.3em;font-weight:600;word-break:break-all}h1 a{text-decoration:none}\
-table{border-collapse:collapse;width:100%}th{text-align:left;border-bottom:2px solid #ddd}\
-td,th{padding:.3em .6em}tr:nth-child(even){background:#f6f6f6}a{color:#0645ad}\
-td:first-child{word-break:break-all}.n{text-align:right;white-space:nowrap}.t{white-space:nowrap}\
-.note{color:#777}@media(max-width:600px){.t{display:none}}\
-@media(prefers-color-scheme:dark){body{background:#111;color:#ddd}tr:nth-child(even){background:#1c1c1c}a{color:#8ab4f8}}";
 
 /// The listing as a JSON array of `{name, type, size, mtime}`.
 pub fn json(entries: &[Entry]) -> String {
@@ -366,21 +344,106 @@ mod tests {
         assert_eq!(human_size(5 << 30), "5.0 GiB");
     }
 
+    fn page(entries: &[Entry], offers: Offers, readme: Option<&str>) -> Rendered {
+        let path = crate::files::sanitize("/sub/", false).unwrap();
+        let cx = Context {
+            path: &path,
+            sort: Sort::from_query(None),
+            truncated: false,
+            offers,
+            readme,
+            extra_script: None,
+        };
+        html(&cx, entries)
+    }
+
     #[test]
     fn names_are_escaped_in_text_and_links() {
-        let path = crate::files::sanitize("/", false).unwrap();
-        let page = html(
-            &path,
+        let page = page(
             &[entry("<b>\"x\"&'.txt", false, 1, 0)],
-            Sort::from_query(None),
-            false,
+            Offers::default(),
+            None,
         );
         assert!(
-            page.contains(
-                "<a href=\"./%3Cb%3E%22x%22&amp;%27.txt\">&lt;b&gt;&quot;x&quot;&amp;&#39;.txt</a>"
+            page.text.contains(
+                "<tr data-name=\"&lt;b&gt;&quot;x&quot;&amp;&#39;.txt\"><td><a href=\"./%3Cb%3E%22x%22&amp;%27.txt\">\
+                 <svg class=\"i\"><use href=\"#t\"/></svg><span>&lt;b&gt;&quot;x&quot;&amp;&#39;.<wbr>txt</span></a></td>"
             ),
-            "{page}"
+            "{}",
+            page.text
         );
-        assert!(!page.contains("<b>"));
+        assert!(!page.text.contains("<b>"));
+    }
+
+    #[test]
+    fn the_nonce_goes_where_the_page_says() {
+        let page = page(&[entry("a", false, 1, 0)], Offers::default(), None);
+        assert_eq!(page.nonce_at.len(), 2);
+        for &at in &page.nonce_at {
+            assert_eq!(&page.text[at..at + NONCE_LEN], NONCE_PLACEHOLDER);
+        }
+        let nonce = [b'Z'; NONCE_LEN];
+        let stamped =
+            String::from_utf8(stamp(page.text.as_bytes(), &page.nonce_at, &nonce)).unwrap();
+        let z = "Z".repeat(NONCE_LEN);
+        assert!(stamped.contains(&format!("<style nonce=\"{z}\">")));
+        assert!(stamped.contains(&format!("<script nonce=\"{z}\">")));
+        assert!(!stamped.contains(NONCE_PLACEHOLDER));
+        // Nothing else in the page carries a nonce or an inline handler.
+        assert_eq!(stamped.matches("nonce=").count(), 2);
+        assert!(!stamped.contains(" onclick=") && !stamped.contains(" style=\""));
+    }
+
+    #[test]
+    fn counts_and_offers_show() {
+        let entries = [
+            entry("d", true, 0, 0),
+            entry("a.txt", false, 1000, 0),
+            entry("b.txt", false, 2072, 0),
+        ];
+        let plain = page(&entries, Offers::default(), None).text;
+        assert!(
+            plain.contains("<p id=\"summary\" class=\"sub\">1 folder, 2 files, 3.0 KiB</p>"),
+            "{plain}"
+        );
+        for id in [
+            "id=\"download-zip\"",
+            "id=\"upload\"",
+            "id=\"mkdir\"",
+            "<th class=\"x\">",
+            "id=\"readme\"",
+        ] {
+            assert!(!plain.contains(id), "{id} without its offer");
+        }
+        let all = Offers {
+            archive: true,
+            upload: true,
+            mkdir: true,
+            delete: true,
+        };
+        let full = page(&entries, all, Some("<p>hi</p>")).text;
+        for id in [
+            "id=\"download-zip\" href=\"?download=zip\"",
+            "id=\"download-tgz\" href=\"?download=tar.gz\"",
+            "<form id=\"upload\" method=\"post\" enctype=\"multipart/form-data\"",
+            "id=\"upload-files\" type=\"file\" name=\"file\" multiple",
+            "<progress id=\"upload-progress\"",
+            "<form id=\"mkdir\" hidden>",
+            "class=\"del\"",
+            "<article id=\"readme\" class=\"readme\">\n<p>hi</p></article>",
+        ] {
+            assert!(full.contains(id), "{id} missing:\n{full}");
+        }
+        assert_eq!(Summary::of(&[]).text(), "0 folders, 0 files, 0 B");
+    }
+
+    #[test]
+    fn long_names_break_at_their_parts() {
+        let mut out = String::new();
+        html::escape_wrapping_for_tests(&mut out, "a-b_c.d+e<f");
+        assert_eq!(out, "a-<wbr>b_<wbr>c.<wbr>d+<wbr>e&lt;f");
+        out.clear();
+        html::escape_wrapping_for_tests(&mut out, "trailing.");
+        assert_eq!(out, "trailing.");
     }
 }

@@ -16,7 +16,7 @@
 //! - [`handler`]: request → response: the pipeline in `mod.rs`, `file` (one file's
 //!   representations), `conditional`, `range`, `negotiate`, `compress` (on-the-fly
 //!   scheduling), `compress_cache`, `content_tag`, `cache_control`, `listing`,
-//!   `listing_cache`, `headers`, `status` (THE file error → status map and pages),
+//!   `listing_cache`, `look` (what the built-in pages share), `headers`, `status` (THE file error → status map and pages),
 //!   `dev` (development mode: no-cache, the live-reload script and its event
 //!   stream).
 //! - [`site`]: many sites: `hosts` (the host → site table), `root` (a root

@@ -178,7 +178,7 @@ const KINDS: [(Kind, &[&[u8]]); 7] = [
 /// kind, a folder, and the arrow of the `../` row. Drawn with the current
 /// stroke colour, so the stylesheet colours them (and dark mode follows).
 pub const SPRITE: &str = concat!(
-    "<svg xmlns=\"http://www.w3.org/2000/svg\" hidden>",
+    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"0\" height=\"0\" class=\"sprite\" aria-hidden=\"true\">",
     "<symbol id=\"d\" viewBox=\"0 0 24 24\"><path d=\"M3 6.5C3 5.7 3.7 5 4.5 5H9l2 2.5h8.5c.8 0 1.5.7 1.5 1.5v8.5c0 .8-.7 1.5-1.5 1.5h-15c-.8 0-1.5-.7-1.5-1.5z\"/></symbol>",
     "<symbol id=\"f\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4\"/></symbol>",
     "<symbol id=\"t\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4M9 11h6M9 14h6M9 17h4\"/></symbol>",
@@ -187,7 +187,7 @@ pub const SPRITE: &str = concat!(
     "<symbol id=\"v\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4M10 11.5v6l4.8-3z\"/></symbol>",
     "<symbol id=\"z\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4M10 4v1.5M12 6v1.5M10 8v1.5M12 10v1.5M10 13.5h2.5v3.5H10z\"/></symbol>",
     "<symbol id=\"c\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4M10.5 12 8.5 14.5l2 2.5M13.5 12l2 2.5-2 2.5\"/></symbol>",
-    "<symbol id=\"p\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4\"/><text x=\"12\" y=\"17.5\" text-anchor=\"middle\">PDF</text></symbol>",
+    "<symbol id=\"p\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4\"/><text x=\"12\" y=\"17.6\" text-anchor=\"middle\" font-size=\"5.6\" font-weight=\"700\" font-family=\"sans-serif\" fill=\"currentColor\" stroke=\"none\">PDF</text></symbol>",
     "<symbol id=\"u\" viewBox=\"0 0 24 24\"><path d=\"M12 19V6M7 11l5-5 5 5\"/></symbol>",
     "</svg>",
 );

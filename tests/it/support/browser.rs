@@ -25,6 +25,10 @@ pub const BROWSER_WAIT: Duration = Duration::from_secs(10);
 /// the machine running the suite has few of either.
 static TURN: Mutex<()> = Mutex::const_new(());
 
+/// The bound on waiting for the turn: every browser test ahead of this one,
+/// each well under a minute.
+const TURN_WAIT: Duration = Duration::from_secs(600);
+
 /// The size and looks of the browser's window.
 #[derive(Clone, Copy, Debug)]
 pub struct Look {
@@ -59,10 +63,12 @@ impl Look {
         tz: "UTC",
     };
 
+    /// The same, in the dark colour scheme.
     pub fn dark(self) -> Look {
         Look { dark: true, ..self }
     }
 
+    /// The same, in the time zone `tz` (`Asia/Tokyo`).
     pub fn tz(self, tz: &'static str) -> Look {
         Look { tz, ..self }
     }
@@ -151,7 +157,9 @@ impl Browser {
     pub async fn start(look: Look) -> Option<Browser> {
         let (chromium, chromedriver) = find()?;
         // Across the tests' runtimes; a test that panics gives its turn back.
-        let turn = TURN.lock().await;
+        let turn = tokio::time::timeout(TURN_WAIT, TURN.lock())
+            .await
+            .unwrap_or_else(|_| panic!("no turn for a browser within {TURN_WAIT:?}"));
         let profile = tempfile::tempdir().unwrap();
         let (driver, port) = spawn_driver(&chromedriver, look.tz, profile);
         let caps = capabilities(&chromium, look, driver._profile.path());

@@ -79,6 +79,28 @@ fn by_name() -> Vec<String> {
     .to_vec()
 }
 
+/// The fixture served by a [`TestServer`], and a browser showing a page of
+/// it. Fields drop in order: the browser, the server, the folder.
+struct Opened {
+    browser: Browser,
+    server: TestServer,
+    _root: TempRoot,
+}
+
+/// Serves [`fixture`] and opens `path` of it in a browser with `look`;
+/// `None` without chromium (see `support::browser::find`).
+async fn open(look: Look, path: &str) -> Option<Opened> {
+    let root = fixture();
+    let server = TestServer::files(root.path());
+    let browser = Browser::start(look).await?;
+    browser.goto(&server.url(path)).await;
+    Some(Opened {
+        browser,
+        server,
+        _root: root,
+    })
+}
+
 /// The names the page shows, in order: the text of each row's first link,
 /// read through WebDriver (as rendered), without the parent row; a folder's
 /// trailing `/` is dropped (its link is checked by the caller).
@@ -123,13 +145,11 @@ async fn click_until_query(browser: &Browser, element: fantoccini::elements::Ele
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_show_exactly_as_on_disk_in_natural_order() {
-    let root = fixture();
-    let server = TestServer::files(root.path());
-    let Some(browser) = Browser::start(Look::DESKTOP).await else {
+    let Some(page) = open(Look::DESKTOP, "/").await else {
         return;
     };
-    browser.goto(&server.url("/")).await;
-    assert_eq!(shown_names(&browser).await, by_name());
+    let (browser, server) = (&page.browser, &page.server);
+    assert_eq!(shown_names(browser).await, by_name());
     // The hostile name is text, not markup: no element came out of it.
     assert_eq!(browser.find_all("tbody b").await.len(), 0);
     // Each link leads to its file: the hostile one too.
@@ -157,16 +177,14 @@ async fn names_show_exactly_as_on_disk_in_natural_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn column_headers_sort_by_size_then_by_modification_time() {
-    let root = fixture();
-    let server = TestServer::files(root.path());
-    let Some(browser) = Browser::start(Look::DESKTOP).await else {
+    let Some(page) = open(Look::DESKTOP, "/").await else {
         return;
     };
-    browser.goto(&server.url("/")).await;
-    assert_eq!(shown_names(&browser).await, by_name());
+    let browser = &page.browser;
+    assert_eq!(shown_names(browser).await, by_name());
 
-    let size = header_link(&browser, "Size").await;
-    click_until_query(&browser, size, "sort=size").await;
+    let size = header_link(browser, "Size").await;
+    click_until_query(browser, size, "sort=size").await;
     let long = long_name();
     let by_size = [
         "sub",
@@ -178,10 +196,10 @@ async fn column_headers_sort_by_size_then_by_modification_time() {
         &long,
         UNICODE,
     ];
-    assert_eq!(shown_names(&browser).await, by_size);
+    assert_eq!(shown_names(browser).await, by_size);
 
-    let modified = header_link(&browser, "Modified").await;
-    click_until_query(&browser, modified, "sort=time").await;
+    let modified = header_link(browser, "Modified").await;
+    click_until_query(browser, modified, "sort=time").await;
     let mut by_time = vec![
         "sub",
         &long,
@@ -192,46 +210,42 @@ async fn column_headers_sort_by_size_then_by_modification_time() {
         HOSTILE,
         "NINETEEN.md",
     ];
-    assert_eq!(shown_names(&browser).await, by_time);
+    assert_eq!(shown_names(browser).await, by_time);
 
     // The same header again: latest first, folders still first.
-    let modified = header_link(&browser, "Modified").await;
-    click_until_query(&browser, modified, "order=desc").await;
+    let modified = header_link(browser, "Modified").await;
+    click_until_query(browser, modified, "order=desc").await;
     by_time[1..].reverse();
-    assert_eq!(shown_names(&browser).await, by_time);
+    assert_eq!(shown_names(browser).await, by_time);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn breadcrumbs_and_the_parent_row_lead_back_to_the_root() {
-    let root = fixture();
-    let server = TestServer::files(root.path());
-    let Some(browser) = Browser::start(Look::DESKTOP).await else {
+    let Some(page) = open(Look::DESKTOP, "/sub/deeper/").await else {
         return;
     };
-    browser.goto(&server.url("/sub/deeper/")).await;
-    assert_eq!(shown_names(&browser).await, ["deep.txt"]);
+    let (browser, server) = (&page.browser, &page.server);
+    assert_eq!(shown_names(browser).await, ["deep.txt"]);
     // The crumb of the middle folder, then the root's.
     browser.click_to("a[href='/sub/']", "/sub/").await;
-    assert_eq!(shown_names(&browser).await, ["deeper", "inner.txt"]);
+    assert_eq!(shown_names(browser).await, ["deeper", "inner.txt"]);
     browser.click_to("a[href='/']", "/").await;
     assert_eq!(browser.url().await, server.url("/"));
-    assert_eq!(shown_names(&browser).await, by_name());
+    assert_eq!(shown_names(browser).await, by_name());
 
     // Down by the folder's link, up by the `../` row.
     browser.click_to("tbody a[href$='sub/']", "/sub/").await;
     browser.click_to("a[href='../']", "/").await;
     assert_eq!(browser.url().await, server.url("/"));
-    assert_eq!(shown_names(&browser).await, by_name());
+    assert_eq!(shown_names(browser).await, by_name());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_phone_nothing_scrolls_sideways_and_long_names_wrap() {
-    let root = fixture();
-    let server = TestServer::files(root.path());
-    let Some(browser) = Browser::start(Look::PHONE).await else {
+    let Some(page) = open(Look::PHONE, "/").await else {
         return;
     };
-    browser.goto(&server.url("/")).await;
+    let browser = &page.browser;
     let geometry = browser
         .eval_with(
             "const d = document.documentElement;
@@ -283,49 +297,35 @@ fn luminance([r, g, b]: [f64; 3]) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dark_colour_scheme_gives_a_dark_page_and_the_light_one_a_light_page() {
-    let root = fixture();
-    let server = TestServer::files(root.path());
-    {
-        let Some(browser) = Browser::start(Look::DESKTOP.dark()).await else {
+    for (look, dark) in [(Look::DESKTOP.dark(), true), (Look::DESKTOP, false)] {
+        let Some(page) = open(look, "/").await else {
             return;
         };
-        browser.goto(&server.url("/")).await;
-        let dark = browser
+        let scheme = page
+            .browser
             .eval("return matchMedia('(prefers-color-scheme: dark)').matches;")
             .await;
-        assert_eq!(dark, json!(true), "the browser is not in dark mode");
-        let bg = background(&browser).await;
-        assert!(
-            bg.is_some_and(|c| luminance(c) < 0.2),
-            "the page's background in dark mode: {bg:?}"
-        );
+        assert_eq!(scheme, json!(dark), "the browser's colour scheme");
+        // A background left to the browser is its canvas: white when light,
+        // which a dark page must not leave.
+        let bg = background(&page.browser).await;
+        let right = match bg {
+            Some(c) if dark => luminance(c) < 0.2,
+            Some(c) => luminance(c) > 0.8,
+            None => !dark,
+        };
+        assert!(right, "the page's background with dark={dark}: {bg:?}");
     }
-    let Some(browser) = Browser::start(Look::DESKTOP).await else {
-        return;
-    };
-    browser.goto(&server.url("/")).await;
-    let dark = browser
-        .eval("return matchMedia('(prefers-color-scheme: dark)').matches;")
-        .await;
-    assert_eq!(dark, json!(false), "the browser is not in light mode");
-    // A background left to the browser is its light canvas: white.
-    let bg = background(&browser).await.unwrap_or([255.0; 3]);
-    assert!(
-        luminance(bg) > 0.8,
-        "the page's background in light mode: {bg:?}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the new error pages (a link back to the site root)"]
 async fn the_404_page_links_back_to_the_site_root() {
-    let root = fixture();
-    let server = TestServer::files(root.path());
-    server.get("/sub/no-such-file").expect(404);
-    let Some(browser) = Browser::start(Look::DESKTOP).await else {
+    let Some(page) = open(Look::DESKTOP, "/sub/no-such-file").await else {
         return;
     };
-    browser.goto(&server.url("/sub/no-such-file")).await;
+    let (browser, server) = (&page.browser, &page.server);
+    server.get("/sub/no-such-file").expect(404);
     let home = browser
         .eval_with(
             "return [...document.querySelectorAll('a')].filter(a => a.href === arguments[0]).length;",
@@ -335,7 +335,7 @@ async fn the_404_page_links_back_to_the_site_root() {
     assert_eq!(home, json!(1), "no single link to the site root");
     browser.click_to("a[href='/']", "/").await;
     assert_eq!(browser.url().await, server.url("/"));
-    assert_eq!(shown_names(&browser).await, by_name());
+    assert_eq!(shown_names(browser).await, by_name());
 }
 
 // ---- The new listing page's DOM contract ---------------------------------
@@ -354,14 +354,12 @@ async fn visible_rows(browser: &Browser) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the new listing page"]
 async fn the_filter_box_hides_rows_that_do_not_match() {
-    let root = fixture();
-    let server = TestServer::files(root.path());
-    let Some(browser) = Browser::start(Look::DESKTOP).await else {
+    let Some(page) = open(Look::DESKTOP, "/").await else {
         return;
     };
-    browser.goto(&server.url("/")).await;
+    let browser = &page.browser;
     // The raw names, the hostile one included, in the rows' data-name.
-    assert_eq!(visible_rows(&browser).await, by_name());
+    assert_eq!(visible_rows(browser).await, by_name());
     let filter = browser.find("input#filter[type=search]").await;
     bounded("typing nine", filter.send_keys("nine")).await;
     browser
@@ -370,7 +368,7 @@ async fn the_filter_box_hides_rows_that_do_not_match() {
             "return document.querySelectorAll('#entries tr[data-name]:not([hidden])').length === 2;",
         )
         .await;
-    assert_eq!(visible_rows(&browser).await, ["9-nine.txt", "NINETEEN.md"]);
+    assert_eq!(visible_rows(browser).await, ["9-nine.txt", "NINETEEN.md"]);
     // Hidden rows are hidden by the attribute, and not shown.
     let hidden = browser
         .eval("return [...document.querySelectorAll('#entries tr[hidden]')].map(r => r.offsetHeight);")
@@ -386,7 +384,7 @@ async fn the_filter_box_hides_rows_that_do_not_match() {
             "return document.querySelectorAll('#entries tr[hidden]').length === 0;",
         )
         .await;
-    assert_eq!(visible_rows(&browser).await, by_name());
+    assert_eq!(visible_rows(browser).await, by_name());
 
     // What is typed is text: markup characters match the hostile name only.
     bounded("typing a quote", filter.send_keys("\"x\"&")).await;
@@ -396,7 +394,7 @@ async fn the_filter_box_hides_rows_that_do_not_match() {
             "return document.querySelectorAll('#entries tr[data-name]:not([hidden])').length === 1;",
         )
         .await;
-    assert_eq!(visible_rows(&browser).await, [HOSTILE]);
+    assert_eq!(visible_rows(browser).await, [HOSTILE]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,8 +480,10 @@ fn nonce(csp: &str) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the new listing page"]
 async fn the_content_security_policy_runs_the_pages_script_only() {
-    let root = fixture();
-    let server = TestServer::files(root.path());
+    let Some(page) = open(Look::DESKTOP, "/").await else {
+        return;
+    };
+    let (browser, server) = (&page.browser, &page.server);
     let first = server.get("/");
     first.expect(200);
     let csp = first.header("content-security-policy");
@@ -497,11 +497,6 @@ async fn the_content_security_policy_runs_the_pages_script_only() {
     // A nonce is good for one response only.
     let second = server.get("/");
     assert_ne!(nonce(second.header("content-security-policy")), first_nonce);
-
-    let Some(browser) = Browser::start(Look::DESKTOP).await else {
-        return;
-    };
-    browser.goto(&server.url("/")).await;
     let own = browser
         .eval("return document.documentElement.dataset.js;")
         .await;

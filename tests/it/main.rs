@@ -4,6 +4,7 @@
 mod support;
 
 mod acme;
+mod browser;
 mod caching;
 mod cli;
 mod compress;

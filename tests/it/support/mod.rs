@@ -8,6 +8,7 @@
 
 mod binary;
 pub mod body;
+pub mod browser;
 pub mod h2;
 pub mod pebble;
 mod raw;

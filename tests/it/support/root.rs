@@ -51,6 +51,12 @@ impl TempRoot {
         self
     }
 
+    /// Gives the file or folder at `rel` the modification time `time`.
+    pub fn mtime(self, rel: impl AsRef<Path>, time: SystemTime) -> Self {
+        set_mtime(&self.join(rel), time);
+        self
+    }
+
     /// The metadata ETag the server must send for the file at `rel`:
     /// `"ino-size-mtime.nsec"`, in hex.
     pub fn metadata_tag(&self, rel: impl AsRef<Path>) -> String {

@@ -319,7 +319,6 @@ async fn the_dark_colour_scheme_gives_a_dark_page_and_the_light_one_a_light_page
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the new error pages (a link back to the site root)"]
 async fn the_404_page_links_back_to_the_site_root() {
     let Some(page) = open(Look::DESKTOP, "/sub/no-such-file").await else {
         return;
@@ -352,7 +351,6 @@ async fn visible_rows(browser: &Browser) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the new listing page"]
 async fn the_filter_box_hides_rows_that_do_not_match() {
     let Some(page) = open(Look::DESKTOP, "/").await else {
         return;
@@ -398,7 +396,6 @@ async fn the_filter_box_hides_rows_that_do_not_match() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the new listing page"]
 async fn filtering_ten_thousand_entries_takes_little_script_time() {
     const ENTRIES: usize = 10_000;
     let root = TempRoot::new().dir("big");
@@ -444,7 +441,6 @@ async fn filtering_ten_thousand_entries_takes_little_script_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the new listing page"]
 async fn the_summary_counts_folders_files_and_bytes() {
     // 1000 + 100 + 100 + 30 + 4 = 1234 bytes = 1.2 KiB.
     let root = TempRoot::new()
@@ -478,7 +474,6 @@ fn nonce(csp: &str) -> &str {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the new listing page"]
 async fn the_content_security_policy_runs_the_pages_script_only() {
     let Some(page) = open(Look::DESKTOP, "/").await else {
         return;
@@ -513,7 +508,6 @@ async fn the_content_security_policy_runs_the_pages_script_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the new listing page"]
 async fn times_show_in_the_browsers_time_zone_with_the_exact_time_in_the_title() {
     let root = TempRoot::new()
         .file("dated.txt", "x")
@@ -557,7 +551,6 @@ fn serve(root: &Path, flags: &[&str]) -> (Served, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the new listing page"]
 async fn archive_links_download_a_zip_and_a_tar_gz() {
     let root = fixture();
     let Some(browser) = Browser::start(Look::DESKTOP).await else {
@@ -603,7 +596,6 @@ async fn archive_links_download_a_zip_and_a_tar_gz() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the new listing page"]
 async fn the_upload_form_adds_a_file_to_the_listing() {
     let root = fixture();
     let source = tempfile::tempdir().unwrap();
@@ -737,7 +729,6 @@ async fn screenshots() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the new listing page"]
 async fn screenshots_upload() {
     let Some(dir) = screenshot_dir() else {
         return;

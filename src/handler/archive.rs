@@ -7,6 +7,12 @@
 //! byte), and the body. The producer (the walk and the two formats) is
 //! [`build`].
 //!
+//! Limits: entries read for one archive (files and folders, skipped ones
+//! included) at most as many as a listing shows (`max_listing_entries`,
+//! [`super::MAX_LISTING_ENTRIES`] by default), since a zip's central directory
+//! stays in memory until its end; folders at most [`MAX_DEPTH`] deep. Past
+//! either the download fails.
+//!
 //! The body is streamed as it is built: on the first poll a thread of the
 //! blocking pool walks the folder and writes the archive into a channel of at
 //! most [`CHANNEL_CHUNKS`] chunks of [`CHUNK`] bytes, which the connection
@@ -55,11 +61,6 @@ pub const CHUNK: usize = 64 * 1024;
 /// Chunks waiting to be sent, at most: with [`CHUNK`], 256 KiB of an archive
 /// in memory between the producer and the connection.
 pub const CHANNEL_CHUNKS: usize = 4;
-
-/// Entries (files and folders, skipped ones included) read for one archive at
-/// most, as for a listing ([`super::MAX_LISTING_ENTRIES`]): a zip's central
-/// directory stays in memory until its end. Past it the download fails.
-pub const MAX_ENTRIES: usize = super::MAX_LISTING_ENTRIES;
 
 /// Folders deep below the archived one, at most; past it the download fails.
 /// (A symlink to a folder that is already being archived is left out, so a
@@ -191,6 +192,7 @@ impl Handler {
                     url: path.to_url(true),
                     format,
                     hidden: self.options.hidden,
+                    max_entries: self.options.max_listing_entries,
                     precompressed: self.options.precompressed,
                     _slot: permit,
                 })),

@@ -4,6 +4,7 @@
 mod support;
 
 mod acme;
+mod archive;
 mod caching;
 mod cli;
 mod compress;

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use zip::write::{FullFileOptions, StreamWriter, ZipWriter};
 use zip::CompressionMethod;
 
-use super::{Format, CHUNK, MAX_DEPTH, MAX_ENTRIES};
+use super::{Format, CHUNK, MAX_DEPTH};
 use crate::files::{self, Opened, Root};
 
 /// Deflate and gzip level: 1, the fastest. An archive is made once per
@@ -56,6 +56,8 @@ pub(in crate::handler) struct Job {
     pub url: String,
     pub format: Format,
     pub hidden: bool,
+    /// Entries read at most (files and folders, skipped ones too).
+    pub max_entries: usize,
     pub precompressed: bool,
     /// One of [`super::MAX_ARCHIVES`], freed when the producer returns.
     pub _slot: OwnedSemaphorePermit,
@@ -297,7 +299,7 @@ struct Walk<'a, S: Sink> {
     tally: &'a Tally,
     /// Entries written.
     entries: u64,
-    /// Entries read from folders (skipped ones too): the [`MAX_ENTRIES`] bound.
+    /// Entries read from folders (skipped ones too): the `max_entries` bound.
     read: usize,
     /// The folders being archived, outermost first (device, inode): a link
     /// back to one of them would loop.
@@ -337,7 +339,7 @@ impl<S: Sink> Walk<'_, S> {
         depth: usize,
     ) -> io::Result<()> {
         let job = self.job;
-        let limit = MAX_ENTRIES.saturating_sub(self.read);
+        let limit = job.max_entries.saturating_sub(self.read);
         let (mut entries, cut) = match job.root.read_dir(rel, dir, job.hidden, limit) {
             Ok(read) => read,
             Err(e) if depth > 0 => {
@@ -348,7 +350,8 @@ impl<S: Sink> Walk<'_, S> {
         };
         if cut {
             return Err(io::Error::other(format!(
-                "more than {MAX_ENTRIES} entries: not archived"
+                "more than {} entries: not archived",
+                job.max_entries
             )));
         }
         self.read += entries.len();

@@ -122,13 +122,6 @@ impl Default for Slots {
     }
 }
 
-impl Slots {
-    /// Archives being built now.
-    pub fn busy(&self) -> usize {
-        MAX_ARCHIVES.saturating_sub(self.0.available_permits())
-    }
-}
-
 /// The 400 page for a `download=` value that names no format. Fixed text: the
 /// value itself is never echoed.
 const BAD_FORMAT_PAGE: &str = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\

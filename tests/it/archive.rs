@@ -16,7 +16,7 @@ use ferrox::server::ServerOptions;
 use http::Request;
 
 use crate::support::h2::{h2_request, h2c};
-use crate::support::{noise, Binary, TempRoot, TestServer};
+use crate::support::{noise, Binary, Served, TempRoot, TestServer};
 
 /// Every file and folder of the fixtures: 2023-11-14 22:13:20 UTC (an even
 /// second, so the DOS time of a zip holds it exactly).
@@ -582,10 +582,7 @@ fn an_archive_streams_in_bounded_memory() {
 
 /// `depth` folders one in another below `top`, with a file at the bottom.
 fn nest(root: TempRoot, top: &str, depth: usize) -> TempRoot {
-    let deep = std::iter::repeat("d")
-        .take(depth)
-        .collect::<Vec<_>>()
-        .join("/");
+    let deep = vec!["d"; depth].join("/");
     root.file(format!("{top}/{deep}/f.txt"), "bottom")
 }
 
@@ -623,4 +620,52 @@ fn past_a_limit_the_download_fails_rather_than_look_whole() {
         entries.last().unwrap().1.as_deref(),
         Some(b"bottom".as_slice())
     );
+}
+
+/// `archive = true` in the file, `FERROX_ARCHIVE` and `--archive` (which beat
+/// the file) turn archives on; each one served is logged at info.
+#[test]
+fn the_site_key_the_variable_and_the_flag() {
+    let dir = TempRoot::new().file("www/sub/x.txt", "x");
+    let config = |on: Option<bool>| {
+        let key = on.map_or(String::new(), |on| format!("archive = {on}\n"));
+        format!("[server]\nlisten = [\"127.0.0.1:0\"]\n\n[[site]]\nroot = \"www\"\n{key}")
+    };
+    let cases: [(Option<bool>, &[&str], &[(&str, &str)], bool); 5] = [
+        (None, &[], &[], false),
+        (Some(true), &[], &[], true),
+        (Some(false), &[], &[("FERROX_ARCHIVE", "true")], true),
+        (Some(false), &["--archive"], &[], true),
+        (Some(true), &[], &[("FERROX_ARCHIVE", "false")], false),
+    ];
+    for (key, flags, env, on) in cases {
+        std::fs::write(dir.join("p.toml"), config(key)).unwrap();
+        let mut args = vec!["--config", "p.toml", "-q"];
+        args.extend_from_slice(flags);
+        let mut served = Served::start(dir.path(), &args, env, 1);
+        let (mut c, head, mut wire) = start_download(served.addr(0), "/sub/?download=zip", 200);
+        c.read_to_end(&mut wire).unwrap();
+        let what = format!("{key:?} {flags:?} {env:?}");
+        if on {
+            assert!(head.contains("application/zip"), "{what}: {head}");
+            let (body, whole) = dechunk(&wire);
+            assert!(whole, "{what}");
+            assert_eq!(names(&unzip_names(&body)), ["sub/", "sub/x.txt"], "{what}");
+            let line = served.wait_for("the archive's log line", |l| l.contains("archive sent"));
+            for part in ["folder=/sub/", "format=\"zip\"", "entries=2", "bytes="] {
+                assert!(line.contains(part), "{part} not in {line}");
+            }
+        } else {
+            assert!(head.contains("text/html"), "{what}: {head}");
+        }
+    }
+}
+
+/// The names in a zip, without checking times (the files of a test that
+/// does not pin them).
+fn unzip_names(bytes: &[u8]) -> Entries {
+    let zip = zip::ZipArchive::new(Cursor::new(bytes)).expect("a readable zip");
+    zip.file_names()
+        .map(|n| (n.unwrap().into_owned(), None))
+        .collect()
 }

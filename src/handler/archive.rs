@@ -112,6 +112,31 @@ pub fn asked(query: Option<&str>) -> Option<Option<Format>> {
     })
 }
 
+/// Which entries an archive may hold, decided by whoever put the handler
+/// behind rules of its own (a site's routes): called with each entry's URL
+/// path (percent-encoded; folders with their `/`), `false` leaves it out, and
+/// a folder with all it holds. A request extension; without it every entry
+/// the serving rules allow is in.
+#[derive(Clone)]
+pub struct Entries(Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl Entries {
+    /// Entries for which `allows` says `true`.
+    pub fn new(allows: impl Fn(&str) -> bool + Send + Sync + 'static) -> Entries {
+        Entries(Arc::new(allows))
+    }
+
+    fn allows(&self, url: &str) -> bool {
+        (self.0)(url)
+    }
+}
+
+impl std::fmt::Debug for Entries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Entries(..)")
+    }
+}
+
 /// The slots of archives in progress, shared by every handler of a server.
 #[derive(Debug, Clone)]
 pub struct Slots(Arc<Semaphore>);
@@ -145,6 +170,15 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 impl Handler {
+    /// Whether `req` asks this handler for an archive (a folder URL with
+    /// `download=` while archives are on): such a request is not its folder's
+    /// index file, and its entries may be chosen ([`Entries`]).
+    pub fn asks_archive(&self, req: &Request<()>) -> bool {
+        self.options.archive
+            && req.uri().path().ends_with('/')
+            && asked(req.uri().query()).is_some()
+    }
+
     /// The answer to `?download=` on the folder `dir` (the request path
     /// `path`, `rel` beneath the root): the archive, 400 for an unknown
     /// format, 503 when [`MAX_ARCHIVES`] are being built.
@@ -187,6 +221,7 @@ impl Handler {
                     hidden: self.options.hidden,
                     max_entries: self.options.max_listing_entries,
                     precompressed: self.options.precompressed,
+                    entries: req.extensions().get::<Entries>().cloned(),
                     _slot: permit,
                 })),
             }

@@ -669,3 +669,91 @@ fn unzip_names(bytes: &[u8]) -> Entries {
         .map(|n| (n.unwrap().into_owned(), None))
         .collect()
 }
+
+/// A site's routes hold inside its archives: an entry another route takes
+/// (deny rules, a fixed answer, other modifiers) is left out, and a folder so
+/// taken with all it holds; the route that let the folder's request in
+/// covers what it matches; the folder's index file, behind a route of its
+/// own, neither answers for the archive nor is in it.
+#[test]
+fn a_sites_routes_hold_inside_its_archives() {
+    use crate::support::sites::{get_once, local, site, SitePlanExt};
+    use ferrox::server::sites::Plan;
+    use ferrox::site::access::AccessRules;
+    use ferrox::site::pipeline::Modifiers;
+    use ferrox::site::route::{Action, Route};
+
+    let root = TempRoot::new()
+        .file("docs/open.txt", "open")
+        .file("docs/index.html", "<h1>index</h1>")
+        .file("docs/private/secret.txt", "secret")
+        .file("docs/private/deeper/also.txt", "also secret")
+        .file("docs/gone.txt", "old")
+        .file("docs/styled/a.css", "a{}")
+        .file("docs/%41.txt", "percent")
+        .file("pub/x.txt", "x")
+        .file("pub/y/z.txt", "z")
+        .pin_mtimes(mtime());
+    let deny = || Modifiers {
+        access: Some(AccessRules::new(&[], &["127.0.0.0/8".to_string()]).unwrap()),
+        ..Modifiers::default()
+    };
+    let route = |glob: &str, action: Action, modifiers: Modifiers| {
+        Route::new(glob, Vec::new(), action, modifiers).unwrap()
+    };
+    let respond = Action::Respond {
+        status: http::StatusCode::GONE,
+        body: "Gone".into(),
+    };
+    let mut plan = site(&["test"], root.path())
+        .default_site()
+        .with_routes(vec![
+            route("/docs/private/**", Action::Files, deny()),
+            route("/docs/index.html", Action::Files, deny()),
+            route("/docs/gone.txt", respond, Modifiers::default()),
+            route("/docs/styled/**", Action::Files, Modifiers::default()),
+            route("/docs/%41.txt", Action::Files, deny()),
+            route("/pub/**", Action::Files, Modifiers::default()),
+        ]);
+    plan.spec.handler.archive = true;
+    let server = crate::support::SiteServer::start(Plan {
+        sites: vec![plan],
+        listen: vec![local(1)],
+        listen_tls: Vec::new(),
+    });
+    let addr = server.at(local(1));
+    // What the archive leaves out is refused when asked for itself.
+    for (target, status) in [
+        ("/docs/private/secret.txt", 403),
+        ("/docs/index.html", 403),
+        ("/docs/gone.txt", 410),
+        ("/docs/%2541.txt", 403),
+        ("/docs/A.txt", 404),
+        ("/docs/open.txt", 200),
+    ] {
+        assert_eq!(get_once(addr, "test", target).status, status, "{target}");
+    }
+
+    let r = get_once(addr, "test", "/docs/?download=zip");
+    r.expect(200);
+    assert_eq!(r.header("content-type"), "application/zip");
+    let got = unzip(&r.body);
+    // `styled/` is another route's, though that route only serves the
+    // files: left out too. `%41.txt` is matched as the name it is, not `A.txt`.
+    assert_eq!(names(&got), ["docs/", "docs/open.txt"]);
+    for secret in ["secret", "also secret", "<h1>index</h1>", "old", "percent"] {
+        assert!(!got
+            .iter()
+            .any(|(_, b)| b.as_deref() == Some(secret.as_bytes())));
+    }
+
+    // Under the route that took the folder, what that route matches is in.
+    let r = get_once(addr, "test", "/pub/?download=tar.gz");
+    r.expect(200);
+    assert_eq!(
+        names(&untar(&r.body)),
+        ["pub/", "pub/x.txt", "pub/y/", "pub/y/z.txt"]
+    );
+    // A folder the deny route takes: refused before any archive.
+    get_once(addr, "test", "/docs/private/?download=zip").expect(403);
+}

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use zip::write::{FullFileOptions, StreamWriter, ZipWriter};
 use zip::CompressionMethod;
 
-use super::{Format, CHUNK, MAX_DEPTH};
+use super::{Entries, Format, CHUNK, MAX_DEPTH};
 use crate::files::{self, Opened, Root};
 
 /// Deflate and gzip level: 1, the fastest. An archive is made once per
@@ -59,6 +59,8 @@ pub(in crate::handler) struct Job {
     /// Entries read at most (files and folders, skipped ones too).
     pub max_entries: usize,
     pub precompressed: bool,
+    /// Which entries the rules around the handler let in.
+    pub entries: Option<Entries>,
     /// One of [`super::MAX_ARCHIVES`], freed when the producer returns.
     pub _slot: OwnedSemaphorePermit,
 }
@@ -115,6 +117,7 @@ impl Job {
             tally,
             entries: 0,
             read: 0,
+            url: self.url.clone(),
             ancestors: Vec::new(),
         }
         .archive()
@@ -304,6 +307,8 @@ struct Walk<'a, S: Sink> {
     /// The folders being archived, outermost first (device, inode): a link
     /// back to one of them would loop.
     ancestors: Vec<(u64, u64)>,
+    /// The URL path of the entry at hand (for [`Job::entries`]).
+    url: String,
 }
 
 impl<S: Sink> Walk<'_, S> {
@@ -368,10 +373,12 @@ impl<S: Sink> Walk<'_, S> {
                     "the client went away",
                 ));
             }
-            let parent = path.len();
+            let (parent, parent_url) = (path.len(), self.url.len());
             path.extend_from_slice(&entry.name);
+            self.url.push_str(&files::path::encode_segment(&entry.name));
             let result = self.entry(rel, path, &entry.name, depth);
             path.truncate(parent);
+            self.url.truncate(parent_url);
             result?;
         }
         Ok(())
@@ -404,6 +411,19 @@ impl<S: Sink> Walk<'_, S> {
             }
         };
         let meta = &opened.meta;
+        if meta.is_dir() {
+            self.url.push('/');
+        }
+        if let Some(entries) = &self.job.entries {
+            if !entries.allows(&self.url) {
+                tracing::debug!(
+                    folder = %self.job.url,
+                    entry = %self.url,
+                    "left out of an archive: the site's routes take it"
+                );
+                return Ok(());
+            }
+        }
         if meta.is_dir() {
             let id = (meta.dev(), meta.ino());
             if self.ancestors.contains(&id) {

@@ -631,7 +631,8 @@ fn the_site_key_the_variable_and_the_flag() {
         let key = on.map_or(String::new(), |on| format!("archive = {on}\n"));
         format!("[server]\nlisten = [\"127.0.0.1:0\"]\n\n[[site]]\nroot = \"www\"\n{key}")
     };
-    let cases: [(Option<bool>, &[&str], &[(&str, &str)], bool); 5] = [
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Option<bool>, &[&str], Env, bool); 5] = [
         (None, &[], &[], false),
         (Some(true), &[], &[], true),
         (Some(false), &[], &[("FERROX_ARCHIVE", "true")], true),

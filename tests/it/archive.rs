@@ -16,7 +16,7 @@ use ferrox::server::ServerOptions;
 use http::Request;
 
 use crate::support::h2::{h2_request, h2c};
-use crate::support::{noise, Binary, Served, TempRoot, TestServer};
+use crate::support::{noise, read_head, Binary, Served, TempRoot, TestServer};
 
 /// Every file and folder of the fixtures: 2023-11-14 22:13:20 UTC (an even
 /// second, so the DOS time of a zip holds it exactly).
@@ -175,6 +175,21 @@ fn real_client(cmd: &str, args: &[&str], bytes: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `GET /docs/?download=FORMAT` on HTTP/1.1, its fields checked: the body.
+fn download_docs(server: &TestServer, format: &str, content_type: &str) -> Vec<u8> {
+    let r = server.get(&format!("/docs/?download={format}"));
+    r.expect(200);
+    assert_eq!(r.header("content-type"), content_type);
+    assert_eq!(
+        r.header("content-disposition"),
+        format!("attachment; filename=\"docs.{format}\"")
+    );
+    assert_eq!(r.header("cache-control"), "no-store");
+    assert_eq!(r.header("transfer-encoding"), "chunked");
+    assert_eq!(r.try_header("content-length"), None, "{:?}", r.head);
+    r.body
+}
+
 #[test]
 fn a_folder_downloads_as_zip_and_tar_gz() {
     let outside = tempfile::tempdir().unwrap();
@@ -182,21 +197,12 @@ fn a_folder_downloads_as_zip_and_tar_gz() {
     let server = TestServer::files_with(root.path(), archiving(), ServerOptions::default());
     let want = expected(root.path());
 
-    let r = server.get("/docs/?download=zip");
-    r.expect(200);
-    assert_eq!(r.header("content-type"), "application/zip");
-    assert_eq!(
-        r.header("content-disposition"),
-        "attachment; filename=\"docs.zip\""
-    );
-    assert_eq!(r.header("cache-control"), "no-store");
-    assert_eq!(r.header("transfer-encoding"), "chunked");
-    assert_eq!(r.try_header("content-length"), None, "{:?}", r.head);
-    let got = unzip(&r.body);
+    let body = download_docs(&server, "zip", "application/zip");
+    let got = unzip(&body);
     assert_eq!(names(&got), names(&want));
     assert_eq!(got, want);
     // Compressible types are deflated, the rest stored.
-    let mut zip = zip::ZipArchive::new(Cursor::new(&r.body)).unwrap();
+    let mut zip = zip::ZipArchive::new(Cursor::new(&body)).unwrap();
     let method =
         |zip: &mut zip::ZipArchive<_>, name: &str| zip.by_name(name).unwrap().compression();
     assert_eq!(
@@ -211,24 +217,16 @@ fn a_folder_downloads_as_zip_and_tar_gz() {
         method(&mut zip, "docs/sub/deep/b.bin"),
         zip::CompressionMethod::Stored
     );
-    if let Some(report) = real_client("unzip", &["-t"], &r.body) {
+    if let Some(report) = real_client("unzip", &["-t"], &body) {
         assert!(report.contains("No errors detected"), "{report}");
     }
-    if let Some(list) = real_client("zipinfo", &["-1"], &r.body) {
+    if let Some(list) = real_client("zipinfo", &["-1"], &body) {
         assert_eq!(list.lines().collect::<Vec<_>>(), names(&want));
     }
 
-    let r = server.get("/docs/?download=tar.gz");
-    r.expect(200);
-    assert_eq!(r.header("content-type"), "application/gzip");
-    assert_eq!(
-        r.header("content-disposition"),
-        "attachment; filename=\"docs.tar.gz\""
-    );
-    assert_eq!(r.header("cache-control"), "no-store");
-    assert_eq!(r.try_header("content-length"), None, "{:?}", r.head);
-    assert_eq!(untar(&r.body), want);
-    if let Some(list) = real_client("tar", &["tzf"], &r.body) {
+    let body = download_docs(&server, "tar.gz", "application/gzip");
+    assert_eq!(untar(&body), want);
+    if let Some(list) = real_client("tar", &["tzf"], &body) {
         assert_eq!(list.lines().collect::<Vec<_>>(), names(&want));
     }
 }
@@ -400,26 +398,6 @@ fn an_unknown_format_is_400_and_head_builds_nothing() {
         c.expect_closed();
     }
     server.get("/docs/?download=zip").expect(200);
-}
-
-/// Reads a response head (to its blank line) and whatever body bytes came
-/// with it.
-fn read_head(stream: &mut TcpStream) -> (String, Vec<u8>) {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&got[..end + 4]).into_owned();
-            return (head, got[end + 4..].to_vec());
-        }
-        let n = stream.read(&mut buf).expect("read head");
-        assert!(
-            n > 0,
-            "closed before a head: {:?}",
-            String::from_utf8_lossy(&got)
-        );
-        got.extend_from_slice(&buf[..n]);
-    }
 }
 
 /// The body of a chunked transfer, and whether it ended with its last chunk.

@@ -35,12 +35,19 @@ fn archiving() -> handler::Options {
 
 /// A folder with something of every kind: text (deflated in a zip), an
 /// image (stored), a file larger than one chunk, an empty folder, an index
-/// file (which does not win), dotfiles, precompressed sidecars, a link inside
-/// the root, a link to the folder itself, and links out of the root.
+/// file (which does not win), dotfiles, precompressed sidecars, a FIFO, a
+/// link inside the root, a link to the folder itself, and links out of the
+/// root.
 fn fixture(outside: &Path) -> TempRoot {
     std::fs::write(outside.join("leak.txt"), "secret outside the root").unwrap();
-    TempRoot::new()
-        .file("docs/a.txt", "alpha\n".repeat(100))
+    let root = TempRoot::new().dir("docs");
+    // A FIFO: opening it would block the walk; it is skipped, like a device.
+    let made = std::process::Command::new("mkfifo")
+        .arg(root.join("docs/pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    root.file("docs/a.txt", "alpha\n".repeat(100))
         .file("docs/index.html", "<h1>docs</h1>")
         .file("docs/pic.png", noise(3000, 1))
         .file("docs/sub/deep/b.bin", noise(150_000, 2))

@@ -743,3 +743,46 @@ fn a_sites_routes_hold_inside_its_archives() {
     // A folder the deny route takes: refused before any archive.
     get_once(addr, "test", "/docs/private/?download=zip").expect(403);
 }
+
+/// The same over HTTP/2: streams whose client reads nothing hold their
+/// slots (flow control stops the producers), the next one is 503, and a
+/// stream the client cancels frees its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_h2_a_cancelled_stream_frees_its_slot() {
+    use crate::support::within;
+    let root = TempRoot::new();
+    sparse(&root.join("big.bin"), 64 << 20);
+    let server = TestServer::files_with(root.path(), archiving(), ServerOptions::default());
+    let (send, _conn) = h2c(server.addr).await;
+    let ask = || {
+        let send = send.clone();
+        async move {
+            let mut send = within("h2 ready", send.ready()).await.unwrap();
+            let req = Request::get("http://test/?download=zip").body(()).unwrap();
+            let (response, _) = send.send_request(req, true).unwrap();
+            within("h2 response head", response).await.unwrap()
+        }
+    };
+    let mut holders = Vec::new();
+    for _ in 0..MAX_ARCHIVES {
+        let response = ask().await;
+        assert_eq!(response.status(), 200);
+        holders.push(response);
+    }
+    let refused = ask().await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+
+    // Dropping a body the client has not read cancels its stream.
+    drop(holders.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = ask().await;
+        if response.status() == 200 {
+            break;
+        }
+        assert_eq!(response.status(), 503);
+        assert!(Instant::now() < deadline, "the slot was not freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -59,6 +59,7 @@
 //! index = ["index.html"]
 //! listing = false
 //! hidden = false
+//! archive = true                           # DIR/?download=zip|tar.gz (as --archive)
 //! error_pages = "/srv/errors"
 //! cache_control = "public, max-age=60"
 //! cache_rules = { "/assets/**" = "public, max-age=31536000, immutable" }   # in order
@@ -280,6 +281,8 @@ pub struct SiteKeys {
     pub listing: Option<bool>,
     /// Serve and list dotfiles.
     pub hidden: Option<bool>,
+    /// Folders downloadable as zip or tar.gz archives.
+    pub archive: Option<bool>,
     /// Folder of error pages named by status, resolved.
     pub error_pages: Option<PathBuf>,
     /// Cache-Control for files no rule or default covers.

@@ -160,6 +160,12 @@ pub struct Args {
           help_heading = FILES)]
     pub hidden: bool,
 
+    /// Let folders be downloaded as one archive: `DIR/?download=zip` or
+    /// `DIR/?download=tar.gz`.
+    #[arg(long, env = "FERROX_ARCHIVE", value_parser = BoolishValueParser::new(),
+          help_heading = FILES)]
+    pub archive: bool,
+
     /// Folder of custom error pages named by status (404.html, 500.html, ...).
     #[arg(long, env = "FERROX_ERROR_PAGES", value_name = "DIR", help_heading = FILES)]
     pub error_pages: Option<PathBuf>,

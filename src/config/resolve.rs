@@ -396,6 +396,7 @@ impl CliSite {
             index: args.index.clone(),
             listing: !args.no_listing,
             hidden: args.hidden,
+            archive: args.archive,
             error_pages: args.error_pages.clone(),
             cache: CachePolicy {
                 rules,
@@ -1028,6 +1029,9 @@ fn site_handler(
     }
     if let (false, Some(on)) = (given("hidden"), site.hidden) {
         o.hidden = on;
+    }
+    if let (false, Some(on)) = (given("archive"), site.archive) {
+        o.archive = on;
     }
     if !given("error_pages") {
         if let Some(dir) = &site.error_pages {

@@ -6,8 +6,10 @@
 //! 2. open it beneath the root: missing or outside is 404, unreadable 403, any
 //!    other failure 500 (`files::resolve`, `status`);
 //! 3. a directory: without a trailing slash, 301 to the slash form (query kept);
-//!    else the first index file that exists; else the listing (HTML, or JSON on
-//!    `Accept: application/json`), built off the runtime's threads;
+//!    with `--archive` and `?download=`, the folder as a zip or tar.gz built
+//!    while it is sent (`archive`); else the first index file that exists; else
+//!    the listing (HTML, or JSON on `Accept: application/json`), built off the
+//!    runtime's threads;
 //! 4. a file (`file`): validators, then preconditions (304, 412), then Range on
 //!    GET (206, multipart 206, 416), else the whole file, streamed by the
 //!    protocol engine; Content-Type, `nosniff`, Cache-Control throughout.
@@ -15,6 +17,7 @@
 //! In development mode ([`dev`]) responses say `no-cache`, HTML pages get the
 //! live-reload script, and [`dev::LIVE_PATH`] is the stream that triggers it.
 
+pub mod archive;
 pub mod cache_control;
 pub mod compress;
 pub mod compress_cache;
@@ -62,6 +65,9 @@ pub struct Options {
     pub listing: bool,
     /// Whether dotfiles are served and listed.
     pub hidden: bool,
+    /// Whether folders answer `?download=zip|tar.gz` with an archive
+    /// ([`archive`]).
+    pub archive: bool,
     /// Folder of custom error pages.
     pub error_pages: Option<PathBuf>,
     /// Entries shown in one listing at most.
@@ -101,6 +107,7 @@ impl Default for Options {
             index: vec!["index.html".to_string()],
             listing: true,
             hidden: false,
+            archive: false,
             error_pages: None,
             max_listing_entries: MAX_LISTING_ENTRIES,
             cache: CachePolicy {
@@ -158,6 +165,7 @@ pub struct Shared {
     compressor: Compressor,
     listings: Arc<ListingCache>,
     live: dev::LiveHub,
+    archives: archive::Slots,
 }
 
 impl Shared {
@@ -173,6 +181,7 @@ impl Shared {
                 listing_cache::MAX_BYTES,
             )),
             live: dev::LiveHub::new(),
+            archives: archive::Slots::default(),
         }
     }
 
@@ -228,6 +237,7 @@ pub struct Handler {
     compressor: Compressor,
     listings: Arc<ListingCache>,
     live: dev::LiveHub,
+    archives: archive::Slots,
 }
 
 impl Handler {
@@ -263,6 +273,7 @@ impl Handler {
             compressor: shared.compressor.clone(),
             listings: shared.listings.clone(),
             live: shared.live.clone(),
+            archives: shared.archives.clone(),
         })
     }
 
@@ -403,6 +414,16 @@ impl Handler {
         if !path.has_trailing_slash() && !path.is_root() {
             let redirect = redirect_to_slash(&path, req.uri().query());
             return Ok(Resolved::Response(redirect.into()));
+        }
+        // The archive is of the folder: index files and `listing` do not matter.
+        let query = req.uri().query();
+        if let Some(format) = self
+            .options
+            .archive
+            .then(|| archive::asked(query))
+            .flatten()
+        {
+            return Ok(Resolved::Response(self.archive(req, &path, dir, format)));
         }
         for index in &self.options.index {
             match self.lookup(&rel.join(index)) {
@@ -671,7 +692,10 @@ impl Handler {
                 path: &path,
                 sort,
                 truncated,
-                offers: listing::Offers::default(),
+                offers: listing::Offers {
+                    archive: options.archive,
+                    ..listing::Offers::default()
+                },
                 readme: readme.as_deref(),
                 extra_script: options.dev.then_some(dev::LIVE_JS),
             };

@@ -75,7 +75,8 @@ pub struct Site {
     tls: bool,
     hsts: Option<HeaderValue>,
     https_redirect: Option<u16>,
-    routes: Routes<Modifiers>,
+    /// Shared with the archives of its folders, which consult them per entry.
+    routes: std::sync::Arc<Routes<Modifiers>>,
     modifiers: Modifiers,
 }
 
@@ -207,7 +208,7 @@ impl Sites {
                 tls: spec.tls,
                 hsts,
                 https_redirect: spec.https_redirect,
-                routes,
+                routes: routes.into(),
                 modifiers: spec.modifiers,
             });
         }

@@ -11,7 +11,8 @@
 //! 4. auth: no or wrong credentials are 401, too many failures from one
 //!    address 429;
 //! 5. the route's action: redirect, respond, rewrite, try_files, the
-//!    single-page fallback, or the files;
+//!    single-page fallback, or the files (a folder's archive holds only the
+//!    entries this route would serve);
 //! 6. the modifiers decorate the answer, whatever it is (errors and 304s
 //!    included): response headers, CORS fields.
 //!
@@ -30,7 +31,7 @@ use super::headers::HeaderRules;
 use super::route::{safe_location, Action, Route, TryEntry, Values};
 use super::{Refusal, Site};
 use crate::body::Body;
-use crate::handler::{Handler, RoutePath};
+use crate::handler::{archive, Handler, RoutePath};
 use crate::response::Reply;
 
 /// A site's or a route's modifiers. A route's key replaces the site's.
@@ -148,6 +149,7 @@ impl Site {
             match self.act(handler, &current, host, &path, taken) {
                 Step::Reply(reply) => return Some((Answer::Reply(reply), taken)),
                 Step::Serve => return Some((Answer::Files(current), taken)),
+                Step::ServeAs(next) => return Some((Answer::Files(Cow::Owned(next)), taken)),
                 Step::Rewrite(next) => current = Cow::Owned(next),
             }
         }
@@ -182,6 +184,7 @@ impl Site {
             match self.act(handler, &current, host, &path, taken) {
                 Step::Reply(reply) => return (Answer::Reply(reply), taken),
                 Step::Serve => return (Answer::Files(current), taken),
+                Step::ServeAs(next) => return (Answer::Files(Cow::Owned(next)), taken),
                 Step::Rewrite(next) => current = Cow::Owned(next),
             }
         }
@@ -326,6 +329,9 @@ impl Site {
     /// another route would take that path (so `/secret/` cannot skip the
     /// auth of `/secret/index.html`); else the request as it is.
     fn index_or_serve(&self, handler: &Handler, req: &Request<()>, taken: Taken<'_>) -> Step {
+        if handler.asks_archive(req) {
+            return self.archive(req, taken);
+        }
         let Some(index) = handler.index_path(req.uri().path()) else {
             return Step::Serve;
         };
@@ -343,12 +349,40 @@ impl Site {
         }
         rewritten(handler, req, &index)
     }
+
+    /// A folder's archive holds what the route that let the request in
+    /// serves: an entry (and a folder with all it holds) that another route
+    /// would take, with its own access rules, auth or action, is left out.
+    /// Index files do not answer for an archive.
+    fn archive(&self, req: &Request<()>, taken: Taken<'_>) -> Step {
+        if self.routes.is_empty() {
+            return Step::Serve;
+        }
+        let routes = self.routes.clone();
+        let folder = taken.route.and_then(|r| routes.position(r));
+        let method = req.method().clone();
+        let entries = archive::Entries::new(move |url| {
+            RoutePath::of(url).is_ok_and(|path| {
+                routes.pick(&path, &method).and_then(|r| routes.position(r)) == folder
+            })
+        });
+        let mut next = Request::new(());
+        *next.method_mut() = req.method().clone();
+        *next.uri_mut() = req.uri().clone();
+        *next.version_mut() = req.version();
+        *next.headers_mut() = req.headers().clone();
+        next.extensions_mut().insert(entries);
+        Step::ServeAs(next)
+    }
 }
 
 /// What a route's action came to.
 enum Step {
     /// Serve the request as it is.
     Serve,
+    /// Serve this request (the one received, with what the files need to
+    /// know of the routes), without going through the routes again.
+    ServeAs(Request<()>),
     /// Serve this request instead, after the routes have seen it.
     Rewrite(Request<()>),
     /// Send this.

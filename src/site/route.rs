@@ -246,6 +246,11 @@ impl<M> Routes<M> {
         self.routes.is_empty()
     }
 
+    /// Where `route` (one of these) stands in the order.
+    pub fn position(&self, route: &Route<M>) -> Option<usize> {
+        self.routes.iter().position(|r| std::ptr::eq(r, route))
+    }
+
     /// The first route whose glob matches `path` and whose methods include
     /// `method`.
     pub fn pick(&self, path: &RoutePath<'_>, method: &Method) -> Option<&Route<M>> {

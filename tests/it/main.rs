@@ -4,6 +4,7 @@
 mod support;
 
 mod acme;
+mod archive;
 mod browser;
 mod caching;
 mod cli;

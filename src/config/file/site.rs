@@ -98,6 +98,7 @@ impl Walker<'_> {
                 }
                 "listing" => out.listing = self.boolean(key, v),
                 "hidden" => out.hidden = self.boolean(key, v),
+                "archive" => out.archive = self.boolean(key, v),
                 "error_pages" => out.error_pages = self.path(key, v),
                 "cache_control" => {
                     let s = self.string(key, v, "a Cache-Control value (a string)");

@@ -682,6 +682,7 @@ listen_tls = ["0.0.0.0:8443"]
 index = ["index.html"]
 listing = false
 hidden = false
+archive = true
 error_pages = "/srv/errors"
 cache_control = "public, max-age=60"
 cache_rules = { "/assets/**" = "public, max-age=31536000, immutable" }
@@ -798,6 +799,7 @@ etag = "content"
                 index: Some(vec!["index.html".into()]),
                 listing: Some(false),
                 hidden: Some(false),
+                archive: Some(true),
                 error_pages: Some(PathBuf::from("/srv/errors")),
                 cache_control: Some(HeaderValue::from_static("public, max-age=60")),
                 cache_rules: Some(vec![CacheRuleKey {
@@ -925,7 +927,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 94,
+                    line: 95,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -986,14 +988,14 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 86,
+            line: 87,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 60,
+            line: 61,
             column: 45
         })
     );
@@ -1007,7 +1009,7 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 54,
+            line: 55,
             column: 49
         })
     );

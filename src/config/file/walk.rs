@@ -63,6 +63,7 @@ pub(super) const SITE_KEYS: &[&str] = &[
     "index",
     "listing",
     "hidden",
+    "archive",
     "error_pages",
     "cache_control",
     "cache_rules",

@@ -54,6 +54,27 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Reads a response head from a raw stream (to its blank line), returning it
+/// and any body bytes read with it.
+pub fn read_head(stream: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(i + 4);
+            return (String::from_utf8_lossy(&buf).into_owned(), rest);
+        }
+        let n = stream.read(&mut chunk).expect("read head");
+        assert!(
+            n > 0,
+            "closed before the head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
 /// The static-file service on `root`, with the default options.
 pub fn files(root: &Path) -> FileService {
     FileService(Handler::new(root, handler::Options::default()).unwrap())

@@ -375,12 +375,14 @@ impl Metrics {
 
     /// Records how the last reload went.
     pub fn set_last_reload_ok(&self, ok: bool) {
-        self.last_reload_ok.store(ok, Ordering::Relaxed);
+        // Release/Acquire: whoever reads the outcome sees what came before it
+        // (the swapped generation).
+        self.last_reload_ok.store(ok, Ordering::Release);
     }
 
     /// Whether the last reload succeeded (true before any).
     pub fn last_reload_ok(&self) -> bool {
-        self.last_reload_ok.load(Ordering::Relaxed)
+        self.last_reload_ok.load(Ordering::Acquire)
     }
 }
 

@@ -173,6 +173,10 @@ impl Collector for Exporter {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let parts = self.live.parts();
         let metrics = &parts.metrics;
+        // The outcome before the generation: a reload swaps the generation
+        // before it records success, so a scrape that sees the success sees
+        // the generation it made.
+        let reload_ok = metrics.last_reload_ok();
         let generation = self.live.current();
         let mut sites: Vec<(Arc<str>, RequestsSnapshot)> = metrics
             .sites()
@@ -220,7 +224,7 @@ impl Collector for Exporter {
             &mut enc,
             "ferrox_config_last_reload_success",
             "1 when the last reload succeeded (or none was asked for), 0 when it failed.",
-            i64::from(metrics.last_reload_ok()),
+            i64::from(reload_ok),
         )?;
         let mut m = enc.encode_descriptor(
             "ferrox_certificate_expiry_timestamp_seconds",

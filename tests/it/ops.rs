@@ -109,7 +109,16 @@ fn ready_turns_503_at_sigterm_while_the_listener_still_serves_the_drain() {
     let root = TempRoot::new().file("a.txt", "hello\n");
     let (mut served, addr, admin) = start(&root, &["--drain-delay", "2s"]);
     get(admin, "/health/live").expect(200);
-    let ready = get(admin, "/health/ready");
+    // Ready once the listeners accept: a moment after the admin line on a
+    // busy machine.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ready = loop {
+        let ready = get(admin, "/health/ready");
+        if ready.status != 503 || ready.text() != "starting\n" || Instant::now() > deadline {
+            break ready;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!((ready.status, ready.text().as_str()), (200, "ready\n"));
     assert_eq!(ready.header("cache-control"), "no-store");
 

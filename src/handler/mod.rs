@@ -549,8 +549,9 @@ impl Handler {
                 page
             }
         };
-        let mut response = self.listing_response(req, &page, json);
-        if let Some(coding) = self.listing_coding(req, &response) {
+        let coding = self.listing_coding(req, page.body.len());
+        let mut response = self.listing_response(req, &page, json, coding.is_some());
+        if let Some(coding) = coding.filter(|_| response.status() == StatusCode::OK) {
             compress_listing(&mut response, coding).await;
         }
         Ok(response)
@@ -564,14 +565,23 @@ impl Handler {
         }
         let ask = PageAsk::of(req, listing);
         let page = self.listings.peek(&ask.key, ask.identity)?;
-        Some(self.listing_response(req, &page, ask.key.json))
+        Some(self.listing_response(req, &page, ask.key.json, false))
     }
 
     /// The answer for a rendered listing, before compression: 304 when the
     /// client's copy is current, else the page with a fresh nonce and the
     /// policy naming it. A 304 carries no policy, so a cached page keeps the
     /// one that names its nonce (RFC 9111 §4.3.4 updates stored fields).
-    fn listing_response(&self, req: &Request<()>, page: &Listed, json: bool) -> Response<Body> {
+    ///
+    /// `whole` asks for the body in one piece (to compress it); else a large
+    /// page goes as its stamped head and the cached rest, uncopied.
+    fn listing_response(
+        &self,
+        req: &Request<()>,
+        page: &Listed,
+        json: bool,
+        whole: bool,
+    ) -> Response<Body> {
         let etag = page.etag.to_str().unwrap_or_default();
         let validators = conditional::Validators {
             etag,
@@ -583,8 +593,7 @@ impl Handler {
                     Response::new(Body::Bytes(page.body.clone()))
                 } else {
                     let nonce = look::nonce();
-                    let body = listing::stamp(&page.body, &page.nonce_at, &nonce);
-                    let mut response = Response::new(Body::Bytes(Bytes::from(body)));
+                    let mut response = Response::new(stamped(page, &nonce, whole));
                     let csp = look::listing_csp(std::str::from_utf8(&nonce).unwrap_or_default());
                     if let Ok(csp) = HeaderValue::from_str(&csp) {
                         response
@@ -638,18 +647,8 @@ impl Handler {
 
     /// The coding a listing answer is compressed with, if any: only a page
     /// (not a 304), worth compressing, and a coding the client prefers.
-    fn listing_coding(
-        &self,
-        req: &Request<()>,
-        response: &Response<Body>,
-    ) -> Option<crate::codec::Encoding> {
-        let Body::Bytes(body) = response.body() else {
-            return None;
-        };
-        if !self.options.compress.enabled
-            || response.status() != StatusCode::OK
-            || (body.len() as u64) < crate::codec::MIN_SIZE
-        {
+    fn listing_coding(&self, req: &Request<()>, len: usize) -> Option<crate::codec::Encoding> {
+        if !self.options.compress.enabled || (len as u64) < crate::codec::MIN_SIZE {
             return None;
         }
         let accepted = negotiate::Accepted::parse(
@@ -729,6 +728,35 @@ fn read_readme(root: &Root, rel: &Path, entries: &[files::Entry]) -> Option<Stri
         .read_to_end(&mut text)
         .ok()?;
     Some(String::from_utf8_lossy(&text).into_owned())
+}
+
+/// Pages up to this size are stamped as one copy; larger ones as a copied
+/// head (where the nonces are) and the cached rest, shared.
+const STAMP_COPY_MAX: usize = 32 * 1024;
+
+/// The page with `nonce` in its slots. The slots are in the head (the style
+/// and script tags), so a large page (thousands of entries) costs a copy of
+/// its head, not of its rows.
+fn stamped(page: &Listed, nonce: &[u8; listing::NONCE_LEN], whole: bool) -> Body {
+    let split = page
+        .nonce_at
+        .iter()
+        .max()
+        .map_or(0, |at| at + listing::NONCE_LEN)
+        .min(page.body.len());
+    if whole || page.body.len() <= STAMP_COPY_MAX {
+        let body = listing::stamp(&page.body, &page.nonce_at, nonce);
+        return Body::Bytes(Bytes::from(body));
+    }
+    let head = listing::stamp(
+        page.body.get(..split).unwrap_or_default(),
+        &page.nonce_at,
+        nonce,
+    );
+    Body::Parts(vec![
+        crate::body::Part::Bytes(Bytes::from(head)),
+        crate::body::Part::Bytes(page.body.slice(split..)),
+    ])
 }
 
 /// Whether the request's `Accept-Encoding` names any coding at all.

@@ -147,12 +147,10 @@ impl Default for Slots {
     }
 }
 
-/// The 400 page for a `download=` value that names no format. Fixed text: the
-/// value itself is never echoed.
-const BAD_FORMAT_PAGE: &str = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<title>400 Bad Request</title></head><body>\n<h1>400 Bad Request</h1>\n\
-<p>This folder can be downloaded with <code>?download=zip</code> or \
-<code>?download=tar.gz</code>; no other format is offered.</p>\n</body></html>\n";
+/// The hint of the 400 page for a `download=` value that names no format.
+/// Fixed text: the value itself is never echoed.
+const BAD_FORMAT_HINT: &str = "This folder can be downloaded with <code>?download=zip</code> or \
+<code>?download=tar.gz</code>; no other format is offered.";
 
 /// Characters kept as they are in `filename*` (RFC 8187 `attr-char`).
 const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
@@ -190,9 +188,10 @@ impl Handler {
         format: Option<Format>,
     ) -> Reply {
         let Some(format) = format else {
-            let mut response = self.error_response(StatusCode::BAD_REQUEST);
-            *response.body_mut() = Body::from(BAD_FORMAT_PAGE);
-            return response.into();
+            return self
+                .pages
+                .response_with_hint(StatusCode::BAD_REQUEST, BAD_FORMAT_HINT)
+                .into();
         };
         let name = folder_name(req, path);
         let body = if *req.method() == Method::HEAD {

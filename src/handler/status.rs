@@ -151,12 +151,25 @@ impl ErrorPages {
         };
         response
     }
+
+    /// The response for `status` with a hint more precise than the built-in
+    /// page's (static HTML, never request bytes); a custom page for the
+    /// status wins over it.
+    pub fn response_with_hint(&self, status: StatusCode, hint: &'static str) -> Response<Body> {
+        let mut response = self.response(status);
+        if !self.custom.contains(&status.as_u16()) {
+            *response.body_mut() = Body::from(page(status, hint));
+        }
+        response
+    }
 }
 
 fn builtin_page(status: StatusCode) -> String {
-    let code = status.as_u16();
-    let reason = status.canonical_reason().unwrap_or("Error");
-    let hint = match code {
+    page(status, builtin_hint(status))
+}
+
+fn builtin_hint(status: StatusCode) -> &'static str {
+    match status.as_u16() {
         400 => "The request could not be understood.",
         401 => "This page needs a user name and password.",
         403 => "You do not have permission to view this page.",
@@ -177,7 +190,13 @@ fn builtin_page(status: StatusCode) -> String {
         503 => "The server cannot answer right now.",
         505 => "This HTTP version is not supported.",
         _ => "",
-    };
+    }
+}
+
+/// A built-in page: the status, the hint, a way home, in the shared look.
+fn page(status: StatusCode, hint: &str) -> String {
+    let code = status.as_u16();
+    let reason = status.canonical_reason().unwrap_or("Error");
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\

@@ -384,6 +384,10 @@ fn an_unknown_format_is_400_and_head_builds_nothing() {
         assert!(r.text().contains("?download=zip"), "{}", r.text());
         assert!(r.text().contains("?download=tar.gz"));
         assert!(!r.text().contains("bogus") && !r.text().contains("rar"));
+        // The built-in pages' look, and their way home.
+        assert!(r
+            .text()
+            .contains("<a href=\"/\">Go to the site's home page</a>"));
     }
     // A file with the query is still the file.
     let r = server.get("/docs/a.txt?download=zip");

@@ -175,6 +175,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
     let mut acme = acme_plan::options(args, None);
     let Some(path) = &args.config else {
         let mut plan = cli_plan(args, &cli)?;
+        check_share(&mut plan)?;
         let dev = DevChoice::of(args.dev, args.file_cache_valid);
         dev.apply(&mut plan, &mut shared.file_cache);
         return Ok(Config {
@@ -223,6 +224,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         return Err(LoadError::File(problems));
     }
     let mut plan = plan.map_err(LoadError::File)?;
+    check_share(&mut plan)?;
     let keys = &file.server;
     let given = |id: &str| explicit.has(id);
     let dev = DevChoice::of(
@@ -336,6 +338,8 @@ fn default_state_dir(
 struct CliSite {
     handler: handler::Options,
     tls: Option<TlsChoice>,
+    /// Basic auth from `--auth-file`.
+    auth: Option<crate::site::auth::Auth>,
 }
 
 impl CliSite {
@@ -412,9 +416,17 @@ impl CliSite {
                 cache_bytes: usize::try_from(args.compress_cache_size).unwrap_or(usize::MAX),
                 ..CompressOptions::default()
             },
+            share: crate::handler::upload::ShareOptions {
+                upload: args.upload,
+                overwrite: args.overwrite,
+                mkdir: args.mkdir,
+                delete: args.delete,
+                max_size: args.upload_max_size,
+            },
             ..handler::Options::default()
         };
-        Ok(CliSite { handler, tls })
+        let auth = args.auth_file.as_deref().map(cli_auth).transpose()?;
+        Ok(CliSite { handler, tls, auth })
     }
 }
 
@@ -605,6 +617,55 @@ fn overlay_server(server: &mut ServerOptions, keys: &ServerKeys, given: &dyn Fn(
     }
 }
 
+/// Basic auth from the htpasswd file `--auth-file` names (its hashes are
+/// never printed).
+fn cli_auth(path: &Path) -> Result<crate::site::auth::Auth, ConfigError> {
+    use crate::site::auth::{parse_htpasswd, Auth, AuthOptions};
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        err(
+            "--auth-file",
+            format!("cannot read '{}': {e}", path.display()),
+        )
+    })?;
+    let users = parse_htpasswd(&text)
+        .map_err(|e| err("--auth-file", format!("'{}': {e}", path.display())))?;
+    Auth::new(AuthOptions {
+        users,
+        ..AuthOptions::default()
+    })
+    .map_err(|e| err("--auth-file", format!("'{}': {e}", path.display())))
+}
+
+/// Refuses sites whose changes (uploads, new folders, deletes) would be open
+/// to anyone: see `site::share::check`. Marks each site's `loopback_only`.
+fn check_share(plan: &mut Plan) -> Result<(), ConfigError> {
+    let shared: Vec<SocketAddr> = plan
+        .listen
+        .iter()
+        .chain(&plan.listen_tls)
+        .copied()
+        .collect();
+    for site in &mut plan.sites {
+        let own: Vec<SocketAddr> = site
+            .listen
+            .iter()
+            .chain(&site.listen_tls)
+            .copied()
+            .collect();
+        let listeners = if own.is_empty() { &shared } else { &own };
+        let loopback_only = !listeners.is_empty()
+            && listeners
+                .iter()
+                .all(|a| a.ip().to_canonical().is_loopback());
+        site.spec.loopback_only = loopback_only;
+        let name = site.spec.hosts.first().map_or("default", String::as_str);
+        let auth = site.spec.modifiers.auth.is_some();
+        crate::site::share::check(name, &site.spec.handler.share, auth, loopback_only)
+            .map_err(|message| err("--upload", message))?;
+    }
+    Ok(())
+}
+
 /// The one site of a command line without a file, and its listeners: with
 /// TLS every `--listen` address speaks HTTPS, and `--redirect-http` adds a
 /// plain listener that sends every request there.
@@ -660,7 +721,11 @@ fn cli_plan(args: &Args, cli: &CliSite) -> Result<Plan, ConfigError> {
         hsts: args.hsts,
         https_redirect: redirect_http.map(|_| https_port),
         routes: Vec::new(),
-        modifiers: Default::default(),
+        modifiers: Modifiers {
+            auth: cli.auth.clone(),
+            ..Modifiers::default()
+        },
+        loopback_only: false,
     };
     let (listen, listen_tls) = match tls {
         true => (redirect_http.into_iter().collect(), listen),
@@ -913,6 +978,7 @@ fn file_plan(
                 https_redirect: https_port.filter(|_| tls.is_some() && redirect),
                 routes,
                 modifiers,
+                loopback_only: false,
             },
             tls: tls.map(site_tls),
             listen: site.listen.clone().unwrap_or_default(),

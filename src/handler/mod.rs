@@ -28,6 +28,7 @@ pub mod listing_cache;
 pub mod negotiate;
 pub mod range;
 pub mod status;
+pub mod upload;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,6 +82,8 @@ pub struct Options {
     /// Development mode: `no-cache` on every response, the live-reload script
     /// in HTML pages, and the event stream at [`dev::LIVE_PATH`].
     pub dev: bool,
+    /// Uploads, new folders and deletes ([`upload`]); all off by default.
+    pub share: upload::ShareOptions,
 }
 
 /// How ETags are made.
@@ -112,6 +115,7 @@ impl Default for Options {
             precompressed: true,
             compress: CompressOptions::default(),
             dev: false,
+            share: upload::ShareOptions::default(),
         }
     }
 }
@@ -273,6 +277,11 @@ impl Handler {
     ) -> Result<Handler, StartError> {
         let root = Root::open(path).map_err(|e| StartError::Root(path.to_path_buf(), e))?;
         Self::with_shared(root, options, shared)
+    }
+
+    /// Which changes (uploads, new folders, deletes) this root allows.
+    pub fn share(&self) -> &upload::ShareOptions {
+        &self.options.share
     }
 
     /// The number of the opened root (see [`files::Root::id`]).

@@ -115,7 +115,7 @@ pub trait Service: Send + Sync {
         req: &'a Request<()>,
         body: RequestBody<'a>,
     ) -> impl Future<Output = Response<Body>> + Send + 'a {
-        drop(body);
+        let _ = body;
         self.call(req)
     }
 }

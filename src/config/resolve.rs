@@ -224,7 +224,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         return Err(LoadError::File(problems));
     }
     let mut plan = plan.map_err(LoadError::File)?;
-    check_share(&mut plan)?;
+    check_file_share(&mut plan, &file)?;
     let keys = &file.server;
     let given = |id: &str| explicit.has(id);
     let dev = DevChoice::of(
@@ -636,16 +636,58 @@ fn cli_auth(path: &Path) -> Result<crate::site::auth::Auth, ConfigError> {
     .map_err(|e| err("--auth-file", format!("'{}': {e}", path.display())))
 }
 
-/// Refuses sites whose changes (uploads, new folders, deletes) would be open
-/// to anyone: see `site::share::check`. Marks each site's `loopback_only`.
+/// Refuses the command line's site when its changes would be open to anyone
+/// (see [`share_problems`]), naming the flag.
 fn check_share(plan: &mut Plan) -> Result<(), ConfigError> {
+    match share_problems(plan).into_iter().next() {
+        None => Ok(()),
+        Some((_, key, message)) => Err(err(
+            match key {
+                "mkdir" => "--mkdir",
+                "delete" => "--delete",
+                _ => "--upload",
+            },
+            message,
+        )),
+    }
+}
+
+/// Refuses the file's sites whose changes would be open to anyone, each at
+/// its key (or its `[[site]]` header when a flag turned the change on).
+fn check_file_share(plan: &mut Plan, file: &FileConfig) -> Result<(), LoadError> {
+    let problems: Vec<Problem> = share_problems(plan)
+        .into_iter()
+        .map(|(i, key, message)| {
+            let site = file.sites.get(i);
+            let at = site
+                .and_then(|s| s.location(key))
+                .or(site.map(|s| s.header))
+                .unwrap_or(Location { line: 1, column: 1 });
+            let name = match site {
+                Some(_) => format!("site[{i}].{key}"),
+                None => key.to_string(),
+            };
+            Problem::at(&file.path, at, name, message)
+        })
+        .collect();
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(LoadError::File(problems)),
+    }
+}
+
+/// The sites whose changes (uploads, new folders, deletes) would be open to
+/// anyone (see `site::share::check`): index, option and why. Marks each
+/// site's `loopback_only`.
+fn share_problems(plan: &mut Plan) -> Vec<(usize, &'static str, String)> {
+    let mut problems = Vec::new();
     let shared: Vec<SocketAddr> = plan
         .listen
         .iter()
         .chain(&plan.listen_tls)
         .copied()
         .collect();
-    for site in &mut plan.sites {
+    for (i, site) in plan.sites.iter_mut().enumerate() {
         let own: Vec<SocketAddr> = site
             .listen
             .iter()
@@ -660,10 +702,13 @@ fn check_share(plan: &mut Plan) -> Result<(), ConfigError> {
         site.spec.loopback_only = loopback_only;
         let name = site.spec.hosts.first().map_or("default", String::as_str);
         let auth = site.spec.modifiers.auth.is_some();
-        crate::site::share::check(name, &site.spec.handler.share, auth, loopback_only)
-            .map_err(|message| err("--upload", message))?;
+        if let Err((key, message)) =
+            crate::site::share::check(name, &site.spec.handler.share, auth, loopback_only)
+        {
+            problems.push((i, key, message));
+        }
     }
-    Ok(())
+    problems
 }
 
 /// The one site of a command line without a file, and its listeners: with
@@ -960,7 +1005,10 @@ fn file_plan(
         }
         let hsts = if given("hsts") { args.hsts } else { site.hsts };
         let redirect = site.https_redirect.unwrap_or(true);
-        let (routes, modifiers) = site_pipeline(path, i, site, tls.is_some(), &mut problems);
+        let (routes, mut modifiers) = site_pipeline(path, i, site, tls.is_some(), &mut problems);
+        if modifiers.auth.is_none() && given("auth_file") {
+            modifiers.auth.clone_from(&cli.auth);
+        }
         sites.push(SitePlan {
             spec: SiteSpec {
                 hosts: site
@@ -1094,6 +1142,21 @@ fn site_handler(
     }
     if let (false, Some(on)) = (given("hidden"), site.hidden) {
         o.hidden = on;
+    }
+    if let (false, Some(on)) = (given("upload"), site.upload) {
+        o.share.upload = on;
+    }
+    if let (false, Some(on)) = (given("overwrite"), site.overwrite) {
+        o.share.overwrite = on;
+    }
+    if let (false, Some(on)) = (given("mkdir"), site.mkdir) {
+        o.share.mkdir = on;
+    }
+    if let (false, Some(on)) = (given("delete"), site.delete) {
+        o.share.delete = on;
+    }
+    if let (false, Some(n)) = (given("upload_max_size"), site.upload_max_size) {
+        o.share.max_size = n;
     }
     if !given("error_pages") {
         if let Some(dir) = &site.error_pages {

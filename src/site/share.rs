@@ -17,27 +17,32 @@ use http::{header, Request};
 
 use crate::handler::upload::ShareOptions;
 
-/// Whether a site with `share` may start: `Err` says why not and how to fix it.
+/// Whether a site with `share` may start: `Err` names the option refused
+/// (`upload`, `mkdir`, `delete`) and says why and how to fix it.
 pub fn check(
     site: &str,
     share: &ShareOptions,
     auth: bool,
     loopback_only: bool,
-) -> Result<(), String> {
+) -> Result<(), (&'static str, String)> {
     if auth {
         return Ok(());
     }
     let fix = "add basic auth (--auth-file PATH, or the site's auth = { users_file = ... })";
     if share.mkdir || share.delete {
         let which = if share.mkdir { "mkdir" } else { "delete" };
-        return Err(format!(
-            "site '{site}': {which} needs authentication: {fix}"
+        return Err((
+            which,
+            format!("site '{site}': {which} needs authentication: {fix}"),
         ));
     }
     if share.upload && !loopback_only {
-        return Err(format!(
-            "site '{site}': upload on a listener that is not loopback needs authentication: \
-             {fix}, or listen on 127.0.0.1 / [::1] only"
+        return Err((
+            "upload",
+            format!(
+                "site '{site}': upload on a listener that is not loopback needs authentication: \
+                 {fix}, or listen on 127.0.0.1 / [::1] only"
+            ),
         ));
     }
     Ok(())
@@ -166,14 +171,15 @@ mod tests {
             ..ShareOptions::default()
         };
         assert!(check("s", &upload, false, true).is_ok());
-        let e = check("s", &upload, false, false).unwrap_err();
+        let (key, e) = check("s", &upload, false, false).unwrap_err();
+        assert_eq!(key, "upload");
         assert!(e.contains("site 's'") && e.contains("--auth-file"), "{e}");
         assert!(check("s", &upload, true, false).is_ok());
         let delete = ShareOptions {
             delete: true,
             ..ShareOptions::default()
         };
-        assert!(check("s", &delete, false, true).is_err());
+        assert_eq!(check("s", &delete, false, true).unwrap_err().0, "delete");
         assert!(check("s", &delete, true, true).is_ok());
     }
 }

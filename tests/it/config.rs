@@ -1300,7 +1300,10 @@ fn upload_without_auth_off_loopback_is_refused_at_start_and_on_reload() {
         "configuration generation 1 active generation=1",
     );
     put(addr, "/one.txt", "1").expect(201);
-    assert_eq!(std::fs::read_to_string(dir.join("www/one.txt")).unwrap(), "1");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("www/one.txt")).unwrap(),
+        "1"
+    );
 
     // On reload: refused with the same line; generation 1 serves on.
     write_atomically(&path, &bad);
@@ -1312,6 +1315,9 @@ fn upload_without_auth_off_loopback_is_refused_at_start_and_on_reload() {
     );
     same_lines(&reload_errors(&served, mark), &[&upload_refused]);
     put(addr, "/two.txt", "2").expect(201);
-    assert_eq!(std::fs::read_to_string(dir.join("www/two.txt")).unwrap(), "2");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("www/two.txt")).unwrap(),
+        "2"
+    );
     assert_eq!(body(addr, "/x.txt"), "x");
 }

@@ -458,29 +458,20 @@ fn curl_put_and_form_uploads() {
     }
     let path = |name: &str| src.join(name).to_str().unwrap().to_string();
 
+    // `curl -T FILE URL`, with `extra` flags: the status and HTTP version.
+    let put = |extra: &[&str], file: &str, url: &str| {
+        let mut args = extra.to_vec();
+        args.extend(["-o", "/dev/null", "-w", "%{http_code} %{http_version}"]);
+        args.extend(["-T", file, url]);
+        curl(&args)
+    };
     // PUT to a folder URL: curl appends the file's name.
-    let code = curl(&[
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "-T",
-        &path("big.bin"),
-        &format!("{base}/in/"),
-    ]);
-    assert_eq!(code, "201");
+    let code = put(&[], &path("big.bin"), &format!("{base}/in/"));
+    assert_eq!(code, "201 1.1");
     assert_eq!(std::fs::read(site.join("in/big.bin")).unwrap(), big);
     // Over h2c, to a chosen name.
-    let code = curl(&[
-        "--http2-prior-knowledge",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code} %{http_version}",
-        "-T",
-        &path("small.bin"),
-        &format!("{base}/in/h2.bin"),
-    ]);
+    let url = format!("{base}/in/h2.bin");
+    let code = put(&["--http2-prior-knowledge"], &path("small.bin"), &url);
     assert_eq!(code, "201 2");
     assert_eq!(std::fs::read(site.join("in/h2.bin")).unwrap(), small);
 

@@ -1,6 +1,9 @@
 //! The response body, as an enum so that each protocol engine can send each kind
 //! the fastest way it knows: `File` goes out with `sendfile(2)` on plain TCP and
 //! through a pooled buffer everywhere else. No variant holds a whole file in memory.
+//!
+//! And the request body a service chose to read ([`RequestBody`]): chunks as
+//! the client sends them, from whichever engine received the request.
 
 use std::fmt;
 use std::fs::File;
@@ -109,5 +112,80 @@ impl fmt::Debug for Body {
             Body::Parts(p) => write!(f, "Body::Parts({} parts)", p.len()),
             Body::Stream(_) => f.write_str("Body::Stream"),
         }
+    }
+}
+
+/// Why a request body could not be read to its end. The engines answer each
+/// with the status `proto::status` gives it; the service only cleans up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Larger than the limit the service asked for.
+    TooLarge,
+    /// No byte came within the engine's body timeout.
+    Timeout,
+    /// Malformed framing (a bad chunk line) or a stream reset.
+    Broken,
+    /// The client closed the connection before the end of the body.
+    Closed,
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BodyError::TooLarge => "request body over the limit",
+            BodyError::Timeout => "request body timed out",
+            BodyError::Broken => "request body malformed or reset",
+            BodyError::Closed => "client closed before the end of the body",
+        })
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+/// Where a [`RequestBody`]'s chunks come from: implemented by each engine.
+pub trait BodySource: Send {
+    /// The next chunk; `None` at the end of the body. After an error, `None`.
+    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>>;
+}
+
+/// A request body, read chunk by chunk as it arrives (never whole in memory):
+/// lent by the engine to [`proto::Service::call_with_body`](crate::proto::Service::call_with_body).
+/// On HTTP/1.1 the first read sends `100 Continue` when the client asked
+/// for it, so a request refused before its body is read never has it sent.
+pub struct RequestBody<'a> {
+    source: &'a mut (dyn BodySource + 'a),
+    length: Option<u64>,
+}
+
+impl<'a> RequestBody<'a> {
+    /// A body read from `source`, of `length` bytes when the request says.
+    pub fn new(source: &'a mut (dyn BodySource + 'a), length: Option<u64>) -> Self {
+        RequestBody { source, length }
+    }
+
+    /// The length the request declared (Content-Length), if it did.
+    pub fn length(&self) -> Option<u64> {
+        self.length
+    }
+
+    /// The next chunk, `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<Bytes, BodyError>> {
+        std::future::poll_fn(|cx| self.source.poll_body(cx)).await
+    }
+}
+
+impl futures_util::Stream for RequestBody<'_> {
+    type Item = Result<Bytes, BodyError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.source.poll_body(cx)
+    }
+}
+
+impl fmt::Debug for RequestBody<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBody")
+            .field("length", &self.length)
+            .finish_non_exhaustive()
     }
 }

@@ -60,6 +60,12 @@
 //! listing = false
 //! hidden = false
 //! archive = true                           # DIR/?download=zip|tar.gz (as --archive)
+//! upload = false                           # PUT /dir/name, POST /dir/ multipart (needs auth
+//!                                          # unless every listener is loopback)
+//! overwrite = false                        # an upload may replace a file (else 409)
+//! mkdir = false                            # MKCOL /dir/new/ (needs auth)
+//! delete = false                           # DELETE a file or an empty folder (needs auth)
+//! upload_max_size = "1GiB"                 # largest uploaded file
 //! error_pages = "/srv/errors"
 //! cache_control = "public, max-age=60"
 //! cache_rules = { "/assets/**" = "public, max-age=31536000, immutable" }   # in order
@@ -107,7 +113,9 @@
 //! `--tls-self-signed` → `site.tls.self_signed = true`; `--redirect-http A` →
 //! `server.listen = ["A"]` with a tls site (`https_redirect` defaults to true);
 //! `--hsts SECONDS` → `site.hsts`; `--no-precompressed`, `--no-compress` →
-//! `site.precompressed`, `site.compress = false`; every other flag `--a-b` →
+//! `site.precompressed`, `site.compress = false`; `--auth-file PATH` →
+//! `site.auth = { users_file = "PATH" }` for each site without an `auth` of
+//! its own; every other flag `--a-b` →
 //! `a_b`, in `[server]` for process-wide ones and in `[[site]]` for how files
 //! are served.
 //!
@@ -115,7 +123,11 @@
 //! one site only; a listener address once in the whole file; a site with `tls`
 //! needs a `root`, and with several sites every site does; `hsts`,
 //! `https_redirect = true` and `listen_tls` on a site need its `tls`;
-//! `compress_min_size` not above `compress_max_size`.
+//! `compress_min_size` not above `compress_max_size`. After the file is read
+//! (the listeners are known then): a site with `upload = true` needs `auth`
+//! unless every listener that serves it is a loopback address, and one with
+//! `mkdir` or `delete` needs `auth` always; otherwise the file is refused, at
+//! start and on reload, naming the key.
 //!
 //! Routes and modifiers: a route has a `path` (a glob starting with `/`) and
 //! at most one action (`spa = false` is none); methods are tokens, case
@@ -283,6 +295,16 @@ pub struct SiteKeys {
     pub hidden: Option<bool>,
     /// Folders downloadable as zip or tar.gz archives.
     pub archive: Option<bool>,
+    /// Accept uploads (PUT, multipart POST).
+    pub upload: Option<bool>,
+    /// Let an upload replace an existing file.
+    pub overwrite: Option<bool>,
+    /// Accept MKCOL (new folders).
+    pub mkdir: Option<bool>,
+    /// Accept DELETE of files and empty folders.
+    pub delete: Option<bool>,
+    /// Largest uploaded file, in bytes.
+    pub upload_max_size: Option<u64>,
     /// Folder of error pages named by status, resolved.
     pub error_pages: Option<PathBuf>,
     /// Cache-Control for files no rule or default covers.

@@ -170,6 +170,38 @@ pub struct Args {
     #[arg(long, env = "FERROX_ERROR_PAGES", value_name = "DIR", help_heading = FILES)]
     pub error_pages: Option<PathBuf>,
 
+    /// Accept uploads: PUT /dir/name, and POST /dir/ with multipart/form-data.
+    ///
+    /// Needs --auth-file unless every listener is a loopback address.
+    #[arg(long, env = "FERROX_UPLOAD", value_parser = BoolishValueParser::new(),
+          help_heading = SHARING)]
+    pub upload: bool,
+
+    /// Let an upload replace an existing file (else 409 Conflict).
+    #[arg(long, env = "FERROX_OVERWRITE", value_parser = BoolishValueParser::new(),
+          help_heading = SHARING)]
+    pub overwrite: bool,
+
+    /// Accept MKCOL /dir/new/ to make folders (needs --auth-file).
+    #[arg(long, env = "FERROX_MKDIR", value_parser = BoolishValueParser::new(),
+          help_heading = SHARING)]
+    pub mkdir: bool,
+
+    /// Accept DELETE of files and empty folders (needs --auth-file).
+    #[arg(long, env = "FERROX_DELETE", value_parser = BoolishValueParser::new(),
+          help_heading = SHARING)]
+    pub delete: bool,
+
+    /// Largest uploaded file (a multipart request may add 64KiB of form).
+    #[arg(long, env = "FERROX_UPLOAD_MAX_SIZE", default_value = "1GiB", value_parser = parse_size,
+          value_name = "SIZE", help_heading = SHARING)]
+    pub upload_max_size: u64,
+
+    /// Basic authentication for every request, users from an htpasswd file
+    /// (argon2id or bcrypt hashes; `ferrox hash-password` makes one).
+    #[arg(long, env = "FERROX_AUTH_FILE", value_name = "PATH", help_heading = SHARING)]
+    pub auth_file: Option<PathBuf>,
+
     /// Cache-Control for files that no rule or default covers.
     ///
     /// For example "public, max-age=3600".
@@ -383,6 +415,7 @@ pub struct Args {
 /// The headings that group the flags in `--help`, in the order they appear.
 const SERVING: &str = "Serving";
 const FILES: &str = "Files";
+const SHARING: &str = "Sharing";
 const CACHING: &str = "Caching";
 const COMPRESSION: &str = "Compression";
 const TLS: &str = "TLS";

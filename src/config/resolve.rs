@@ -175,6 +175,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
     let mut acme = acme_plan::options(args, None);
     let Some(path) = &args.config else {
         let mut plan = cli_plan(args, &cli)?;
+        check_share(&mut plan)?;
         let dev = DevChoice::of(args.dev, args.file_cache_valid);
         dev.apply(&mut plan, &mut shared.file_cache);
         return Ok(Config {
@@ -223,6 +224,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         return Err(LoadError::File(problems));
     }
     let mut plan = plan.map_err(LoadError::File)?;
+    check_file_share(&mut plan, &file)?;
     let keys = &file.server;
     let given = |id: &str| explicit.has(id);
     let dev = DevChoice::of(
@@ -336,6 +338,8 @@ fn default_state_dir(
 struct CliSite {
     handler: handler::Options,
     tls: Option<TlsChoice>,
+    /// Basic auth from `--auth-file`.
+    auth: Option<crate::site::auth::Auth>,
 }
 
 impl CliSite {
@@ -413,9 +417,17 @@ impl CliSite {
                 cache_bytes: usize::try_from(args.compress_cache_size).unwrap_or(usize::MAX),
                 ..CompressOptions::default()
             },
+            share: crate::handler::upload::ShareOptions {
+                upload: args.upload,
+                overwrite: args.overwrite,
+                mkdir: args.mkdir,
+                delete: args.delete,
+                max_size: args.upload_max_size,
+            },
             ..handler::Options::default()
         };
-        Ok(CliSite { handler, tls })
+        let auth = args.auth_file.as_deref().map(cli_auth).transpose()?;
+        Ok(CliSite { handler, tls, auth })
     }
 }
 
@@ -606,6 +618,100 @@ fn overlay_server(server: &mut ServerOptions, keys: &ServerKeys, given: &dyn Fn(
     }
 }
 
+/// Basic auth from the htpasswd file `--auth-file` names (its hashes are
+/// never printed).
+fn cli_auth(path: &Path) -> Result<crate::site::auth::Auth, ConfigError> {
+    use crate::site::auth::{parse_htpasswd, Auth, AuthOptions};
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        err(
+            "--auth-file",
+            format!("cannot read '{}': {e}", path.display()),
+        )
+    })?;
+    let users = parse_htpasswd(&text)
+        .map_err(|e| err("--auth-file", format!("'{}': {e}", path.display())))?;
+    Auth::new(AuthOptions {
+        users,
+        ..AuthOptions::default()
+    })
+    .map_err(|e| err("--auth-file", format!("'{}': {e}", path.display())))
+}
+
+/// Refuses the command line's site when its changes would be open to anyone
+/// (see [`share_problems`]), naming the flag.
+fn check_share(plan: &mut Plan) -> Result<(), ConfigError> {
+    match share_problems(plan).into_iter().next() {
+        None => Ok(()),
+        Some((_, key, message)) => Err(err(
+            match key {
+                "mkdir" => "--mkdir",
+                "delete" => "--delete",
+                _ => "--upload",
+            },
+            message,
+        )),
+    }
+}
+
+/// Refuses the file's sites whose changes would be open to anyone, each at
+/// its key (or its `[[site]]` header when a flag turned the change on).
+fn check_file_share(plan: &mut Plan, file: &FileConfig) -> Result<(), LoadError> {
+    let problems: Vec<Problem> = share_problems(plan)
+        .into_iter()
+        .map(|(i, key, message)| {
+            let site = file.sites.get(i);
+            let at = site
+                .and_then(|s| s.location(key))
+                .or(site.map(|s| s.header))
+                .unwrap_or(Location { line: 1, column: 1 });
+            let name = match site {
+                Some(_) => format!("site[{i}].{key}"),
+                None => key.to_string(),
+            };
+            Problem::at(&file.path, at, name, message)
+        })
+        .collect();
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(LoadError::File(problems)),
+    }
+}
+
+/// The sites whose changes (uploads, new folders, deletes) would be open to
+/// anyone (see `site::share::check`): index, option and why. Marks each
+/// site's `loopback_only`.
+fn share_problems(plan: &mut Plan) -> Vec<(usize, &'static str, String)> {
+    let mut problems = Vec::new();
+    let shared: Vec<SocketAddr> = plan
+        .listen
+        .iter()
+        .chain(&plan.listen_tls)
+        .copied()
+        .collect();
+    for (i, site) in plan.sites.iter_mut().enumerate() {
+        let own: Vec<SocketAddr> = site
+            .listen
+            .iter()
+            .chain(&site.listen_tls)
+            .copied()
+            .collect();
+        let listeners = if own.is_empty() { &shared } else { &own };
+        let loopback_only = !listeners.is_empty()
+            && listeners
+                .iter()
+                .all(|a| a.ip().to_canonical().is_loopback());
+        site.spec.loopback_only = loopback_only;
+        let name = site.spec.hosts.first().map_or("default", String::as_str);
+        let auth = site.spec.modifiers.auth.is_some();
+        if let Err((key, message)) =
+            crate::site::share::check(name, &site.spec.handler.share, auth, loopback_only)
+        {
+            problems.push((i, key, message));
+        }
+    }
+    problems
+}
+
 /// The one site of a command line without a file, and its listeners: with
 /// TLS every `--listen` address speaks HTTPS, and `--redirect-http` adds a
 /// plain listener that sends every request there.
@@ -661,7 +767,11 @@ fn cli_plan(args: &Args, cli: &CliSite) -> Result<Plan, ConfigError> {
         hsts: args.hsts,
         https_redirect: redirect_http.map(|_| https_port),
         routes: Vec::new(),
-        modifiers: Default::default(),
+        modifiers: Modifiers {
+            auth: cli.auth.clone(),
+            ..Modifiers::default()
+        },
+        loopback_only: false,
     };
     let (listen, listen_tls) = match tls {
         true => (redirect_http.into_iter().collect(), listen),
@@ -896,7 +1006,10 @@ fn file_plan(
         }
         let hsts = if given("hsts") { args.hsts } else { site.hsts };
         let redirect = site.https_redirect.unwrap_or(true);
-        let (routes, modifiers) = site_pipeline(path, i, site, tls.is_some(), &mut problems);
+        let (routes, mut modifiers) = site_pipeline(path, i, site, tls.is_some(), &mut problems);
+        if modifiers.auth.is_none() && given("auth_file") {
+            modifiers.auth.clone_from(&cli.auth);
+        }
         sites.push(SitePlan {
             spec: SiteSpec {
                 hosts: site
@@ -914,6 +1027,7 @@ fn file_plan(
                 https_redirect: https_port.filter(|_| tls.is_some() && redirect),
                 routes,
                 modifiers,
+                loopback_only: false,
             },
             tls: tls.map(site_tls),
             listen: site.listen.clone().unwrap_or_default(),
@@ -1032,6 +1146,21 @@ fn site_handler(
     }
     if let (false, Some(on)) = (given("archive"), site.archive) {
         o.archive = on;
+    }
+    if let (false, Some(on)) = (given("upload"), site.upload) {
+        o.share.upload = on;
+    }
+    if let (false, Some(on)) = (given("overwrite"), site.overwrite) {
+        o.share.overwrite = on;
+    }
+    if let (false, Some(on)) = (given("mkdir"), site.mkdir) {
+        o.share.mkdir = on;
+    }
+    if let (false, Some(on)) = (given("delete"), site.delete) {
+        o.share.delete = on;
+    }
+    if let (false, Some(n)) = (given("upload_max_size"), site.upload_max_size) {
+        o.share.max_size = n;
     }
     if !given("error_pages") {
         if let Some(dir) = &site.error_pages {

@@ -1,8 +1,10 @@
 //! The filesystem, and nothing else: no sockets, no HTTP. Request paths become
 //! safe relative paths ([`path`]), which open beneath the root ([`resolve`]);
-//! [`mime`] names content types.
+//! [`mime`] names content types; [`folder`] makes the changes of uploads,
+//! new folders and deletes, inside a folder opened beneath the root.
 
 pub mod cache;
+pub mod folder;
 pub mod mime;
 pub mod path;
 pub mod resolve;

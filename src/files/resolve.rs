@@ -130,6 +130,16 @@ impl Root {
         &self.canonical
     }
 
+    /// The root folder's descriptor, for lookups beneath it.
+    pub(super) fn handle(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+
+    /// How lookups beneath it are confined.
+    pub(super) fn beneath(&self) -> Beneath {
+        self.confinement.beneath()
+    }
+
     /// The strategy in use.
     pub fn confinement(&self) -> Confinement {
         self.confinement

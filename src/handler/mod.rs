@@ -32,6 +32,7 @@ pub mod look;
 pub mod negotiate;
 pub mod range;
 pub mod status;
+pub mod upload;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -88,6 +89,8 @@ pub struct Options {
     /// Development mode: `no-cache` on every response, the live-reload script
     /// in HTML pages, and the event stream at [`dev::LIVE_PATH`].
     pub dev: bool,
+    /// Uploads, new folders and deletes ([`upload`]); all off by default.
+    pub share: upload::ShareOptions,
 }
 
 /// How ETags are made.
@@ -120,6 +123,7 @@ impl Default for Options {
             precompressed: true,
             compress: CompressOptions::default(),
             dev: false,
+            share: upload::ShareOptions::default(),
         }
     }
 }
@@ -285,6 +289,11 @@ impl Handler {
     ) -> Result<Handler, StartError> {
         let root = Root::open(path).map_err(|e| StartError::Root(path.to_path_buf(), e))?;
         Self::with_shared(root, options, shared)
+    }
+
+    /// Which changes (uploads, new folders, deletes) this root allows.
+    pub fn share(&self) -> &upload::ShareOptions {
+        &self.options.share
     }
 
     /// The number of the opened root (see [`files::Root::id`]).
@@ -693,7 +702,9 @@ impl Handler {
                 truncated,
                 offers: listing::Offers {
                     archive: options.archive,
-                    ..listing::Offers::default()
+                    upload: options.share.upload,
+                    mkdir: options.share.mkdir,
+                    delete: options.share.delete,
                 },
                 readme: readme.as_deref(),
                 extra_script: options.dev.then_some(dev::LIVE_JS),

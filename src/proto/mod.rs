@@ -6,6 +6,11 @@
 //! server answers GET, HEAD and OPTIONS; another method it knows is 405 with
 //! `Allow`, one it does not know is 501. Every status an engine picks by itself
 //! comes from [`status::status`].
+//!
+//! A service may take the body of chosen requests ([`Service::body_policy`]):
+//! the engine then lends it as a [`RequestBody`] to [`Service::call_with_body`]
+//! instead of discarding it, under the service's limit, and answers a body
+//! that breaks off (timeout, limit, malformed, closed) itself.
 
 pub mod date;
 pub mod h1;
@@ -24,13 +29,28 @@ use std::time::Duration;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::body::Body;
+use crate::body::{Body, RequestBody};
 use crate::response::Reply;
 pub use signal::Signal;
 pub use status::Failure;
 
 /// The methods every protocol engine serves, as sent in `Allow`.
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";
+
+/// What a service does with the body of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPolicy {
+    /// The engine reads and drops it (bounded by its own limit); the request
+    /// goes to [`Service::call`] or [`Service::call_now`].
+    Discard,
+    /// The request goes to [`Service::call_with_body`] with its body, which
+    /// may be at most `limit` bytes: a larger declared length is refused with
+    /// 413 before any of it is read, a longer body ends with 413 too.
+    Read {
+        /// The largest body accepted, in bytes.
+        limit: u64,
+    },
+}
 
 /// What the protocol engines call to answer a request.
 ///
@@ -76,6 +96,28 @@ pub trait Service: Send + Sync {
     fn on_response(&self, exchange: &Exchange<'_>) {
         let _ = exchange;
     }
+
+    /// Whether the service reads the body of `req` (asked only for methods
+    /// other than GET and HEAD, so those keep their fast paths). The default
+    /// is never.
+    fn body_policy(&self, req: &Request<()>) -> BodyPolicy {
+        let _ = req;
+        BodyPolicy::Discard
+    }
+
+    /// Answers a request whose body [`Service::body_policy`] chose to read.
+    /// The engine keeps the connection only when the body was read to its
+    /// end; a body that broke off is answered by the engine (the service's
+    /// response is then dropped), so the service only has to clean up. The
+    /// default drops the body and calls [`Service::call`].
+    fn call_with_body<'a>(
+        &'a self,
+        req: &'a Request<()>,
+        body: RequestBody<'a>,
+    ) -> impl Future<Output = Response<Body>> + Send + 'a {
+        let _ = body;
+        self.call(req)
+    }
 }
 
 /// A borrowed service is a service: wrappers hold one by reference.
@@ -106,6 +148,24 @@ impl<S: Service + ?Sized> Service for &S {
     fn on_response(&self, exchange: &Exchange<'_>) {
         (**self).on_response(exchange)
     }
+
+    fn body_policy(&self, req: &Request<()>) -> BodyPolicy {
+        (**self).body_policy(req)
+    }
+
+    fn call_with_body<'a>(
+        &'a self,
+        req: &'a Request<()>,
+        body: RequestBody<'a>,
+    ) -> impl Future<Output = Response<Body>> + Send + 'a {
+        (**self).call_with_body(req, body)
+    }
+}
+
+/// Whether the engines ask [`Service::body_policy`] for `method`: never for
+/// GET and HEAD, whose paths stay as they were (two comparisons).
+pub fn may_take_body(method: &Method) -> bool {
+    *method != Method::GET && *method != Method::HEAD
 }
 
 /// What happened in one request/response exchange, for access logs.

@@ -8,6 +8,7 @@
 use http::StatusCode;
 
 use super::h1::ParseError;
+use crate::body::BodyError;
 
 /// Why a protocol engine answers a request without asking the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,17 @@ pub enum Failure {
     MethodUnknown,
     /// A request that names no host where one is needed to answer it.
     NoHost,
+}
+
+impl From<BodyError> for Failure {
+    /// How a request body that a service was reading broke off.
+    fn from(error: BodyError) -> Failure {
+        match error {
+            BodyError::TooLarge => Failure::BodyTooLarge,
+            BodyError::Timeout => Failure::Timeout,
+            BodyError::Broken | BodyError::Closed => Failure::BodyBroken,
+        }
+    }
 }
 
 /// The status code for `failure`.
@@ -76,6 +88,19 @@ mod tests {
         ];
         for (failure, want) in cases {
             assert_eq!(status(failure).as_u16(), want, "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn body_errors() {
+        let cases = [
+            (BodyError::TooLarge, 413),
+            (BodyError::Timeout, 408),
+            (BodyError::Broken, 400),
+            (BodyError::Closed, 400),
+        ];
+        for (error, want) in cases {
+            assert_eq!(status(Failure::from(error)).as_u16(), want, "{error:?}");
         }
     }
 }

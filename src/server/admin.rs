@@ -400,6 +400,7 @@ mod tests {
                     https_redirect: None,
                     routes: Vec::new(),
                     modifiers: Default::default(),
+                    loopback_only: false,
                 },
                 tls: None,
                 listen: Vec::new(),

@@ -373,6 +373,18 @@ impl<S: Service> Service for Logged<'_, S> {
         self.inner.accepts_any_method()
     }
 
+    fn body_policy(&self, req: &Request<()>) -> proto::BodyPolicy {
+        self.inner.body_policy(req)
+    }
+
+    fn call_with_body<'a>(
+        &'a self,
+        req: &'a Request<()>,
+        body: crate::body::RequestBody<'a>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'a {
+        self.inner.call_with_body(req, body)
+    }
+
     fn on_response(&self, exchange: &Exchange<'_>) {
         if self.log.is_enabled() {
             // The client trusted proxies name (only the address is logged).
@@ -451,6 +463,7 @@ mod tests {
                     https_redirect: None,
                     routes: Vec::new(),
                     modifiers: Default::default(),
+                    loopback_only: false,
                 },
                 tls: None,
                 listen: Vec::new(),

@@ -26,10 +26,11 @@ use super::conn::{ConnFacts, Connect};
 use super::redirect::RedirectToHttps;
 use super::self_signed;
 use super::tls::{self, CertFiles, TlsError};
-use crate::body::Body;
+use crate::body::{Body, RequestBody};
+use crate::handler::upload::Change;
 use crate::handler::{Handler, Shared};
 use crate::metrics::{self, Metrics, Requests};
-use crate::proto::{self, Exchange, Service};
+use crate::proto::{self, BodyPolicy, Exchange, Service};
 use crate::response::Reply;
 use crate::site::pipeline::Answer;
 use crate::site::{Arrival, Refusal, Route, Site, SiteError, SiteSpec, Sites};
@@ -519,6 +520,9 @@ impl SiteService<'_> {
 
     /// What `site` answers with `handler`, when that needs no waiting.
     fn serve_now(&self, site: &Site, handler: &Handler, req: &Request<()>) -> Option<Reply> {
+        if handler.share().handles(req.method()) {
+            return None;
+        }
         if !site.has_pipeline() {
             if let Some(early) = method_policy(handler, req) {
                 return Some(early.into());
@@ -564,6 +568,9 @@ impl SiteService<'_> {
 
     /// What `site` answers with `handler`.
     async fn serve(&self, site: &Site, handler: &Handler, req: &Request<()>) -> Response<Body> {
+        if handler.share().handles(req.method()) {
+            return self.change(site, handler, req, None).await;
+        }
         if !site.has_pipeline() {
             return match method_policy(handler, req) {
                 Some(early) => early,
@@ -588,9 +595,15 @@ impl SiteService<'_> {
 
 /// GET and HEAD go to the files; the rest is the engines' usual policy
 /// (applied here, because a plain request for a TLS site is redirected
-/// whatever its method).
+/// whatever its method), with the changes a sharing site allows in `Allow`.
 fn method_policy(handler: &Handler, req: &Request<()>) -> Option<Response<Body>> {
-    proto::answer_method(&Pages(handler), req.method())
+    let mut response = proto::answer_method(&Pages(handler), req.method())?;
+    if handler.share().any() && response.headers().contains_key(header::ALLOW) {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, handler.share().allow());
+    }
+    Some(response)
 }
 
 /// A handler's error pages as a protocol service, for the method policy.
@@ -615,6 +628,47 @@ fn refusal(generation: &Generation, why: Refusal) -> Response<Body> {
         tracing::debug!(?why, "request refused");
     }
     generation.sites.refusal_response(why)
+}
+
+impl SiteService<'_> {
+    /// A change (upload, new folder, delete): the site's gate, then the
+    /// handler makes it.
+    async fn change(
+        &self,
+        site: &Site,
+        handler: &Handler,
+        req: &Request<()>,
+        body: Option<RequestBody<'_>>,
+    ) -> Response<Body> {
+        let client = self.facts.client(req);
+        match site.gate_change(handler, req, client, self.facts.tls).await {
+            Err(reply) => reply.into_response(),
+            Ok(user) => {
+                let who = Change {
+                    client,
+                    user: user.as_deref(),
+                };
+                handler.change(req, body, who).await
+            }
+        }
+    }
+
+    /// The answer to a request whose body the site reads.
+    async fn answer_with_body(&self, req: &Request<()>, body: RequestBody<'_>) -> Response<Body> {
+        let generation = self.live.current();
+        let arrival = generation.arrival(&self.facts);
+        match generation
+            .sites
+            .route(|| proto::request_host(req), &arrival)
+        {
+            Route::Serve(site) => match site.root.handler() {
+                None => refusal(&generation, Refusal::Gone),
+                Some(handler) => self.change(site, &handler, req, Some(body)).await,
+            },
+            Route::Redirect(port) => redirect(port, req),
+            Route::Refuse(why) => refusal(&generation, why),
+        }
+    }
 }
 
 impl SiteService<'_> {
@@ -677,6 +731,30 @@ impl Service for SiteService<'_> {
 
     fn accepts_any_method(&self) -> bool {
         true
+    }
+
+    fn body_policy(&self, req: &Request<()>) -> BodyPolicy {
+        let generation = self.live.current.load();
+        let arrival = generation.arrival(&self.facts);
+        match generation
+            .sites
+            .route(|| proto::request_host(req), &arrival)
+        {
+            Route::Serve(site) => site.root.with(|handler| {
+                handler
+                    .and_then(|h| h.share().body_limit(req.method()))
+                    .map_or(BodyPolicy::Discard, |limit| BodyPolicy::Read { limit })
+            }),
+            Route::Redirect(_) | Route::Refuse(_) => BodyPolicy::Discard,
+        }
+    }
+
+    async fn call_with_body<'a>(
+        &'a self,
+        req: &'a Request<()>,
+        body: RequestBody<'a>,
+    ) -> Response<Body> {
+        self.answer_with_body(req, body).await
     }
 
     fn on_response(&self, exchange: &Exchange<'_>) {

@@ -31,6 +31,7 @@ pub mod hosts;
 pub mod pipeline;
 pub mod root;
 pub mod route;
+pub mod share;
 
 use std::path::PathBuf;
 
@@ -64,6 +65,9 @@ pub struct SiteSpec {
     pub routes: Vec<SiteRoute<Modifiers>>,
     /// The modifiers of every request the routes do not override.
     pub modifiers: Modifiers,
+    /// Whether every listener that serves it is a loopback address (an
+    /// upload site without auth must be, and then checks `Host`).
+    pub loopback_only: bool,
 }
 
 /// A site being served.
@@ -78,6 +82,8 @@ pub struct Site {
     /// Shared with the archives of its folders, which consult them per entry.
     routes: std::sync::Arc<Routes<Modifiers>>,
     modifiers: Modifiers,
+    /// Changes without auth, on loopback listeners only: `Host` is checked.
+    open_share: bool,
 }
 
 impl Site {
@@ -89,6 +95,11 @@ impl Site {
     /// Whether it has a certificate.
     pub fn has_tls(&self) -> bool {
         self.tls
+    }
+
+    /// Whether it takes changes without auth (on loopback listeners only).
+    pub fn open_share(&self) -> bool {
+        self.open_share
     }
 
     /// Its HSTS field, for TLS responses.
@@ -134,6 +145,9 @@ pub enum Refusal {
     Unauthenticated,
     /// Too many failed attempts from this address lately.
     TooManyFailures,
+    /// A change (upload, new folder, delete) from another site, or by a
+    /// host name that is not loopback on an open server.
+    CrossSite,
 }
 
 impl Refusal {
@@ -146,6 +160,7 @@ impl Refusal {
             Refusal::Denied => StatusCode::FORBIDDEN,
             Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
             Refusal::TooManyFailures => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::CrossSite => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -209,6 +224,7 @@ impl Sites {
                 hsts,
                 https_redirect: spec.https_redirect,
                 routes: routes.into(),
+                open_share: spec.loopback_only && spec.modifiers.auth.is_none(),
                 modifiers: spec.modifiers,
             });
         }
@@ -361,6 +377,7 @@ mod tests {
             https_redirect: tls.then_some(443),
             routes: Vec::new(),
             modifiers: Modifiers::default(),
+            loopback_only: false,
         }
     }
 

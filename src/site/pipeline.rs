@@ -191,6 +191,41 @@ impl Site {
         too_many_rewrites(handler)
     }
 
+    /// Steps 1 to 4 for a change (an upload, a new folder, a delete), then
+    /// the cross-site checks of [`super::share`]: `Err` with the refusal,
+    /// else the user who authenticated (if auth is on). A change takes no
+    /// route action: it is made on the path it names.
+    pub async fn gate_change(
+        &self,
+        handler: &Handler,
+        req: &Request<()>,
+        client: IpAddr,
+        tls: bool,
+    ) -> Result<Option<String>, Reply> {
+        let (_, _, effective) = self
+            .start(req)
+            .map_err(|status| Reply::from(handler.error_response(status)))?;
+        let mut user = None;
+        match self.gate(handler, req, client, &effective) {
+            Gate::Pass => {}
+            Gate::Stop(reply) => return Err(reply),
+            Gate::Verify(auth) => {
+                let header = req.headers().get(header::AUTHORIZATION);
+                let verdict = auth.check(header, client).await;
+                if let Some(reply) = self.verdict(handler, auth, verdict) {
+                    tracing::warn!(%client, path = req.uri().path(), method = %req.method(), "change refused: not authenticated");
+                    return Err(reply);
+                }
+                user = header.and_then(basic_user);
+            }
+        }
+        if let Some(why) = super::share::cross_site(req, tls, self.open_share()) {
+            tracing::warn!(%client, path = req.uri().path(), method = %req.method(), why, "change refused");
+            return Err(refusal(handler, Refusal::CrossSite).into());
+        }
+        Ok(user)
+    }
+
     /// Step 6: the modifiers of the route taken decorate the reply. `tls`:
     /// whether the connection is; HSTS never goes over plain HTTP (RFC 6797
     /// §7.2), whatever the header rules say.
@@ -374,6 +409,17 @@ impl Site {
         next.extensions_mut().insert(entries);
         Step::ServeAs(next)
     }
+}
+
+/// The user name of verified Basic credentials, for the log.
+fn basic_user(value: &HeaderValue) -> Option<String> {
+    use base64::Engine;
+    let encoded = value.to_str().ok()?.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(user, _)| user.to_string())
 }
 
 /// What a route's action came to.

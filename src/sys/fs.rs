@@ -1,10 +1,13 @@
 //! Files: the root folder's handle, opens and stats confined beneath it,
-//! directory reading, and which failures mean what.
+//! directory reading, which failures mean what, and the changes uploads make:
+//! every one relative to an open folder's descriptor, never a joined path
+//! (create a new file, rename without replacing, remove, make a folder).
 //!
 //! Confinement is one of two [`Beneath`] ways with the same rules (those of
 //! `RESOLVE_BENEATH`): the kernel's `openat2` where there is one, else the
 //! walk of `beneath.rs`. Nothing here follows a link out of the root.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -196,6 +199,104 @@ impl DirEntry {
     pub fn stat(&self, dir: &File) -> io::Result<Stat> {
         let stat = rustix::fs::statat(dir, self.0.file_name(), AtFlags::SYMLINK_NOFOLLOW)?;
         Ok(Stat::from(stat))
+    }
+}
+
+/// Opens the folder `rel` beneath `root` for changes made relative to it;
+/// `ENOTDIR` when it is not a folder. Links are followed only while they
+/// stay beneath the root, as for serving.
+pub(crate) fn open_dir_beneath(
+    root: BorrowedFd<'_>,
+    rel: &Path,
+    how: Beneath,
+) -> io::Result<OwnedFd> {
+    let rel = match rel.as_os_str().is_empty() {
+        true => Path::new("."),
+        false => rel,
+    };
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let opened = match how {
+        Beneath::Kernel => native::openat2(root, rel, flags),
+        Beneath::Walk => beneath::walk(root, rel.as_os_str().as_bytes(), |folder, name| {
+            rustix::fs::openat(folder, name, flags | OFlags::NOFOLLOW, Mode::empty())
+        }),
+    };
+    Ok(opened?)
+}
+
+/// Creates the file `name` in `dir`, which must not exist (`O_EXCL`, a link
+/// not followed), for writing, readable by all (0644 less the umask).
+pub(crate) fn create_new_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<File> {
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o644))?;
+    Ok(File::from(fd))
+}
+
+/// Renames `from` to `to` in `dir`; with `replace` false, fails with
+/// `EEXIST` when `to` exists (atomically where the kernel can).
+pub(crate) fn rename_in(
+    dir: BorrowedFd<'_>,
+    from: &OsStr,
+    to: &OsStr,
+    replace: bool,
+) -> io::Result<()> {
+    match replace {
+        true => Ok(rustix::fs::renameat(dir, from, dir, to)?),
+        false => Ok(native::rename_noreplace(dir, from, to)?),
+    }
+}
+
+/// The portable rename that replaces nothing: a second name (`link` fails
+/// on an existing one), then the first removed.
+pub(super) fn link_then_unlink(dir: impl AsFd, from: &OsStr, to: &OsStr) -> Result<(), Errno> {
+    rustix::fs::linkat(&dir, from, &dir, to, AtFlags::empty())?;
+    rustix::fs::unlinkat(&dir, from, AtFlags::empty())
+}
+
+/// Removes the file (or link) `name` from `dir`.
+pub(crate) fn remove_file_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?)
+}
+
+/// Removes the empty folder `name` from `dir`.
+pub(crate) fn remove_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    Ok(rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
+}
+
+/// Makes the folder `name` in `dir` (0755 less the umask).
+pub(crate) fn make_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    Ok(rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o755))?)
+}
+
+/// The metadata of `name` in `dir` itself (a link is not followed).
+pub(crate) fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Stat> {
+    Ok(Stat::from(rustix::fs::statat(
+        dir,
+        name,
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?))
+}
+
+/// What a failed change means to a web server, beyond [`Failure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeFailure {
+    /// The name exists already.
+    Exists,
+    /// The disk (or quota) is full.
+    NoSpace,
+    /// A folder that is not empty.
+    NotEmpty,
+    /// Any other: as [`classify`] says.
+    Other(Failure),
+}
+
+/// Classifies the error of a change.
+pub(crate) fn classify_change(e: &io::Error) -> ChangeFailure {
+    match e.raw_os_error().map(Errno::from_raw_os_error) {
+        Some(Errno::EXIST) => ChangeFailure::Exists,
+        Some(Errno::NOSPC | Errno::DQUOT | Errno::FBIG) => ChangeFailure::NoSpace,
+        Some(Errno::NOTEMPTY) => ChangeFailure::NotEmpty,
+        _ => ChangeFailure::Other(classify(e)),
     }
 }
 

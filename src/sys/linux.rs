@@ -1,6 +1,7 @@
 //! The Linux calls that have no portable equivalent: `openat2`, `sendfile`,
 //! `MSG_MORE`, `O_PATH`, `SOCK_CLOEXEC`. `portable.rs` has the same items.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -28,6 +29,17 @@ pub(super) fn openat2(dir: impl AsFd, path: &Path, flags: OFlags) -> Result<Owne
             Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
             other => return other,
         }
+    }
+}
+
+/// Renames `from` to `to` in the folder `dir` unless `to` exists
+/// (`renameat2(RENAME_NOREPLACE)`: atomic, no window). A filesystem without
+/// it (`EINVAL`) takes the portable link-and-unlink way.
+pub(super) fn rename_noreplace(dir: impl AsFd, from: &OsStr, to: &OsStr) -> Result<(), Errno> {
+    use rustix::fs::RenameFlags;
+    match rustix::fs::renameat_with(&dir, from, &dir, to, RenameFlags::NOREPLACE) {
+        Err(Errno::INVAL | Errno::NOSYS) => super::fs::link_then_unlink(dir, from, to),
+        other => other,
     }
 }
 

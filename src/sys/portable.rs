@@ -2,6 +2,7 @@
 //! macOS, the BSDs, and Linux built with the `portable` feature. Each says
 //! "not here" so that the callers take their portable paths.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -22,6 +23,13 @@ pub(super) const OPENAT2: bool = false;
 pub(super) fn openat2(dir: impl AsFd, path: &Path, flags: OFlags) -> Result<OwnedFd, Errno> {
     let _ = (dir, path, flags);
     Err(Errno::NOSYS)
+}
+
+/// Renames `from` to `to` in the folder `dir` unless `to` exists: `link`
+/// (which fails on an existing name) then `unlink`, for systems without
+/// `renameat2`.
+pub(super) fn rename_noreplace(dir: impl AsFd, from: &OsStr, to: &OsStr) -> Result<(), Errno> {
+    super::fs::link_then_unlink(dir, from, to)
 }
 
 /// Whether [`sendfile`] moves bytes: no; the engines copy through a buffer.

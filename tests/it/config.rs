@@ -1232,3 +1232,92 @@ fn sighup_reloads_under_keep_alive_traffic_fail_no_request() {
     assert!(errors.is_empty(), "{errors:#?}");
     eprintln!("{total:?}");
 }
+
+/// One PUT of `body` to `path` with `Host: localhost` on a fresh connection.
+#[track_caller]
+fn put(addr: SocketAddr, path: &str, body: &str) -> Resp {
+    let mut c = Raw::connect(addr);
+    c.send(format!(
+        "PUT {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    c.response()
+}
+
+/// `upload = true` in a file: allowed on loopback listeners without auth
+/// (a PUT lands), refused at start and on SIGHUP once a listener is not
+/// loopback, at the key's line and column and naming the site; the refused
+/// reload keeps the running configuration (uploads still work). `mkdir`
+/// without auth is refused even on loopback.
+#[test]
+fn upload_without_auth_off_loopback_is_refused_at_start_and_on_reload() {
+    let addr = free_addr();
+    // Never bound: the file is refused before any listener is.
+    let wide = format!("0.0.0.0:{}", free_addr().port());
+    let dir = TempRoot::new().file("www/x.txt", "x");
+    let path = dir.join("ferrox.toml");
+    let file = |listen: &str, extra: &str| {
+        format!(
+            "[server]\nlisten = [{listen}]\n\n[[site]]\nhosts = [\"files.test\"]\nroot = \"www\"\nupload = true\n{extra}"
+        )
+    };
+    let good = file(&format!("\"{addr}\""), "");
+    let bad = file(&format!("\"{addr}\", \"{wide}\""), "");
+    let upload_refused = format!(
+        "{}:7:10: site[0].upload: site 'files.test': upload on a listener that is not loopback needs \
+         authentication: add basic auth (--auth-file PATH, or the site's auth = {{ users_file = ... }}), \
+         or listen on 127.0.0.1 / [::1] only",
+        path.display()
+    );
+
+    // At start: the same line as `ferrox check`, exit 1, nothing listening.
+    write_atomically(&path, &bad);
+    let check = run_in(dir.path(), &["check", s(&path)], &[]);
+    exits(&check, 1);
+    same_lines(&lines(&check.stdout), &[&upload_refused]);
+    let out = run_in(dir.path(), &["--config", s(&path)], &[]);
+    exits(&out, 1);
+    same_lines(&lines(&out.stderr), &[&upload_refused]);
+    assert!(refused(addr), "{addr} accepts after a refused start");
+
+    // mkdir needs auth even on loopback.
+    write_atomically(&path, &file(&format!("\"{addr}\""), "mkdir = true\n"));
+    let check = run_in(dir.path(), &["check", s(&path)], &[]);
+    exits(&check, 1);
+    same_lines(
+        &lines(&check.stdout),
+        &[&format!(
+            "{}:8:9: site[0].mkdir: site 'files.test': mkdir needs authentication: …",
+            path.display()
+        )],
+    );
+
+    // Loopback only: serves, and takes uploads.
+    write_atomically(&path, &good);
+    let mut served = Served::start(dir.path(), &["--config", s(&path), "-q"], &[], 1);
+    wait_reload(
+        &mut served,
+        "configuration generation 1 active generation=1",
+    );
+    put(addr, "/one.txt", "1").expect(201);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("www/one.txt")).unwrap(),
+        "1"
+    );
+
+    // On reload: refused with the same line; generation 1 serves on.
+    write_atomically(&path, &bad);
+    let mark = served.mark();
+    served.signal("-HUP");
+    wait_reload(
+        &mut served,
+        "reload failed: keeping configuration generation 1 generation=1",
+    );
+    same_lines(&reload_errors(&served, mark), &[&upload_refused]);
+    put(addr, "/two.txt", "2").expect(201);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("www/two.txt")).unwrap(),
+        "2"
+    );
+    assert_eq!(body(addr, "/x.txt"), "x");
+}

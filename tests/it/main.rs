@@ -25,4 +25,5 @@ mod readme;
 mod routes;
 mod sites;
 mod tls;
+mod upload;
 mod usage;

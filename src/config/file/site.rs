@@ -99,6 +99,11 @@ impl Walker<'_> {
                 "listing" => out.listing = self.boolean(key, v),
                 "hidden" => out.hidden = self.boolean(key, v),
                 "archive" => out.archive = self.boolean(key, v),
+                "upload" => out.upload = self.boolean(key, v),
+                "overwrite" => out.overwrite = self.boolean(key, v),
+                "mkdir" => out.mkdir = self.boolean(key, v),
+                "delete" => out.delete = self.boolean(key, v),
+                "upload_max_size" => out.upload_max_size = self.size(key, v, raw::parse_size),
                 "error_pages" => out.error_pages = self.path(key, v),
                 "cache_control" => {
                     let s = self.string(key, v, "a Cache-Control value (a string)");

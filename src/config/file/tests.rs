@@ -342,6 +342,14 @@ fn problem_table() {
             "[[site]]\nroot = \"/a\"\ncompress_min_size = \"1MiB\"\ncompress_max_size = \"1KiB\"\n",
             &["ferrox.toml:3:21: site[0].compress_min_size: is larger than compress_max_size"],
         ),
+        // Sharing: booleans and a size.
+        (
+            "[[site]]\nroot = \"/a\"\nupload = \"yes\"\nupload_max_size = \"lots\"\n",
+            &[
+                "ferrox.toml:3:10: site[0].upload: expected true or false, found a string",
+                "ferrox.toml:4:19: site[0].upload_max_size: expected a size such as 1024, 32KiB or 1MiB, got 'lots'",
+            ],
+        ),
         // Key paths quote what is not a bare key.
         (
             "[server]\n\"max connections\" = 1\n",
@@ -683,6 +691,11 @@ index = ["index.html"]
 listing = false
 hidden = false
 archive = true
+upload = true
+overwrite = true
+mkdir = true
+delete = true
+upload_max_size = "512MiB"
 error_pages = "/srv/errors"
 cache_control = "public, max-age=60"
 cache_rules = { "/assets/**" = "public, max-age=31536000, immutable" }
@@ -800,6 +813,11 @@ etag = "content"
                 listing: Some(false),
                 hidden: Some(false),
                 archive: Some(true),
+                upload: Some(true),
+                overwrite: Some(true),
+                mkdir: Some(true),
+                delete: Some(true),
+                upload_max_size: Some(512 << 20),
                 error_pages: Some(PathBuf::from("/srv/errors")),
                 cache_control: Some(HeaderValue::from_static("public, max-age=60")),
                 cache_rules: Some(vec![CacheRuleKey {
@@ -927,7 +945,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 95,
+                    line: 100,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -988,14 +1006,14 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 87,
+            line: 92,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 61,
+            line: 66,
             column: 45
         })
     );
@@ -1009,7 +1027,7 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 55,
+            line: 60,
             column: 49
         })
     );

@@ -1,6 +1,7 @@
-//! A strict decoder for chunked request bodies (RFC 9112 §7.1). Ferrox never uses
-//! request bodies, so the decoder only finds where the body ends and counts its
-//! size; it must agree byte for byte with any front proxy about that end, so it
+//! A strict decoder for chunked request bodies (RFC 9112 §7.1). A body that is
+//! discarded only needs its end found and its size counted ([`ChunkedDecoder::advance`]);
+//! a body a service reads is walked to each piece of data in turn
+//! ([`ChunkedDecoder::next_data`]). Either way it must agree byte for byte with any front proxy about that end, so it
 //! accepts no bare LF, no sloppy chunk sizes and no chunk extension outside the
 //! grammar ("funky chunks": `5;`, `5 `, `5;a[=b` are each read differently by
 //! some parser, so all of them are refused):
@@ -137,6 +138,27 @@ impl ChunkedDecoder {
         Ok(i)
     }
 
+    /// Consumes the framing at the start of `input` up to the next chunk
+    /// data: `(framing, data)` says that `framing` bytes were framing and the
+    /// `data` bytes after them are the body's (`data` is 0 when `input` ends
+    /// first, or the body does: see [`ChunkedDecoder::is_done`]).
+    pub fn next_data(&mut self, input: &[u8]) -> Result<(usize, usize), ParseError> {
+        let mut i = 0;
+        while i < input.len() && self.state != State::Done {
+            if self.state == State::Data {
+                let take = (input.len() - i).min(usize::try_from(self.chunk).unwrap_or(usize::MAX));
+                self.chunk -= take as u64;
+                if self.chunk == 0 {
+                    self.state = State::DataCr;
+                }
+                return Ok((i, take));
+            }
+            self.step(input[i])?;
+            i += 1;
+        }
+        Ok((i, 0))
+    }
+
     fn step(&mut self, b: u8) -> Result<(), ParseError> {
         use State::*;
         const BAD: ParseError = ParseError::Malformed("invalid chunked body");
@@ -261,6 +283,42 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    /// The data of `input` fed in pieces of `step` bytes, and whether the
+    /// body ended.
+    fn data_of(input: &[u8], step: usize) -> Result<(Vec<u8>, bool), ParseError> {
+        let mut d = ChunkedDecoder::new(100);
+        let mut data = Vec::new();
+        let mut pending: Vec<u8> = Vec::new();
+        for piece in input.chunks(step) {
+            pending.extend_from_slice(piece);
+            loop {
+                let (framing, n) = d.next_data(&pending)?;
+                data.extend_from_slice(&pending[framing..framing + n]);
+                pending.drain(..framing + n);
+                if n == 0 || d.is_done() {
+                    break;
+                }
+            }
+        }
+        Ok((data, d.is_done()))
+    }
+
+    #[test]
+    fn data_is_found_between_the_framing() {
+        let input = b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nT: 1\r\n\r\n";
+        for step in [1, 2, 3, 7, input.len()] {
+            assert_eq!(
+                data_of(input, step),
+                Ok((b"hello world".to_vec(), true)),
+                "step {step}"
+            );
+        }
+        assert_eq!(data_of(b"5\r\nhel", 2), Ok((b"hel".to_vec(), false)));
+        assert!(data_of(b"5;\r\nhello\r\n0\r\n\r\n", 1).is_err());
+        let mut big = ChunkedDecoder::new(4);
+        assert_eq!(big.next_data(b"5\r\nhello"), Err(ParseError::BodyTooLarge));
     }
 
     #[test]

@@ -4,13 +4,15 @@
 //! stream), so the service is borrowed, not shared. The loop:
 //! 1. the handshake (client preface and SETTINGS) under the head deadline;
 //! 2. accept streams, each answered like an HTTP/1.1 request (method policy,
-//!    request body discarded up to the limit and within the head deadline, the
-//!    service, the access log);
+//!    request body discarded up to the limit and within the head deadline, or
+//!    lent to the service when it reads it ([`body`]), the service, the
+//!    access log);
 //! 3. with no open stream for the idle timeout, or on shutdown: GOAWAY, let
 //!    open streams finish, close. A client that does not acknowledge the
 //!    GOAWAY's PING (h2 waits for it before closing) is closed on anyway once no
 //!    stream is open for [`CLOSE_GRACE`].
 
+mod body;
 mod send;
 
 use std::future::poll_fn;
@@ -22,7 +24,10 @@ use http::{Method, Request};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{sleep_until, timeout, Instant};
 
-use crate::proto::{answer_method, status, Exchange, Failure, Service, Signal};
+use crate::body::RequestBody;
+use crate::proto::{
+    answer_method, may_take_body, status, BodyPolicy, Exchange, Failure, Service, Signal,
+};
 use crate::response::Reply;
 
 /// Limits and timeouts of an HTTP/2 connection.
@@ -158,6 +163,14 @@ async fn serve_stream<S: Service>(
     let started = Instant::now();
     let (parts, mut body) = request.into_parts();
     let request = Request::from_parts(parts, ());
+    if may_take_body(request.method()) {
+        if let BodyPolicy::Read { limit } = service.body_policy(&request) {
+            // Boxed: the streams of a connection that read no body do not
+            // carry its states.
+            let reply = Box::pin(with_body(&request, body, limit, service, options)).await;
+            return finish_stream(request, respond, reply, started, service, options).await;
+        }
+    }
     let early = answer_method(service, request.method());
     let discarded = timeout(
         options.handshake_timeout,
@@ -165,7 +178,7 @@ async fn serve_stream<S: Service>(
     )
     .await
     .unwrap_or(Err(Failure::Timeout));
-    let mut reply = match discarded {
+    let reply = match discarded {
         Err(failure) => Reply::new(service.error_response(status::status(failure))),
         Ok(()) => match early {
             Some(response) => Reply::new(response),
@@ -177,6 +190,18 @@ async fn serve_stream<S: Service>(
             },
         },
     };
+    finish_stream(request, respond, reply, started, service, options).await;
+}
+
+/// Sends the reply to a stream's request and logs it.
+async fn finish_stream<S: Service>(
+    request: Request<()>,
+    respond: h2::server::SendResponse<Bytes>,
+    mut reply: Reply,
+    started: Instant,
+    service: &S,
+    options: &Options,
+) {
     service.decorate(&mut reply);
     let head_only = request.method() == Method::HEAD;
     let (status, body_bytes, result) = send::respond(respond, reply, head_only, options).await;
@@ -190,6 +215,38 @@ async fn serve_stream<S: Service>(
         duration: started.elapsed(),
         complete: result.is_ok(),
     });
+}
+
+/// The answer to a request whose body the service reads: refused at once
+/// when its declared length is over `limit`, else the service's, unless the
+/// body broke off (then the engine's status for why).
+async fn with_body<S: Service>(
+    request: &Request<()>,
+    mut stream: h2::RecvStream,
+    limit: u64,
+    service: &S,
+    options: &Options,
+) -> Reply {
+    let length = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|n| n > limit) {
+        return Reply::new(service.error_response(status::status(Failure::BodyTooLarge)));
+    }
+    let mut reader = body::H2Body::new(&mut stream, limit, options.handshake_timeout);
+    let response = {
+        let body = RequestBody::new(&mut reader, length);
+        service.call_with_body(request, body).await
+    };
+    match reader.failed() {
+        Some(error) => {
+            tracing::debug!(%error, "h2 request body broke off");
+            Reply::new(service.error_response(status::status(Failure::from(error))))
+        }
+        None => Reply::new(response),
+    }
 }
 
 /// Reads and drops a request body, returning flow-control credit as it goes.

@@ -57,6 +57,7 @@ pub fn site(hosts: &[&str], root: &Path) -> SitePlan {
             https_redirect: None,
             routes: Vec::new(),
             modifiers: Default::default(),
+            loopback_only: false,
         },
         tls: None,
         listen: Vec::new(),

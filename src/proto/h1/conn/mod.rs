@@ -7,7 +7,9 @@
 //!    while waiting;
 //! 2. read and parse the head under one deadline for the whole head;
 //! 3. answer OPTIONS and refused methods, or read and discard the body (after
-//!    `100 Continue` if asked), refusing bodies over the limit;
+//!    `100 Continue` if asked), refusing bodies over the limit; or, for a
+//!    request whose body the service reads (`Service::body_policy`), lend it
+//!    the body (`body`) and answer a body that broke off ourselves;
 //! 4. ask the service, write the response under the send timeout;
 //! 5. keep the connection or close it (lingering, so the last response arrives).
 //!
@@ -17,9 +19,11 @@
 //! all (the client speaks HTTP/2).
 //!
 //! This file owns the connection (`Conn`), its entry points, the loop of
-//! exchanges and the exchange itself; `read` reads heads and bodies, `write`
-//! stages, sends and logs responses, and `idle` waits between requests.
+//! exchanges and the exchange itself; `read` reads heads and bodies, `body`
+//! is a body lent to the service, `write` stages, sends and logs responses,
+//! and `idle` waits between requests.
 
+mod body;
 mod idle;
 mod read;
 #[cfg(test)]
@@ -41,8 +45,11 @@ use super::parse::{Framing, Head, ParseError};
 use super::pool;
 use super::rewind::Rewind;
 use super::Options;
-use crate::proto::{answer_method, Service, Signal, Transport};
+use crate::body::RequestBody;
+use crate::proto::status::{status, Failure};
+use crate::proto::{answer_method, may_take_body, BodyPolicy, Service, Signal, Transport};
 use crate::response::Reply;
+use body::{H1Body, State};
 use idle::IdleWaits;
 use read::HeadRead;
 use write::Progress;
@@ -349,6 +356,13 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
     /// The answer to a request without a body when it needs no waiting: the
     /// engine's own (OPTIONS, a refused method), else [`Service::call_now`]'s.
     fn reply_now(&self, request: &Request<()>) -> Option<Reply> {
+        // A request whose body the service takes goes to it, even without a
+        // body (an empty PUT), before the method policy.
+        if may_take_body(request.method())
+            && self.service.body_policy(request) != BodyPolicy::Discard
+        {
+            return None;
+        }
         match answer_method(self.service, request.method()) {
             Some(response) => Some(Reply::from(response)),
             None => self.service.call_now(request),
@@ -369,6 +383,18 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             expect_continue,
             ..
         } = head;
+        if may_take_body(request.method()) {
+            if let BodyPolicy::Read { limit } = self.service.body_policy(&request) {
+                let taken = TakenBody {
+                    framing,
+                    expect_continue,
+                    limit,
+                };
+                return self
+                    .exchange_with_body(request, taken, keep_alive, started, shutdown)
+                    .await;
+            }
+        }
         let mut early = answer_method(self.service, request.method());
 
         if framing != Framing::None {
@@ -412,6 +438,78 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         };
         let keep_alive = keep_alive && !shutdown.has_fired();
         self.respond(&request, response, keep_alive, started).await
+    }
+}
+
+/// A body the service reads: how it is framed, and its limit.
+struct TakenBody {
+    framing: Framing,
+    expect_continue: bool,
+    limit: u64,
+}
+
+impl<T: Transport, S: Service> Conn<'_, T, S> {
+    /// Step 4 for a request whose body the service reads: the body is lent to
+    /// [`Service::call_with_body`]; the connection is kept only when the body
+    /// was read to its end, and a body that broke off is answered here (413,
+    /// 408, 400) whatever the service said.
+    async fn exchange_with_body(
+        &mut self,
+        request: Request<()>,
+        taken: TakenBody,
+        keep_alive: bool,
+        started: Instant,
+        shutdown: &Signal,
+    ) -> Result<(), End> {
+        if let Framing::Length(n) = taken.framing {
+            if n > taken.limit {
+                // Refused before a byte is read (and before 100 Continue).
+                return Err(self
+                    .refuse(ParseError::BodyTooLarge, Some(&request), started)
+                    .await);
+            }
+        }
+        let length = match taken.framing {
+            Framing::Length(n) => Some(n),
+            Framing::None => Some(0),
+            Framing::Chunked => None,
+        };
+        let service = self.service;
+        let mut reader = H1Body::new(
+            &mut self.io,
+            &mut self.read,
+            taken.framing,
+            taken.limit,
+            taken.expect_continue,
+            self.options.head_timeout,
+        );
+        let response = {
+            let body = RequestBody::new(&mut reader, length);
+            service.call_with_body(&request, body).await
+        };
+        let (state, unsent_continue) = (reader.state(), reader.continue_pending());
+        match state {
+            State::Done => {
+                let keep_alive = keep_alive && !shutdown.has_fired();
+                self.respond(&request, response, keep_alive, started).await
+            }
+            State::Failed(error) => {
+                drop(response);
+                tracing::debug!(%error, "request body broke off");
+                Err(self
+                    .send_error(status(Failure::from(error)), Some(&request), started)
+                    .await)
+            }
+            // Answered before the end of the body (or before it was asked
+            // for): what is left of it cannot be told from the next request.
+            State::Reading => {
+                if unsent_continue {
+                    tracing::debug!("answered without reading the body");
+                }
+                self.respond(&request, response, false, started).await?;
+                Err(End::Close)
+            }
+        }
     }
 }
 

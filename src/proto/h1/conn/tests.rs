@@ -22,10 +22,10 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout, Instant};
 
 use super::{serve, serve_detecting_h2, Ended};
-use crate::body::{Body, ChunkStream, FileSlice, Part};
+use crate::body::{Body, ChunkStream, FileSlice, Part, RequestBody};
 use crate::proto::date::DATE_LEN;
 use crate::proto::h1::Options;
-use crate::proto::{plain_error, Service, Signal, Transport};
+use crate::proto::{plain_error, BodyPolicy, Service, Signal, Transport};
 use crate::response::Reply;
 
 /// How long any one step of a test may take before it counts as hung.
@@ -103,6 +103,18 @@ struct ByCall {
 }
 
 impl Service for ByCall {
+    fn body_policy(&self, req: &Request<()>) -> BodyPolicy {
+        taken_policy(req)
+    }
+
+    async fn call_with_body<'a>(
+        &'a self,
+        req: &'a Request<()>,
+        body: RequestBody<'a>,
+    ) -> Response<Body> {
+        take_body(&self.calls, req, body).await
+    }
+
     async fn call<'a>(&'a self, req: &'a Request<()>) -> Response<Body> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         match in_memory(req) {
@@ -113,6 +125,49 @@ impl Service for ByCall {
             }
         }
     }
+}
+
+/// The body limit of `PUT /echo` and `PUT /refuse`.
+const TAKEN_LIMIT: u64 = 100;
+
+/// What a service that reads bodies counts in `calls` for a body that broke
+/// off (on top of the call itself).
+const SAW_BODY_ERROR: usize = 100;
+
+/// PUT bodies go to the service (`/echo` reads them, `/refuse` answers 403
+/// without reading).
+fn taken_policy(req: &Request<()>) -> BodyPolicy {
+    match *req.method() == http::Method::PUT {
+        true => BodyPolicy::Read { limit: TAKEN_LIMIT },
+        false => BodyPolicy::Discard,
+    }
+}
+
+/// `/echo` answers "got N: BYTES" once the whole body is read.
+async fn take_body(
+    calls: &AtomicUsize,
+    req: &Request<()>,
+    mut body: RequestBody<'_>,
+) -> Response<Body> {
+    calls.fetch_add(1, Ordering::Relaxed);
+    if req.uri().path() != "/echo" {
+        return plain_error(StatusCode::FORBIDDEN);
+    }
+    let mut got = Vec::new();
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) => got.extend_from_slice(&chunk),
+            Err(_) => {
+                calls.fetch_add(SAW_BODY_ERROR, Ordering::Relaxed);
+                return text("broken");
+            }
+        }
+    }
+    text(format!(
+        "got {}: {}",
+        got.len(),
+        String::from_utf8_lossy(&got)
+    ))
 }
 
 /// Answers what it has in memory from `call_now`, the rest from `call`.
@@ -128,6 +183,18 @@ impl Service for ByCallNow {
 
     fn call_now(&self, req: &Request<()>) -> Option<Reply> {
         in_memory(req).map(Reply::from)
+    }
+
+    fn body_policy(&self, req: &Request<()>) -> BodyPolicy {
+        taken_policy(req)
+    }
+
+    fn call_with_body<'a>(
+        &'a self,
+        req: &'a Request<()>,
+        body: RequestBody<'a>,
+    ) -> impl Future<Output = Response<Body>> + Send + 'a {
+        self.0.call_with_body(req, body)
     }
 }
 
@@ -706,6 +773,167 @@ async fn expect_100_continue_on_a_refused_method_gets_the_status_and_a_close() {
         )
         .await;
         c.lingers().await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------- bodies the service reads
+
+/// The answer of `/echo` to `body`.
+fn echoed(body: &str) -> String {
+    let text = format!("got {}: {body}", body.len());
+    format!(
+        "HTTP/1.1 200 OK\r\nDate: <date>\r\nServer: ferrox\r\ncontent-type: text/plain\r\n\
+         Content-Length: {}\r\n\r\n{text}",
+        text.len()
+    )
+}
+
+#[tokio::test]
+async fn a_body_the_service_reads_reaches_it_whole_and_the_connection_goes_on() {
+    each(Setup::default(), |mut c| async move {
+        c.send(format!(
+            "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello{GET_HELLO}"
+        ))
+        .await;
+        c.expect(&echoed("hello")).await;
+        c.expect(HELLO).await;
+        // In pieces, and chunked (the framing never reaches the service).
+        c.send("PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234")
+            .await;
+        sleep(Duration::from_millis(20)).await;
+        c.send("56789").await;
+        c.expect(&echoed("0123456789")).await;
+        c.send(format!("PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: v\r\n\r\n{GET_HELLO}")).await;
+        c.expect(&echoed("hello world")).await;
+        c.expect(HELLO).await;
+        // No body at all still goes to the service.
+        c.send("PUT /echo HTTP/1.1\r\nHost: t\r\n\r\n").await;
+        c.expect(&echoed("")).await;
+        c.leave().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_service_limit_gets_413_and_a_close() {
+    // Declared too large: refused before any of it is read.
+    each(Setup::default(), |mut c| async move {
+        c.send(
+            "PUT /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n",
+        )
+        .await;
+        c.expect(&refusal("413 Payload Too Large")).await;
+        assert_eq!(c.calls.load(Ordering::Relaxed), 0);
+        c.lingers().await;
+    })
+    .await;
+    // Chunked, found too large on the way: the service sees an error.
+    each(Setup::default(), |mut c| async move {
+        c.send(format!(
+            "PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n{}\r\n1\r\nx\r\n0\r\n\r\n",
+            "a".repeat(100)
+        ))
+        .await;
+        c.expect(&refusal("413 Payload Too Large")).await;
+        assert_eq!(c.calls.load(Ordering::Relaxed), 1 + SAW_BODY_ERROR);
+        c.lingers().await;
+    })
+    .await;
+    // Exactly the limit is fine.
+    each(Setup::default(), |mut c| async move {
+        let body = "b".repeat(100);
+        c.send(format!(
+            "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{body}"
+        ))
+        .await;
+        c.expect(&echoed(&body)).await;
+        c.leave().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_the_service_reads_gets_400() {
+    each(Setup::default(), |mut c| async move {
+        c.send("PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n")
+            .await;
+        c.expect(&refusal("400 Bad Request")).await;
+        assert_eq!(c.calls.load(Ordering::Relaxed), 1 + SAW_BODY_ERROR);
+        c.lingers().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn expect_100_continue_is_sent_only_when_the_service_reads_the_body() {
+    each(Setup::default(), |mut c| async move {
+        c.send(
+            "PUT /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        )
+        .await;
+        c.expect("HTTP/1.1 100 Continue\r\n\r\n").await;
+        c.send("hello").await;
+        c.expect(&echoed("hello")).await;
+        c.leave().await;
+    })
+    .await;
+    // Refused without reading: the final status, no 100, and a close (the
+    // client may still send the body).
+    each(Setup::default(), |mut c| async move {
+        c.send(
+            "PUT /refuse HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        )
+        .await;
+        c.expect(
+            "HTTP/1.1 403 Forbidden\r\nDate: <date>\r\nServer: ferrox\r\n\
+             content-type: text/plain; charset=utf-8\r\nContent-Length: 14\r\n\
+             Connection: close\r\n\r\n403 Forbidden\n",
+        )
+        .await;
+        c.lingers().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_mid_body_gets_408_and_the_service_an_error() {
+    let setup = with(|o| o.head_timeout = Duration::from_millis(200));
+    each(setup, |mut c| async move {
+        c.send("PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234")
+            .await;
+        let before = Instant::now();
+        c.expect(&refusal("408 Request Timeout")).await;
+        assert!(before.elapsed() >= Duration::from_millis(150));
+        assert_eq!(c.calls.load(Ordering::Relaxed), 1 + SAW_BODY_ERROR);
+        c.lingers().await;
+    })
+    .await;
+    // Slow but steady is not a stall: each piece comes within the timeout.
+    let setup = with(|o| o.head_timeout = Duration::from_millis(200));
+    each(setup, |mut c| async move {
+        c.send("PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\n")
+            .await;
+        for piece in ["a", "b", "c", "d"] {
+            sleep(Duration::from_millis(100)).await;
+            c.send(piece).await;
+        }
+        c.expect(&echoed("abcd")).await;
+        c.leave().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_body_ends_the_connection_and_the_service_sees_it() {
+    each(Setup::default(), |mut c| async move {
+        c.send("PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234")
+            .await;
+        c.io.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        let _ = timeout(PATIENCE, c.io.read_to_end(&mut rest)).await;
+        assert_eq!(c.calls.load(Ordering::Relaxed), 1 + SAW_BODY_ERROR);
+        let _ = timeout(PATIENCE, c.task).await.expect("server ended");
     })
     .await;
 }

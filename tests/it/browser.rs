@@ -646,7 +646,14 @@ fn demo() -> TempRoot {
         .dir("docs")
         .dir("photos")
         .dir("releases")
-        .file("README.md", vec![b'#'; 2_150])
+        .file(
+            "README.md",
+            "# Ferrox 1.4 downloads\n\nRelease builds for Linux, with their checksums. \
+             Verify a download with `sha256sum -c SHA256SUMS`.\n\n\
+             | Platform | File |\n|---|---|\n| x86-64 | `ferrox-1.4.0-x86_64-linux.tar.gz` |\n\
+             | ARM64 | `ferrox-1.4.0-aarch64-linux.tar.gz` |\n\n\
+             See the [changelog](CHANGELOG.md) for what is new.\n",
+        )
         .file("CHANGELOG.md", vec![b'-'; 14_320])
         .file("SHA256SUMS", vec![b'0'; 390])
         .file("logo.svg", vec![b'<'; 3_071])
@@ -734,7 +741,7 @@ async fn screenshots_upload() {
         return;
     };
     let root = demo();
-    let (_served, url) = serve(root.path(), &["--upload"]);
+    let (_served, url) = serve(root.path(), &["--upload", "--archive"]);
     shoot(
         &format!("{url}/"),
         Look::DESKTOP,

@@ -148,6 +148,7 @@ fn bar(out: &mut String, offers: Offers) {
                 "<form id=\"upload\" method=\"post\" enctype=\"multipart/form-data\" action=\"./\">\
                  <input id=\"upload-files\" type=\"file\" name=\"file\" multiple aria-label=\"Files to upload\">\
                  <button type=\"submit\">Upload</button>\
+                 <span class=\"note drop-hint\">or drop files on the page</span>\
                  <progress id=\"upload-progress\" max=\"1\" value=\"0\" hidden></progress></form>",
             );
         }

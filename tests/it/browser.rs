@@ -749,3 +749,84 @@ async fn screenshots_upload() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_folders_and_deletes_through_the_page_with_auth() {
+    let root = fixture();
+    let secrets = tempfile::tempdir().unwrap();
+    let users = secrets.path().join("users");
+    let hash = ferrox::site::auth::hash_password(b"s3cret").unwrap();
+    std::fs::write(&users, format!("alice:{hash}\n")).unwrap();
+    let (_served, url) = serve(
+        root.path(),
+        &[
+            "--mkdir",
+            "--delete",
+            "--auth-file",
+            users.to_str().unwrap(),
+        ],
+    );
+    let Some(browser) = Browser::start(Look::DESKTOP).await else {
+        return;
+    };
+    // The credentials once, in the address: the browser then sends them
+    // with the page's own requests to the same origin.
+    let authed = url.replacen("http://", "http://alice:s3cret@", 1);
+    browser.goto(&format!("{authed}/sub/")).await;
+    let name = browser.find("form#mkdir input#mkdir-name").await;
+    bounded("typing a folder name", name.send_keys("made <here>")).await;
+    bounded(
+        "creating it",
+        browser.find("form#mkdir button[type=submit]").await.click(),
+    )
+    .await;
+    browser
+        .wait_until(
+            "the new folder in the listing",
+            "return [...document.querySelectorAll('#entries tr[data-name]')]\
+             .some(r => r.dataset.name === 'made <here>');",
+        )
+        .await;
+    assert!(root.join("sub/made <here>").is_dir());
+
+    // Delete a file: its row's button, then the confirmation.
+    let file_row = browser
+        .eval(
+            "return [...document.querySelectorAll('#entries tr[data-name]')]\
+             .filter(r => !r.classList.contains('d')).map(r => r.dataset.name)[0];",
+        )
+        .await;
+    let file = file_row.as_str().unwrap().to_string();
+    assert!(root.join("sub").join(&file).is_file(), "{file}");
+    // The click opens the confirmation, which holds the script's answer.
+    browser
+        .eval_with(
+            "const r = [...document.querySelectorAll('#entries tr[data-name]')]\
+             .find(r => r.dataset.name === arguments[0]); setTimeout(() => r.querySelector('button.del').click(), 0);",
+            vec![json!(file)],
+        )
+        .await;
+    // Confirm as soon as the dialog is up (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while browser.client.accept_alert().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no confirmation dialog"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    browser
+        .wait_until(
+            "the file gone from the listing",
+            &format!(
+                "return document.readyState === 'complete' && ![...document.querySelectorAll('#entries tr[data-name]')]\
+                 .some(r => r.dataset.name === {});",
+                json!(file)
+            ),
+        )
+        .await;
+    assert!(
+        !root.join("sub").join(&file).exists(),
+        "{file} still on disk"
+    );
+}

@@ -16,7 +16,7 @@ use ferrox::handler::{self, Handler};
 use ferrox::server::{FileService, ServerOptions};
 
 use crate::support;
-use crate::support::{Binary, Raw, Resp, TempRoot, TestServer};
+use crate::support::{read_head, Binary, Raw, Resp, TempRoot, TestServer};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -205,26 +205,6 @@ fn row(href: &str, text: &str, size: Option<&str>) -> String {
 const PARENT_ROW: &str =
     "<tr><td><a href=\"../\"><svg class=\"i\"><use href=\"#u\"/></svg><span>../</span></a></td>\
      <td class=\"n\"></td><td class=\"t\"></td></tr>\n";
-
-/// Reads a response head from a raw stream, returning it and any body bytes read
-/// with it.
-fn read_head(stream: &mut std::net::TcpStream) -> (String, Vec<u8>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let rest = buf.split_off(i + 4);
-            return (String::from_utf8_lossy(&buf).into_owned(), rest);
-        }
-        let n = stream.read(&mut chunk).expect("read head");
-        assert!(
-            n > 0,
-            "closed before the head: {:?}",
-            String::from_utf8_lossy(&buf)
-        );
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Traversal and confinement

@@ -141,7 +141,8 @@ fn bar(out: &mut String, offers: Offers) {
         );
     }
     out.push_str("</div>\n");
-    if offers.upload || offers.mkdir {
+    if offers.upload || offers.mkdir || offers.delete {
+        // The status line says what failed (an upload, a new folder, a delete).
         out.push_str("<div class=\"bar\">");
         if offers.upload {
             out.push_str(

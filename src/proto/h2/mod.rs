@@ -1,4 +1,5 @@
-//! HTTP/2 through the `h2` crate: the connection loop here, bodies in [`send`].
+//! HTTP/2 through the `h2` crate: the connection loop here, bodies in [`send`],
+//! writes gathered in [`coalesce`].
 //!
 //! All streams of a connection run inside the connection's task (no spawn per
 //! stream), so the service is borrowed, not shared. The loop:
@@ -11,6 +12,7 @@
 //!    GOAWAY's PING (h2 waits for it before closing) is closed on anyway once no
 //!    stream is open for [`CLOSE_GRACE`].
 
+mod coalesce;
 mod send;
 
 use std::future::poll_fn;
@@ -80,7 +82,8 @@ where
         .max_concurrent_streams(options.max_concurrent_streams)
         .max_header_list_size(options.max_header_list_size)
         .max_send_buffer_size(MAX_SEND_BUFFER);
-    let mut conn = match timeout(options.handshake_timeout, builder.handshake::<T, Bytes>(io)).await
+    let io = coalesce::Coalesce::new(io);
+    let mut conn = match timeout(options.handshake_timeout, builder.handshake::<_, Bytes>(io)).await
     {
         Ok(Ok(conn)) => conn,
         Ok(Err(error)) => {

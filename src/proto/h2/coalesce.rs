@@ -1,17 +1,18 @@
 //! One write for many frames: the `h2` crate writes each chained DATA frame
 //! (every one of 256 bytes or more) and flushes, so a connection answering ten
 //! 1 KiB streams made ten writes, and over TLS ten records and ten `writev`s.
-//! [`Coalesce`] copies small writes into one bounded buffer and defers a flush
-//! that follows fresh writes: it wakes the task and writes the buffer on the
-//! next flush that finds nothing new, that is once the connection has queued
-//! what its streams had ready. Big writes (whole 16 KiB DATA frames of a file)
-//! go straight through after what is buffered.
-//!
-//! The `h2` connection flushes at the end of every poll, so a deferred flush
-//! always meets a later one: the wake-up guarantees that later poll.
+//! [`Coalesce`] copies small writes into one bounded buffer and holds a flush
+//! until the connection's task is polled again: everything its streams queue
+//! in one poll of the task leaves in one write. The first flush wakes the task,
+//! so that there is a next poll, and the `h2` connection flushes on each.
+//! Big writes (whole 16 KiB DATA frames of a file) go straight through after
+//! what is buffered.
 
+use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -21,6 +22,26 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// A connection keeps this buffer for its life, beside the `h2` crate's own.
 pub(super) const WRITE_BUFFER: usize = 16 * 1024;
 
+/// How many times the connection's task has polled it (see [`Polls::count`]).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Polls(Arc<AtomicU64>);
+
+impl Polls {
+    /// Runs `fut`, counting its polls.
+    pub(super) async fn count<F: Future>(&self, fut: F) -> F::Output {
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            fut.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// A byte stream whose small writes are gathered into one.
 #[derive(Debug)]
 pub(super) struct Coalesce<T> {
@@ -28,17 +49,20 @@ pub(super) struct Coalesce<T> {
     buf: Vec<u8>,
     /// Bytes of `buf` already written to `io`.
     written: usize,
-    /// Bytes were buffered since the last flush.
-    fresh: bool,
+    polls: Polls,
+    /// The poll in which a flush was held (and the task woken).
+    held_in: Option<u64>,
 }
 
 impl<T> Coalesce<T> {
-    pub(super) fn new(io: T) -> Self {
+    /// `io`, gathering writes until a later poll counted by `polls`.
+    pub(super) fn new(io: T, polls: Polls) -> Self {
         Coalesce {
             io,
             buf: Vec::new(),
             written: 0,
-            fresh: false,
+            polls,
+            held_in: None,
         }
     }
 
@@ -102,7 +126,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
         for b in bufs {
             this.buf.extend_from_slice(b);
         }
-        this.fresh |= len > 0;
         Poll::Ready(Ok(len))
     }
 
@@ -112,15 +135,21 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.fresh && this.pending() {
-            // More may follow from streams answered in this same poll: write
-            // once the connection flushes with nothing new.
-            this.fresh = false;
-            cx.waker().wake_by_ref();
-            return Poll::Ready(Ok(()));
+        if this.pending() {
+            let now = this.polls.now();
+            match this.held_in {
+                // More may come from streams answered in this same poll.
+                Some(poll) if poll == now => return Poll::Ready(Ok(())),
+                None => {
+                    this.held_in = Some(now);
+                    cx.waker().wake_by_ref();
+                    return Poll::Ready(Ok(()));
+                }
+                Some(_) => {}
+            }
         }
-        this.fresh = false;
         ready!(this.poll_drain(cx))?;
+        this.held_in = None;
         Pin::new(&mut this.io).poll_flush(cx)
     }
 
@@ -214,19 +243,31 @@ mod tests {
         while Pin::new(&mut *c).poll_flush(cx).is_pending() {}
     }
 
+    /// The task's next poll.
+    fn next_poll(c: &Coalesce<Recorder>) {
+        c.polls.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn coalesce(io: Recorder) -> Coalesce<Recorder> {
+        Coalesce::new(io, Polls::default())
+    }
+
     #[test]
     fn frames_written_between_flushes_leave_in_one_write() {
         let (wakes, waker) = context();
         let mut cx = Context::from_waker(&waker);
-        let mut c = Coalesce::new(Recorder::default());
-        // What h2 does for each of ten 1 KiB responses: a write, then a flush.
+        let mut c = coalesce(Recorder::default());
+        // What h2 does for each of ten 1 KiB responses in one poll of the
+        // task: a write, then a flush (sometimes two).
         for i in 0..10u8 {
             assert_eq!(write(&mut c, &mut cx, &[&[i; 50], &[i; 1024]]), 1074);
             flush(&mut c, &mut cx);
+            flush(&mut c, &mut cx);
         }
-        assert!(c.io.writes.is_empty(), "written before the last flush");
-        assert_eq!(wakes.0.load(Ordering::Relaxed), 10, "each deferral wakes");
-        // The connection's next poll flushes with nothing new: one write.
+        assert!(c.io.writes.is_empty(), "written within the poll");
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1, "the first hold wakes");
+        // The task's next poll: the connection's first flush writes it all.
+        next_poll(&c);
         flush(&mut c, &mut cx);
         assert_eq!(c.io.writes.len(), 1);
         let expected: Vec<u8> = (0..10u8)
@@ -237,14 +278,14 @@ mod tests {
         // Nothing buffered: a flush goes straight through, no wake-up.
         flush(&mut c, &mut cx);
         assert_eq!(c.io.flushes, 2);
-        assert_eq!(wakes.0.load(Ordering::Relaxed), 10);
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
     }
 
     #[test]
     fn the_buffer_never_grows_past_its_limit() {
         let (_, waker) = context();
         let mut cx = Context::from_waker(&waker);
-        let mut c = Coalesce::new(Recorder::default());
+        let mut c = coalesce(Recorder::default());
         let chunk = [7u8; 1000];
         let mut total = 0;
         while total < 5 * WRITE_BUFFER {
@@ -256,6 +297,7 @@ mod tests {
         assert!(c.io.writes.len() >= 4);
         assert!(c.io.writes.iter().all(|w| w.len() == 16 * 1000));
         flush(&mut c, &mut cx);
+        next_poll(&c);
         flush(&mut c, &mut cx);
         let out: usize = c.io.writes.iter().map(Vec::len).sum();
         assert_eq!(out, total);
@@ -265,7 +307,7 @@ mod tests {
     fn a_big_write_goes_straight_through_after_what_is_buffered() {
         let (_, waker) = context();
         let mut cx = Context::from_waker(&waker);
-        let mut c = Coalesce::new(Recorder::default());
+        let mut c = coalesce(Recorder::default());
         write(&mut c, &mut cx, &[b"head"]);
         let big = vec![1u8; WRITE_BUFFER + 9];
         assert_eq!(write(&mut c, &mut cx, &[&big]), big.len());
@@ -277,7 +319,7 @@ mod tests {
     fn short_and_blocked_writes_keep_every_byte_in_order() {
         let (_, waker) = context();
         let mut cx = Context::from_waker(&waker);
-        let mut c = Coalesce::new(Recorder {
+        let mut c = coalesce(Recorder {
             limit: Some(777),
             stall: true,
             ..Recorder::default()
@@ -289,9 +331,11 @@ mod tests {
             write(&mut c, &mut cx, &[&piece]);
             if i % 7 == 0 {
                 flush(&mut c, &mut cx);
+                next_poll(&c);
             }
         }
         flush(&mut c, &mut cx);
+        next_poll(&c);
         flush(&mut c, &mut cx);
         assert_eq!(c.io.writes.concat(), expected);
     }
@@ -300,9 +344,9 @@ mod tests {
     fn shutdown_writes_what_is_buffered_first() {
         let (_, waker) = context();
         let mut cx = Context::from_waker(&waker);
-        let mut c = Coalesce::new(Recorder::default());
+        let mut c = coalesce(Recorder::default());
         write(&mut c, &mut cx, &[b"GOAWAY"]);
-        flush(&mut c, &mut cx); // deferred
+        flush(&mut c, &mut cx); // held
         while Pin::new(&mut c).poll_shutdown(&mut cx).is_pending() {}
         assert_eq!(c.io.writes, vec![b"GOAWAY".to_vec()]);
     }

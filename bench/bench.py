@@ -623,7 +623,8 @@ def main():
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-compression", action="store_true")
     ap.add_argument("--candidate", metavar="BINARY",
-                    help="also run this ferrox binary (an A/B build) in every round, as 'candidate'")
+                    help="also run this ferrox binary (an A/B build) in every round, as 'candidate', "
+                         "in the HTTPS rows too")
     ap.add_argument("--candidate-args", default="", metavar="ARGS",
                     help="extra flags for the candidate (with no --candidate: the shipped binary with these flags)")
     ap.add_argument("--sites", type=int, default=0, metavar="N",

@@ -247,12 +247,17 @@ class Ferrox(Server):
 
 
 class FerroxTls(Server):
+    """The HTTPS server; with --candidate a second one runs that build."""
+
+    binary = REPO / "target" / "release" / "ferrox"
+    extra = ()
+
     def start(self, cert, key):
-        binary = REPO / "target" / "release" / "ferrox"
-        self.procs = [subprocess.Popen([binary, str(SITE), "--quiet", "--log-level", "warn",
+        self.procs = [subprocess.Popen([self.binary, str(SITE), "--quiet", "--log-level", "warn",
                                         "--max-requests-per-connection", "0",
                                         "-l", f"127.0.0.1:{self.tls_port}",
-                                        "--tls-cert", str(cert), "--tls-key", str(key)], stderr=subprocess.DEVNULL, start_new_session=True)]
+                                        "--tls-cert", str(cert), "--tls-key", str(key), *self.extra],
+                                       stderr=subprocess.DEVNULL, start_new_session=True)]
         wait_port(self.tls_port)
 
 
@@ -618,7 +623,8 @@ def main():
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-compression", action="store_true")
     ap.add_argument("--candidate", metavar="BINARY",
-                    help="also run this ferrox binary (an A/B build) in every round, as 'candidate'")
+                    help="also run this ferrox binary (an A/B build) in every round, as 'candidate', "
+                         "in the HTTPS rows too")
     ap.add_argument("--candidate-args", default="", metavar="ARGS",
                     help="extra flags for the candidate (with no --candidate: the shipped binary with these flags)")
     ap.add_argument("--sites", type=int, default=0, metavar="N",
@@ -650,11 +656,17 @@ def main():
         Nginx("nginx", free_port(), free_port(), threads),
         Lighttpd("lighttpd", free_port(), None, threads),
     ]
+    tls_servers = [ferrox_tls]
     if args.candidate or args.candidate_args:
         candidate = Ferrox("candidate", free_port(), None, threads)
         candidate.binary = Path(args.candidate) if args.candidate else Ferrox.binary
         candidate.extra = tuple(args.candidate_args.split())
         servers.insert(1, candidate)
+        # The candidate also runs in the HTTPS rows, between ferrox and nginx.
+        candidate_tls = FerroxTls("candidate", None, free_port(), threads)
+        candidate_tls.binary, candidate_tls.extra = candidate.binary, candidate.extra
+        candidate.tls_port = candidate_tls.tls_port
+        tls_servers.append(candidate_tls)
     if args.sites:
         many = Ferrox("sites", free_port(), None, threads)
         many.config = write_sites_config(args.sites)
@@ -670,7 +682,7 @@ def main():
     if args.probe:
         extras.append(Probe("probe", free_port(), None, threads))
     results = {s.name: {sc[0]: [] for sc in scenarios} for s in [*servers, *extras]}
-    tls_pair = [s for s in servers if s.name in ("ferrox", "nginx")]
+    tls_pair = [s for s in servers if s.name in ("ferrox", "candidate", "nginx")]
     tls_results = {s.name: {t[0]: [] for t in TLS_SCENARIOS} for s in tls_pair}
     memory = {}
     try:
@@ -685,12 +697,14 @@ def main():
                     log(f"round {r + 1}/{args.rounds}  {sc[0]:24}  {s.name}")
                     results[s.name][sc[0]].append(measure(s, sc, args.duration))
             if not args.no_tls and (not args.only or args.tls_only):
-                ferrox_tls.start(cert, key)
+                for t in tls_servers:
+                    t.start(cert, key)
                 for sc in TLS_SCENARIOS:
                     for s in tls_pair:
                         log(f"round {r + 1}/{args.rounds}  {sc[0]:36}  {s.name}")
                         tls_results[s.name][sc[0]].append(tls_measure(s.tls_port, sc, args.duration))
-                ferrox_tls.stop()
+                for t in tls_servers:
+                    t.stop()
         if not args.no_memory and not args.only:
             for s in servers:
                 log(f"memory  {s.name}")
@@ -700,7 +714,7 @@ def main():
                 memory[s.name] = {"idle": idle, "under_load": loaded, "idle_conns_before": before,
                                   "idle_conns_after": after, "per_idle_conn": per_conn}
     finally:
-        for s in [*servers, *extras, ferrox_tls]:
+        for s in [*servers, *extras, *tls_servers]:
             s.stop()
     compression = None
     if not args.no_compression and not args.only:
@@ -787,6 +801,22 @@ def main():
             low, high = (min(ratios), max(ratios)) if ratios else (0, 0)
             lines.append(f"| {name} | {fmt_rate(f, metric)} | {fmt_rate(n, metric)} | {ratio} | "
                          f"{low:.2f}–{high:.2f} | {errors[0]} / {errors[1]} |")
+    if "candidate" in tls_results and any(tls_results["candidate"].values()):
+        lines += ["", "The candidate build in the HTTPS rows, same rounds (ratios: medians of per-round ratios).", "",
+                  "| HTTPS scenario | candidate | candidate/ferrox | rounds' range | candidate/nginx | rounds' range | errors |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, _client, _paths, _conns, metric in TLS_SCENARIOS:
+            c_runs = tls_results["candidate"][name]
+            f_runs, n_runs = tls_results["ferrox"][name], tls_results["nginx"][name]
+            if not c_runs or not f_runs or not n_runs:
+                continue
+            over_f = [a[metric] / b[metric] for a, b in zip(c_runs, f_runs) if b[metric]]
+            over_n = [a[metric] / b[metric] for a, b in zip(c_runs, n_runs) if b[metric]]
+            errors = sum(r["errors"] for r in c_runs)
+            flag = " invalid" if errors else ""
+            lines.append(f"| {name} | {fmt_rate(median([r[metric] for r in c_runs]), metric)} | "
+                         f"**{median(over_f):.2f}×**{flag} | {min(over_f):.2f}–{max(over_f):.2f} | "
+                         f"**{median(over_n):.2f}×**{flag} | {min(over_n):.2f}–{max(over_n):.2f} | {errors} |")
     if memory:
         lines += ["", "| memory (RSS, all processes) | " + " | ".join(s.name for s in servers) + " |",
                   "|---" * (len(servers) + 1) + "|"]

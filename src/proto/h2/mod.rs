@@ -1,4 +1,5 @@
-//! HTTP/2 through the `h2` crate: the connection loop here, bodies in [`send`].
+//! HTTP/2 through the `h2` crate: the connection loop here, bodies in [`send`],
+//! writes gathered in [`coalesce`].
 //!
 //! All streams of a connection run inside the connection's task (no spawn per
 //! stream), so the service is borrowed, not shared. The loop:
@@ -13,6 +14,7 @@
 //!    stream is open for [`CLOSE_GRACE`].
 
 mod body;
+mod coalesce;
 mod send;
 
 use std::future::poll_fn;
@@ -80,12 +82,22 @@ where
     T: AsyncRead + AsyncWrite + Unpin + Send,
     S: Service,
 {
+    let polls = coalesce::Polls::default();
+    let io = coalesce::Coalesce::new(io, polls.clone());
+    polls.count(run(io, service, options, shutdown)).await;
+}
+
+async fn run<T, S>(io: coalesce::Coalesce<T>, service: &S, options: &Options, shutdown: &Signal)
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send,
+    S: Service,
+{
     let mut builder = h2::server::Builder::new();
     builder
         .max_concurrent_streams(options.max_concurrent_streams)
         .max_header_list_size(options.max_header_list_size)
         .max_send_buffer_size(MAX_SEND_BUFFER);
-    let mut conn = match timeout(options.handshake_timeout, builder.handshake::<T, Bytes>(io)).await
+    let mut conn = match timeout(options.handshake_timeout, builder.handshake::<_, Bytes>(io)).await
     {
         Ok(Ok(conn)) => conn,
         Ok(Err(error)) => {
@@ -110,7 +122,16 @@ where
     loop {
         let idle_deadline = idle_since + options.idle_timeout;
         let close_deadline = idle_since.max(closing_since) + CLOSE_GRACE;
+        // Streams first: every answer ready is queued before the connection
+        // is polled to write them, so that they leave in one write (see
+        // `coalesce`). The connection runs whenever no stream can progress.
         tokio::select! {
+            biased;
+            Some(()) = streams.next(), if !streams.is_empty() => {
+                if streams.is_empty() {
+                    idle_since = Instant::now();
+                }
+            }
             accepted = conn.accept() => match accepted {
                 Some(Ok((request, respond))) => streams.push(serve_stream(request, respond, service, options)),
                 Some(Err(error)) => {
@@ -119,11 +140,6 @@ where
                 }
                 None => break,
             },
-            Some(()) = streams.next(), if !streams.is_empty() => {
-                if streams.is_empty() {
-                    idle_since = Instant::now();
-                }
-            }
             () = poll_fn(|cx| shutdown.poll_fired(waiter.as_mut(), &mut registered, cx)), if !closing => {
                 closing = true;
                 closing_since = Instant::now();
@@ -172,12 +188,17 @@ async fn serve_stream<S: Service>(
         }
     }
     let early = answer_method(service, request.method());
-    let discarded = timeout(
-        options.handshake_timeout,
-        discard_body(&mut body, options.max_body_bytes),
-    )
-    .await
-    .unwrap_or(Err(Failure::Timeout));
+    // A GET ends its stream with its HEADERS: no body to wait for, no timer.
+    let discarded = if body.is_end_stream() {
+        Ok(())
+    } else {
+        timeout(
+            options.handshake_timeout,
+            discard_body(&mut body, options.max_body_bytes),
+        )
+        .await
+        .unwrap_or(Err(Failure::Timeout))
+    };
     let reply = match discarded {
         Err(failure) => Reply::new(service.error_response(status::status(failure))),
         Ok(()) => match early {

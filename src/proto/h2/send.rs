@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::SendStream;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderName, HeaderValue, Response, StatusCode};
 use tokio::time::timeout;
 
 use super::Options;
@@ -21,13 +21,14 @@ use crate::response::{OmitServer, Reply};
 /// File bytes read per chunk: a few frames' worth, from one pread.
 const FILE_CHUNK: usize = 64 * 1024;
 
-/// Fields that mean nothing (or something wrong) in HTTP/2.
-const CONNECTION_FIELDS: [&str; 5] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
+/// Fields that mean nothing (or something wrong) in HTTP/2, as names: removing
+/// by a string parsed it again for every response.
+const CONNECTION_FIELDS: [HeaderName; 5] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Why a response could not be sent in full.
@@ -71,12 +72,18 @@ pub async fn respond(
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     if let Some(fields) = fields {
-        parts.headers.reserve(fields.map().len());
-        for (name, value) in fields.map() {
-            parts.headers.append(name.clone(), value.clone());
+        if parts.headers.is_empty() {
+            // A cached file's usual case: one copy of the map, not a lookup
+            // per field.
+            parts.headers = fields.map().clone();
+        } else {
+            parts.headers.reserve(fields.map().len());
+            for (name, value) in fields.map() {
+                parts.headers.append(name.clone(), value.clone());
+            }
         }
     }
-    for name in CONNECTION_FIELDS {
+    for name in &CONNECTION_FIELDS {
         parts.headers.remove(name);
     }
     if let Some(value) = date::header_value() {
@@ -110,11 +117,6 @@ pub async fn respond(
     }
     let mut sent = 0;
     let result = send_body(&mut stream, body, options.send_timeout, &mut sent).await;
-    let result = result.and_then(|()| {
-        stream
-            .send_data(Bytes::new(), true)
-            .map_err(SendError::from)
-    });
     if result.is_err() {
         // Tell the client at once rather than leave the stream hanging.
         stream.send_reset(h2::Reason::INTERNAL_ERROR);
@@ -122,6 +124,8 @@ pub async fn respond(
     (status, sent, result)
 }
 
+/// Sends the body and ends the stream: with its last DATA frame when the body
+/// knows its end, which saves a frame per response.
 async fn send_body(
     stream: &mut SendStream<Bytes>,
     body: Body,
@@ -129,57 +133,84 @@ async fn send_body(
     sent: &mut u64,
 ) -> Result<(), SendError> {
     match body {
-        Body::Empty => Ok(()),
-        Body::Bytes(bytes) => send_bytes(stream, bytes, limit, sent).await,
-        Body::File(slice) => send_file(stream, &slice, limit, sent).await,
+        Body::Empty => send_bytes(stream, Bytes::new(), true, limit, sent).await,
+        Body::Bytes(bytes) => send_bytes(stream, bytes, true, limit, sent).await,
+        Body::File(slice) => send_file(stream, &slice, true, limit, sent).await,
         Body::Parts(parts) => {
-            for part in parts {
+            let count = parts.len();
+            for (i, part) in parts.into_iter().enumerate() {
+                let end = i + 1 == count;
                 match part {
-                    Part::Bytes(bytes) => send_bytes(stream, bytes, limit, sent).await?,
-                    Part::File(slice) => send_file(stream, &slice, limit, sent).await?,
+                    Part::Bytes(bytes) => send_bytes(stream, bytes, end, limit, sent).await?,
+                    Part::File(slice) => send_file(stream, &slice, end, limit, sent).await?,
                 }
+            }
+            if count == 0 {
+                send_bytes(stream, Bytes::new(), true, limit, sent).await?;
             }
             Ok(())
         }
         Body::Stream(mut chunks) => {
             while let Some(chunk) = poll_fn(|cx| chunks.as_mut().poll_chunk(cx)).await {
-                send_bytes(stream, chunk.map_err(SendError::Io)?, limit, sent).await?;
+                send_bytes(stream, chunk.map_err(SendError::Io)?, false, limit, sent).await?;
             }
-            Ok(())
+            send_bytes(stream, Bytes::new(), true, limit, sent).await
         }
     }
 }
 
-/// Sends bytes as the peer's flow-control window allows.
+/// Sends bytes as the peer's flow-control window allows; `end` ends the stream
+/// with the last of them.
 async fn send_bytes(
     stream: &mut SendStream<Bytes>,
     mut data: Bytes,
+    end: bool,
     limit: Duration,
     sent: &mut u64,
 ) -> Result<(), SendError> {
+    if data.is_empty() {
+        if end {
+            stream.send_data(data, true)?;
+        }
+        return Ok(());
+    }
     while !data.is_empty() {
         stream.reserve_capacity(data.len());
-        let granted = timeout(limit, poll_fn(|cx| stream.poll_capacity(cx)))
-            .await
-            .map_err(|_| SendError::Timeout)?;
-        let granted = match granted {
-            Some(granted) => granted?,
-            None => return Err(SendError::Io(std::io::ErrorKind::BrokenPipe.into())),
+        // Window already there (a small body, usually): no wait, no timer.
+        let granted = match stream.capacity() {
+            0 => wait_capacity(stream, limit).await?,
+            n => n,
         };
         if granted == 0 {
             continue;
         }
         let n = granted.min(data.len());
-        stream.send_data(data.split_to(n), false)?;
+        let chunk = data.split_to(n);
+        stream.send_data(chunk, end && data.is_empty())?;
         *sent += n as u64;
     }
     Ok(())
+}
+
+/// Waits for the flow-control window reserved, for at most `limit`.
+async fn wait_capacity(
+    stream: &mut SendStream<Bytes>,
+    limit: Duration,
+) -> Result<usize, SendError> {
+    let granted = timeout(limit, poll_fn(|cx| stream.poll_capacity(cx)))
+        .await
+        .map_err(|_| SendError::Timeout)?;
+    match granted {
+        Some(granted) => Ok(granted?),
+        None => Err(SendError::Io(std::io::ErrorKind::BrokenPipe.into())),
+    }
 }
 
 /// Sends a file slice through a bounded buffer, one chunk in flight at a time.
 async fn send_file(
     stream: &mut SendStream<Bytes>,
     slice: &FileSlice,
+    end_stream: bool,
     limit: Duration,
     sent: &mut u64,
 ) -> Result<(), SendError> {
@@ -201,8 +232,12 @@ async fn send_file(
             )));
         }
         buf.truncate(n);
-        send_bytes(stream, buf.split().freeze(), limit, sent).await?;
         offset += n as u64;
+        let last = end_stream && offset >= end;
+        send_bytes(stream, buf.split().freeze(), last, limit, sent).await?;
+    }
+    if end_stream && slice.len == 0 {
+        send_bytes(stream, Bytes::new(), true, limit, sent).await?;
     }
     Ok(())
 }

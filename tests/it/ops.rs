@@ -37,7 +37,26 @@ fn start(root: &TempRoot, args: &[&str]) -> (Served, SocketAddr, SocketAddr) {
     let mut served = Served::start(std::path::Path::new("/"), &all, &[], 1);
     let admin = admin_addr(&mut served);
     let addr = served.addr(0);
+    wait_ready(admin);
     (served, addr, admin)
+}
+
+/// Waits (bounded) until `/health/ready` says the listeners accept: a moment
+/// after the admin line on a busy machine. A signal sent before that would
+/// test a start, not a stop.
+fn wait_ready(admin: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = get(admin, "/health/ready");
+        if ready.status == 200 {
+            return;
+        }
+        assert!(
+            ready.status == 503 && ready.text() == "starting\n" && Instant::now() < deadline,
+            "not ready: {ready:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn get(addr: SocketAddr, target: &str) -> Resp {
@@ -109,16 +128,7 @@ fn ready_turns_503_at_sigterm_while_the_listener_still_serves_the_drain() {
     let root = TempRoot::new().file("a.txt", "hello\n");
     let (mut served, addr, admin) = start(&root, &["--drain-delay", "2s"]);
     get(admin, "/health/live").expect(200);
-    // Ready once the listeners accept: a moment after the admin line on a
-    // busy machine.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let ready = loop {
-        let ready = get(admin, "/health/ready");
-        if ready.status != 503 || ready.text() != "starting\n" || Instant::now() > deadline {
-            break ready;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let ready = get(admin, "/health/ready");
     assert_eq!((ready.status, ready.text().as_str()), (200, "ready\n"));
     assert_eq!(ready.header("cache-control"), "no-store");
 

@@ -45,12 +45,12 @@ SCENARIOS = [
 # requests per connection is raised out of the way (nginx keepalive_requests,
 # lighttpd max-keep-alive-requests, ferrox --max-requests-per-connection 0):
 # h2load does not reconnect in duration mode, so a cap measures the cap.
-PAGE = ["/page/index.html", "/page/style.css", "/page/app.js"] + [f"/page/img-{i:02d}.png" for i in range(12)]
+PAGE_LOAD = ["/page/index.html", "/page/style.css", "/page/app.js"] + [f"/page/img-{i:02d}.png" for i in range(12)]
 TLS_SCENARIOS = [
     ("HTTPS h1 1 KiB (wrk)", "wrk", ["/1k.html"], 64, "rps"),
     ("HTTPS h2 1 KiB, 10 streams (h2load)", "h2load-m10", ["/1k.html"], 64, "rps"),
     ("HTTPS h2 64 KiB, 10 streams", "h2load-m10", ["/64k.bin"], 64, "rps"),
-    ("HTTPS h2 page load, 100 streams", "h2load-m100", PAGE, 16, "rps"),
+    ("HTTPS h2 page load, 100 streams", "h2load-m100", PAGE_LOAD, 16, "rps"),
     ("HTTPS h1 100 MiB (wrk, 4 conns)", "wrk", ["/100m.bin"], 4, "mbps"),
     ("HTTPS h2 100 MiB (h2load, 4 conns)", "h2load-m1", ["/100m.bin"], 4, "mbps"),
 ]

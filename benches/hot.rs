@@ -1,5 +1,6 @@
 //! Micro-benchmarks for the code every request runs: head parsing, response-head
-//! encoding, path sanitising (adversarial inputs included) and Range parsing.
+//! encoding, path sanitising (adversarial inputs included), Range parsing, and
+//! sorting and rendering a 1,000-entry folder listing.
 //! Speed targets live here and in bench/, never in tests.
 
 use bytes::BytesMut;
@@ -109,5 +110,48 @@ fn ranges(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, parsing, encoding, paths, ranges);
+/// 1,000 entries as a folder of downloads holds them: a few folders, numbered
+/// and dated names, mixed kinds.
+fn entries() -> Vec<ferrox::files::Entry> {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
+    (0..1000u64)
+        .map(|i| ferrox::files::Entry {
+            name: match i % 5 {
+                0 => format!("photo-{i}.jpg"),
+                1 => format!("Report {i} (final).pdf"),
+                2 => format!("release-1.{i}.0-x86_64-linux.tar.gz"),
+                3 => format!("notes_{i}.md"),
+                _ => format!("folder {i}"),
+            }
+            .into_bytes(),
+            is_dir: i % 5 == 4,
+            size: i * 7919,
+            modified: at + std::time::Duration::from_secs(i * 3600),
+        })
+        .collect()
+}
+
+fn listing(c: &mut Criterion) {
+    use ferrox::handler::listing::{self, Context, Offers, Sort};
+    let path = sanitize("/downloads/", false).unwrap();
+    let entries = entries();
+    c.bench_function("listing sort+render 1000", |b| {
+        b.iter(|| {
+            let mut entries = entries.clone();
+            let sort = Sort::from_query(None);
+            sort.apply(&mut entries);
+            let cx = Context {
+                path: &path,
+                sort,
+                truncated: false,
+                offers: Offers::default(),
+                readme: None,
+                extra_script: None,
+            };
+            listing::html(&cx, black_box(&entries))
+        })
+    });
+}
+
+criterion_group!(benches, parsing, encoding, paths, ranges, listing);
 criterion_main!(benches);

@@ -793,7 +793,7 @@ async fn new_folders_and_deletes_through_the_page_with_auth() {
     let file_row = browser
         .eval(
             "return [...document.querySelectorAll('#entries tr[data-name]')]\
-             .filter(r => !r.classList.contains('d')).map(r => r.dataset.name)[0];",
+             .filter(r => !r.classList.contains('kd')).map(r => r.dataset.name)[0];",
         )
         .await;
     let file = file_row.as_str().unwrap().to_string();

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use super::icons::{Kind, SPRITE};
+use super::icons::Kind;
 use super::{escape_html, human_size, Offers, Rendered, Sort, SortKey, Summary, NONCE_PLACEHOLDER};
 use crate::files::path::encode_segment;
 use crate::files::{Entry, SafePath};
@@ -57,9 +57,7 @@ pub fn html(cx: &Context<'_>, entries: &[Entry]) -> Rendered {
     if let Some(extra) = cx.extra_script {
         out.push_str(extra);
     }
-    out.push_str("</script></head><body>\n");
-    out.push_str(SPRITE);
-    out.push_str("\n<header><h1>Index of ");
+    out.push_str("</script></head><body>\n<header><h1>Index of ");
     breadcrumbs(&mut out, cx.path);
     let summary = Summary::of(entries);
     let _ = writeln!(
@@ -74,16 +72,11 @@ pub fn html(cx: &Context<'_>, entries: &[Entry]) -> Rendered {
         out.push_str("<th class=\"x\"></th>");
     }
     out.push_str("</tr></thead>\n<tbody id=\"entries\">\n");
-    let spare_cell = if cx.offers.delete {
-        "<td class=\"x\"></td>"
-    } else {
-        ""
-    };
+    let spare_cell = if cx.offers.delete { "<td></td>" } else { "" };
     if !cx.path.is_root() {
         let _ = writeln!(
             out,
-            "<tr><td><a href=\"../\"><svg class=\"i\"><use href=\"#u\"/></svg><span>../</span></a></td>\
-             <td class=\"n\"></td><td class=\"t\"></td>{spare_cell}</tr>"
+            "<tr class=\"ku\"><td><a href=\"../\"><span>../</span></a></td><td></td><td></td>{spare_cell}</tr>"
         );
     }
     for entry in entries {
@@ -197,42 +190,49 @@ fn header_cells(out: &mut String, sort: Sort) {
     }
 }
 
+/// One entry: a row as small as it can be (a folder of thousands is sent
+/// whole): its kind as a class (the stylesheet draws the icon), the cells
+/// styled by position. The script gives each row its raw name as `data-name`.
 fn row(out: &mut String, entry: &Entry, delete: bool) {
     let name = String::from_utf8_lossy(&entry.name);
     let slash = if entry.is_dir { "/" } else { "" };
-    let class = if entry.is_dir { " class=\"d\"" } else { "" };
-    out.push_str("<tr");
-    out.push_str(class);
-    out.push_str(" data-name=\"");
-    escape_html(out, &name);
-    // "./" keeps a name such as "a:b" from reading as a URL scheme.
-    out.push_str("\"><td><a href=\"./");
-    escape_html(out, &encode_segment(&entry.name));
-    out.push_str(slash);
     let _ = write!(
         out,
-        "\"><svg class=\"i\"><use href=\"#{}\"/></svg><span>",
+        "<tr class=\"k{}\"><td><a href=\"./",
         Kind::of(&entry.name, entry.is_dir).id()
     );
+    // "./" keeps a name such as "a:b" from reading as a URL scheme.
+    escape_html(out, &encode_segment(&entry.name));
+    out.push_str(slash);
+    out.push_str("\"><span>");
     escape_wrapping(out, &name);
     out.push_str(slash);
-    out.push_str("</span></a></td><td class=\"n\">");
+    out.push_str("</span></a></td><td>");
     if !entry.is_dir {
         out.push_str(&human_size(entry.size));
     }
-    out.push_str("</td><td class=\"t\">");
+    out.push_str("</td><td>");
     time(out, entry.modified);
     out.push_str("</td>");
     if delete {
-        out.push_str("<td class=\"x\"><button type=\"button\" class=\"del\" title=\"Delete\" aria-label=\"Delete\">✕</button></td>");
+        out.push_str(
+            "<td><button type=\"button\" class=\"del\" title=\"Delete\" aria-label=\"Delete\">✕</button></td>",
+        );
     }
     out.push_str("</tr>\n");
 }
 
+/// Names up to this many bytes get no break opportunities: they fit a line.
+const SHORT_NAME: usize = 24;
+
 /// `name` escaped, with a line-break opportunity after each `-`, `_`, `.`
-/// and `+`: a long name wraps at its parts (the stylesheet breaks anywhere
-/// only when a part alone is too long).
+/// and `+` when it is long: a long name wraps at its parts (the stylesheet
+/// breaks anywhere only when a part alone is too long).
 fn escape_wrapping(out: &mut String, name: &str) {
+    if name.len() <= SHORT_NAME {
+        escape_html(out, name);
+        return;
+    }
     let mut rest = name;
     while let Some(at) = rest.find(['-', '_', '.', '+']) {
         let (part, tail) = rest.split_at(at + 1);

@@ -1,5 +1,7 @@
-//! The listing's icons: one inline SVG sprite per page (no request, no font,
-//! nothing from another origin), and the kind of each entry by its extension.
+//! The kind of each entry by its extension, which picks its icon: inline SVG
+//! in the page's stylesheet (`data:` masks in `page.css`, drawn in the text
+//! colour so dark mode follows; no request, no font, nothing from another
+//! origin).
 
 /// What an entry is, as its icon shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +50,8 @@ impl Kind {
             .map_or(Kind::File, |(kind, _)| *kind)
     }
 
-    /// The symbol's id in [`SPRITE`].
+    /// The kind's letter: the row's class is `k` and this (`kd`, `kt`...),
+    /// which the stylesheet draws the icon for.
     pub fn id(self) -> &'static str {
         match self {
             Kind::Folder => "d",
@@ -174,24 +177,6 @@ const KINDS: [(Kind, &[&[u8]]); 7] = [
     (Kind::Pdf, &[b"pdf"]),
 ];
 
-/// The sprite every page carries once: a 24-unit page outline with a mark per
-/// kind, a folder, and the arrow of the `../` row. Drawn with the current
-/// stroke colour, so the stylesheet colours them (and dark mode follows).
-pub const SPRITE: &str = concat!(
-    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"0\" height=\"0\" class=\"sprite\" aria-hidden=\"true\">",
-    "<symbol id=\"d\" viewBox=\"0 0 24 24\"><path d=\"M3 6.5C3 5.7 3.7 5 4.5 5H9l2 2.5h8.5c.8 0 1.5.7 1.5 1.5v8.5c0 .8-.7 1.5-1.5 1.5h-15c-.8 0-1.5-.7-1.5-1.5z\"/></symbol>",
-    "<symbol id=\"f\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4\"/></symbol>",
-    "<symbol id=\"t\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4M9 11h6M9 14h6M9 17h4\"/></symbol>",
-    "<symbol id=\"i\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4M8.5 18l2.5-3 1.8 1.8 1.4-1.3 1.8 2.5\"/><circle cx=\"10\" cy=\"11.5\" r=\"1.2\"/></symbol>",
-    "<symbol id=\"a\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4M11 17.5V11l4-1v6.2\"/><circle cx=\"9.8\" cy=\"17.5\" r=\"1.2\"/><circle cx=\"13.8\" cy=\"16.2\" r=\"1.2\"/></symbol>",
-    "<symbol id=\"v\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4M10 11.5v6l4.8-3z\"/></symbol>",
-    "<symbol id=\"z\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4M10 4v1.5M12 6v1.5M10 8v1.5M12 10v1.5M10 13.5h2.5v3.5H10z\"/></symbol>",
-    "<symbol id=\"c\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4M10.5 12 8.5 14.5l2 2.5M13.5 12l2 2.5-2 2.5\"/></symbol>",
-    "<symbol id=\"p\" viewBox=\"0 0 24 24\"><path d=\"M6 3h8l4 4v14H6zM14 3v4h4\"/><text x=\"12\" y=\"17.6\" text-anchor=\"middle\" font-size=\"5.6\" font-weight=\"700\" font-family=\"sans-serif\" fill=\"currentColor\" stroke=\"none\">PDF</text></symbol>",
-    "<symbol id=\"u\" viewBox=\"0 0 24 24\"><path d=\"M12 19V6M7 11l5-5 5 5\"/></symbol>",
-    "</svg>",
-);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,7 +199,8 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_has_a_symbol_in_the_sprite() {
+    fn every_kind_has_an_icon_in_the_stylesheet() {
+        let css = include_str!("page.css");
         for kind in [
             Kind::Folder,
             Kind::Text,
@@ -226,8 +212,9 @@ mod tests {
             Kind::Pdf,
             Kind::File,
         ] {
-            let symbol = format!("<symbol id=\"{}\"", kind.id());
-            assert!(SPRITE.contains(&symbol), "{kind:?}");
+            let rule = format!(".k{}{{--i:url(\"data:image/svg+xml,", kind.id());
+            assert!(css.contains(&rule), "{kind:?}");
         }
+        assert!(css.contains(".ku{--i:url("), "the parent row's arrow");
     }
 }

@@ -366,8 +366,8 @@ mod tests {
         );
         assert!(
             page.text.contains(
-                "<tr data-name=\"&lt;b&gt;&quot;x&quot;&amp;&#39;.txt\"><td><a href=\"./%3Cb%3E%22x%22&amp;%27.txt\">\
-                 <svg class=\"i\"><use href=\"#t\"/></svg><span>&lt;b&gt;&quot;x&quot;&amp;&#39;.<wbr>txt</span></a></td>"
+                "<tr class=\"kt\"><td><a href=\"./%3Cb%3E%22x%22&amp;%27.txt\">\
+                 <span>&lt;b&gt;&quot;x&quot;&amp;&#39;.txt</span></a></td>"
             ),
             "{}",
             page.text
@@ -440,10 +440,20 @@ mod tests {
     #[test]
     fn long_names_break_at_their_parts() {
         let mut out = String::new();
-        html::escape_wrapping_for_tests(&mut out, "a-b_c.d+e<f");
-        assert_eq!(out, "a-<wbr>b_<wbr>c.<wbr>d+<wbr>e&lt;f");
+        html::escape_wrapping_for_tests(&mut out, "a-b_c.d+e<f-long-enough-to-wrap");
+        assert_eq!(
+            out,
+            "a-<wbr>b_<wbr>c.<wbr>d+<wbr>e&lt;f-<wbr>long-<wbr>enough-<wbr>to-<wbr>wrap"
+        );
         out.clear();
-        html::escape_wrapping_for_tests(&mut out, "trailing.");
-        assert_eq!(out, "trailing.");
+        html::escape_wrapping_for_tests(&mut out, "a-name-that-ends-in-a-dot.");
+        assert_eq!(
+            out,
+            "a-<wbr>name-<wbr>that-<wbr>ends-<wbr>in-<wbr>a-<wbr>dot."
+        );
+        // Short names fit a line: no markup in them.
+        out.clear();
+        html::escape_wrapping_for_tests(&mut out, "file-0001.txt");
+        assert_eq!(out, "file-0001.txt");
     }
 }

@@ -20,10 +20,16 @@ addEventListener("DOMContentLoaded", () => {
   }
 
   // The filter: instant, case-insensitive, on the raw names.
+  // Each entry's raw name, from its link's text (a folder's without its
+  // slash), kept as data-name for the filter, the delete button and scripts.
   const filter = $("filter"), body = $("entries"), none = $("none");
+  const rows = body ? Array.from(body.rows).filter((r) => !r.classList.contains("ku")) : [];
+  for (const r of rows) {
+    const span = r.querySelector("span");
+    if (span) r.dataset.name = span.textContent.replace(/\/$/, "");
+  }
   if (filter && body) {
-    const rows = Array.from(body.rows).filter((r) => r.dataset.name !== undefined);
-    const names = rows.map((r) => r.dataset.name.toLowerCase());
+    const names = rows.map((r) => (r.dataset.name || "").toLowerCase());
     const links = () => Array.from(body.querySelectorAll("tr:not([hidden]) td:first-child a"));
     const run = () => {
       const q = filter.value.trim().toLowerCase();

@@ -417,8 +417,8 @@ async fn a_folder_without_an_index_is_listed_as_html() {
     let nonce: [u8; listing::NONCE_LEN] = nonce.as_bytes().try_into().unwrap();
     let page = listing::stamp(page.text.as_bytes(), &page.nonce_at, &nonce);
     assert_eq!(a.text(), String::from_utf8(page).unwrap());
-    let row = "<tr class=\"kt\"><td><a href=\"./a.txt\"><span>a.txt</span></a></td><td>1 B</td>\
-               <td><time datetime=\"2001-02-03T04:05:06Z\">2001-02-03 04:05</time></td></tr>\n";
+    let row = "<tr class=\"kt\"><td><a href=\"./a.txt\">a.txt</a></td><td>1 B</td>\
+               <td><time>2001-02-03 04:05:06Z</time></td></tr>\n";
     assert!(a.text().contains(row), "{a:?}");
 
     // The next response has another nonce, the same validator; the

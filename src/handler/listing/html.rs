@@ -76,7 +76,7 @@ pub fn html(cx: &Context<'_>, entries: &[Entry]) -> Rendered {
     if !cx.path.is_root() {
         let _ = writeln!(
             out,
-            "<tr class=\"ku\"><td><a href=\"../\"><span>../</span></a></td><td></td><td></td>{spare_cell}</tr>"
+            "<tr class=\"ku\"><td><a href=\"../\">../</a></td><td></td><td></td>{spare_cell}</tr>"
         );
     }
     for entry in entries {
@@ -204,10 +204,10 @@ fn row(out: &mut String, entry: &Entry, delete: bool) {
     // "./" keeps a name such as "a:b" from reading as a URL scheme.
     escape_html(out, &encode_segment(&entry.name));
     out.push_str(slash);
-    out.push_str("\"><span>");
+    out.push_str("\">");
     escape_wrapping(out, &name);
     out.push_str(slash);
-    out.push_str("</span></a></td><td>");
+    out.push_str("</a></td><td>");
     if !entry.is_dir {
         out.push_str(&human_size(entry.size));
     }
@@ -245,15 +245,12 @@ fn escape_wrapping(out: &mut String, name: &str) {
     escape_html(out, rest);
 }
 
-/// `<time datetime="2026-11-21T14:22:46Z">2026-11-21 14:22</time>`: UTC; the
-/// script shows it in the reader's zone.
+/// `<time>2026-11-21 14:22:46Z</time>`: UTC, to the second, as the element's
+/// own text (a valid date and time string, so no `datetime` attribute
+/// repeats it); the script shows it in the reader's zone.
 fn time(out: &mut String, t: SystemTime) {
     let exact = humantime::format_rfc3339_seconds(t).to_string();
-    let shown = exact
-        .get(..16)
-        .map(|p| p.replace('T', " "))
-        .unwrap_or_default();
-    let _ = write!(out, "<time datetime=\"{exact}\">{shown}</time>");
+    let _ = write!(out, "<time>{}</time>", exact.replacen('T', " ", 1));
 }
 
 fn decoded_title(path: &SafePath<'_>) -> String {

@@ -367,7 +367,7 @@ mod tests {
         assert!(
             page.text.contains(
                 "<tr class=\"kt\"><td><a href=\"./%3Cb%3E%22x%22&amp;%27.txt\">\
-                 <span>&lt;b&gt;&quot;x&quot;&amp;&#39;.txt</span></a></td>"
+                 &lt;b&gt;&quot;x&quot;&amp;&#39;.txt</a></td><td>1 B</td><td><time>1970-01-01 00:00:00Z</time></td></tr>"
             ),
             "{}",
             page.text

@@ -4,17 +4,18 @@ addEventListener("DOMContentLoaded", () => {
   const $ = (id) => document.getElementById(id);
   const two = (n) => String(n).padStart(2, "0");
 
-  // Times: the server writes UTC; show the reader's local time, the exact
-  // time and zone on hover.
+  // Times: the server writes UTC (`2026-11-21 14:22:46Z`); show the reader's
+  // local time to the minute, the exact time and zone on hover.
   const zone = (d) => {
     const m = -d.getTimezoneOffset(), a = Math.abs(m);
     return "UTC" + (m < 0 ? "-" : "+") + two((a / 60) | 0) + ":" + two(a % 60);
   };
-  for (const t of document.querySelectorAll("time[datetime]")) {
-    const d = new Date(t.dateTime);
+  for (const t of document.querySelectorAll("#entries time")) {
+    const d = new Date((t.dateTime || t.textContent).replace(" ", "T"));
     if (isNaN(d)) continue;
     const day = d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate());
     const hm = two(d.getHours()) + ":" + two(d.getMinutes());
+    if (!t.dateTime) t.dateTime = d.toISOString().replace(".000Z", "Z");
     t.textContent = day + " " + hm;
     t.title = day + " " + hm + ":" + two(d.getSeconds()) + " " + zone(d);
   }
@@ -25,8 +26,8 @@ addEventListener("DOMContentLoaded", () => {
   const filter = $("filter"), body = $("entries"), none = $("none");
   const rows = body ? Array.from(body.rows).filter((r) => !r.classList.contains("ku")) : [];
   for (const r of rows) {
-    const span = r.querySelector("span");
-    if (span) r.dataset.name = span.textContent.replace(/\/$/, "");
+    const link = r.querySelector("a");
+    if (link) r.dataset.name = link.textContent.replace(/\/$/, "");
   }
   if (filter && body) {
     const names = rows.map((r) => (r.dataset.name || "").toLowerCase());

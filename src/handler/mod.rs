@@ -741,29 +741,33 @@ fn read_readme(root: &Root, rel: &Path, entries: &[files::Entry]) -> Option<Stri
     Some(String::from_utf8_lossy(&text).into_owned())
 }
 
-/// Pages up to this size are stamped as one copy; larger ones are sent as
-/// pieces of the cached page around the fresh nonces, uncopied.
-const STAMP_COPY_MAX: usize = 16 * 1024;
+/// Pages up to this size are stamped as one copy; larger ones as a copied
+/// head (where the nonces are) and the cached rest, shared.
+const STAMP_COPY_MAX: usize = 32 * 1024;
 
-/// The page with `nonce` in its slots. A large page (thousands of entries)
-/// is sent as the cached page's pieces with the nonce between them: no copy,
-/// and HTTP/1.1 writes them in one vectored call.
+/// The page with `nonce` in its slots. The slots are in the head (the style
+/// and script tags), so a large page (thousands of entries) costs a copy of
+/// its head, not of its rows.
 fn stamped(page: &Listed, nonce: &[u8; listing::NONCE_LEN], whole: bool) -> Body {
+    let split = page
+        .nonce_at
+        .iter()
+        .max()
+        .map_or(0, |at| at + listing::NONCE_LEN)
+        .min(page.body.len());
     if whole || page.body.len() <= STAMP_COPY_MAX {
         let body = listing::stamp(&page.body, &page.nonce_at, nonce);
         return Body::Bytes(Bytes::from(body));
     }
-    let nonce = Bytes::copy_from_slice(nonce);
-    let mut parts = Vec::with_capacity(page.nonce_at.len() * 2 + 1);
-    let mut from = 0;
-    for &at in &page.nonce_at {
-        let at = at.min(page.body.len());
-        parts.push(crate::body::Part::Bytes(page.body.slice(from.min(at)..at)));
-        parts.push(crate::body::Part::Bytes(nonce.clone()));
-        from = (at + listing::NONCE_LEN).min(page.body.len());
-    }
-    parts.push(crate::body::Part::Bytes(page.body.slice(from..)));
-    Body::Parts(parts)
+    let head = listing::stamp(
+        page.body.get(..split).unwrap_or_default(),
+        &page.nonce_at,
+        nonce,
+    );
+    Body::Parts(vec![
+        crate::body::Part::Bytes(Bytes::from(head)),
+        crate::body::Part::Bytes(page.body.slice(split..)),
+    ])
 }
 
 /// Whether the request's `Accept-Encoding` names any coding at all.

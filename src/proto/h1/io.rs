@@ -97,51 +97,6 @@ pub async fn write_two<T: Transport>(
     write_all(io, &body[b..], limit).await
 }
 
-/// Sends `head` then every piece of `pieces` with vectored writes: a body
-/// in several pieces (a listing stamped with its nonce) leaves in one system
-/// call where the socket takes it all, as a single body does.
-pub async fn write_pieces<T: Transport>(
-    io: &mut T,
-    head: &[u8],
-    pieces: &[&[u8]],
-    limit: Duration,
-) -> io::Result<()> {
-    // At most this many slices per call (well under any IOV_MAX).
-    const MAX_SLICES: usize = 16;
-    let mut rest: Vec<&[u8]> = std::iter::once(head)
-        .chain(pieces.iter().copied())
-        .filter(|p| !p.is_empty())
-        .collect();
-    let mut first = 0;
-    while first < rest.len() {
-        let slices: Vec<IoSlice<'_>> = rest
-            .iter()
-            .skip(first)
-            .take(MAX_SLICES)
-            .map(|p| IoSlice::new(p))
-            .collect();
-        let mut n = timeout(limit, io.write_vectored(&slices))
-            .await
-            .map_err(|_| timed_out())??;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        while n > 0 {
-            let Some(piece) = rest.get_mut(first) else {
-                break;
-            };
-            if n >= piece.len() {
-                n -= piece.len();
-                first += 1;
-            } else {
-                *piece = piece.get(n..).unwrap_or_default();
-                n = 0;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Sends a file slice: `sendfile` where the transport can, else a bounded copy
 /// through `scratch`. A file that ends early (it shrank while being sent) is an
 /// error: the caller must close rather than break the promised length. `sent`

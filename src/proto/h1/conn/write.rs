@@ -12,7 +12,7 @@ use http::{Method, Request, Response, StatusCode, Version};
 use tokio::time::Instant;
 
 use super::super::encode::{chunk_size_line, encode_head, BodyFraming, ConnectionField};
-use super::super::io::{write_all, write_all_more, write_file, write_pieces, write_two};
+use super::super::io::{write_all, write_all_more, write_file, write_two};
 use super::super::parse::ParseError;
 use super::super::pool;
 use super::{Conn, End};
@@ -302,19 +302,6 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
             Body::File(slice) => {
                 write_all_more(&mut self.io, &self.write, limit).await?;
                 write_file(&mut self.io, &slice, &mut self.scratch, limit, sent).await
-            }
-            // Pieces all in memory: one vectored write with the head.
-            Body::Parts(parts) if parts.iter().all(|p| matches!(p, Part::Bytes(_))) => {
-                let pieces: Vec<&[u8]> = parts
-                    .iter()
-                    .filter_map(|p| match p {
-                        Part::Bytes(bytes) => Some(bytes.as_ref()),
-                        Part::File(_) => None,
-                    })
-                    .collect();
-                write_pieces(&mut self.io, &self.write, &pieces, limit).await?;
-                *sent = pieces.iter().map(|p| p.len() as u64).sum();
-                Ok(())
             }
             Body::Parts(parts) => {
                 write_all(&mut self.io, &self.write, limit).await?;

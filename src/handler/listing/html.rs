@@ -249,8 +249,15 @@ fn escape_wrapping(out: &mut String, name: &str) {
 /// own text (a valid date and time string, so no `datetime` attribute
 /// repeats it); the script shows it in the reader's zone.
 fn time(out: &mut String, t: SystemTime) {
-    let exact = humantime::format_rfc3339_seconds(t).to_string();
-    let _ = write!(out, "<time>{}</time>", exact.replacen('T', " ", 1));
+    out.push_str("<time>");
+    let start = out.len();
+    let _ = write!(out, "{}", humantime::format_rfc3339_seconds(t));
+    // "2026-11-21T14:22:46Z": the date and time parted by a space, in place.
+    let sep = start + 10;
+    if out.get(sep..sep + 1) == Some("T") {
+        out.replace_range(sep..sep + 1, " ");
+    }
+    out.push_str("</time>");
 }
 
 fn decoded_title(path: &SafePath<'_>) -> String {

@@ -1595,9 +1595,11 @@ mod tests {
             unknown.push(time(&format!("mallory{i}:guess{i}")));
             wrong.push(time(&format!("alice:guess{i}")));
         }
-        unknown.sort();
-        wrong.sort();
-        let (u, w) = (unknown[TRIES / 2], wrong[TRIES / 2]);
+        // The fastest of each: other work on the machine only ever adds time,
+        // so the minimums compare the hashing itself (medians flaked on a
+        // busy CI machine).
+        let u = unknown.iter().min().copied().unwrap_or_default();
+        let w = wrong.iter().min().copied().unwrap_or_default();
         let ratio = u.as_secs_f64() / w.as_secs_f64();
         assert!(
             (1.0 / 1.5..=1.5).contains(&ratio),

@@ -569,7 +569,8 @@ impl Handler {
     /// The page from the listing cache, when it holds this version of it and
     /// the answer needs no compressing (which runs off the runtime's threads).
     fn cached_listing(&self, req: &Request<()>, listing: &Listing) -> Option<Response<Body>> {
-        if self.options.compress.enabled && accepts_a_coding(req) {
+        // Whatever the page's size: a page worth compressing goes async.
+        if self.listing_coding(req, usize::MAX).is_some() {
             return None;
         }
         let ask = PageAsk::of(req, listing);
@@ -768,19 +769,6 @@ fn stamped(page: &Listed, nonce: &[u8; listing::NONCE_LEN], whole: bool) -> Body
         crate::body::Part::Bytes(Bytes::from(head)),
         crate::body::Part::Bytes(page.body.slice(split..)),
     ])
-}
-
-/// Whether the request's `Accept-Encoding` names any coding at all.
-fn accepts_a_coding(req: &Request<()>) -> bool {
-    req.headers()
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let accepted = negotiate::Accepted::parse(Some(v));
-            accepted
-                .choose(&crate::codec::CODINGS)
-                .is_some_and(|c| c != crate::codec::Encoding::Identity)
-        })
 }
 
 /// Compresses a listing page on the blocking pool (a page of thousands of

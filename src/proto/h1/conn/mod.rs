@@ -245,11 +245,14 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         if !matches!(phase, Phase::First) || !shutdown.has_fired() {
             return false;
         }
-        let io = &self.io;
-        let readable = std::future::poll_fn(|cx| io.poll_read_ready(cx));
+        // The bytes themselves, not readiness: readiness can be spurious (and
+        // is always reported where a transport cannot wait for it), and a
+        // head read that then found nothing would close on the shutdown.
+        self.reserve_read();
+        let read = tokio::io::AsyncReadExt::read_buf(&mut self.io, &mut self.read);
         matches!(
-            tokio::time::timeout_at(accepted + FIRST_REQUEST_GRACE, readable).await,
-            Ok(Ok(()))
+            tokio::time::timeout_at(accepted + FIRST_REQUEST_GRACE, read).await,
+            Ok(Ok(n)) if n > 0
         )
     }
 

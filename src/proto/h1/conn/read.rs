@@ -160,7 +160,7 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
         None
     }
 
-    fn reserve_read(&mut self) {
+    pub(super) fn reserve_read(&mut self) {
         if self.read.capacity() == 0 {
             self.read = pool::take_read();
         }

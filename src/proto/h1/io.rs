@@ -15,9 +15,12 @@ use tokio::time::{timeout, Instant};
 use crate::body::FileSlice;
 use crate::proto::Transport;
 
-/// Largest single `sendfile` call: well under the kernel's 2 GiB per-call cap,
-/// and small enough that one connection yields to others between calls.
-const SENDFILE_CHUNK: u64 = 1 << 20;
+/// Largest single `sendfile` call, after which the connection lets the others
+/// have their turn (lighttpd sends 256 KiB a turn, nginx 2 MiB). Connections
+/// that share the cores in turns move big files faster than one that fills its
+/// socket buffer while the rest wait: 100 MiB to 4 wrk connections went from
+/// about 2.0 to 2.3 GB/s against 1 MiB calls with tokio's usual budget.
+const SENDFILE_CHUNK: u64 = 256 << 10;
 
 /// Copy buffer for file bodies on transports without sendfile (TLS, pipes).
 pub(crate) const COPY_CHUNK: usize = 64 * 1024;
@@ -125,8 +128,10 @@ pub async fn write_file<T: Transport>(
             }
             offset += n as u64;
             *sent += n as u64;
-            // A fast reader never makes sendfile block; let other tasks run.
-            tokio::task::coop::consume_budget().await;
+            if offset < end {
+                // A fast reader never makes sendfile block: a turn for the others.
+                tokio::task::yield_now().await;
+            }
         }
         return Ok(());
     }
@@ -158,5 +163,112 @@ pub async fn linger_close<T: Transport>(io: &mut T, buf: &mut BytesMut) {
             Ok(Ok(n)) if n > 0 => total += n,
             _ => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    /// A socket that takes every `sendfile` whole and notes who called.
+    struct Sink {
+        id: u8,
+        calls: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl AsyncRead for Sink {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Sink {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl Transport for Sink {
+        fn can_sendfile(&self) -> bool {
+            true
+        }
+        fn poll_sendfile(
+            &mut self,
+            _: &mut Context<'_>,
+            _: &std::fs::File,
+            _: u64,
+            len: usize,
+        ) -> Poll<io::Result<usize>> {
+            if let Ok(mut calls) = self.calls.lock() {
+                calls.push(self.id);
+            }
+            Poll::Ready(Ok(len))
+        }
+    }
+
+    /// Two connections sending big files on one thread take turns by the
+    /// chunk, however fast their readers: neither waits for the other's whole
+    /// file (with tokio's budget alone, the first sent all of its 64 chunks).
+    #[tokio::test(flavor = "current_thread")]
+    async fn big_files_to_fast_readers_take_turns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big");
+        std::fs::write(&path, b"x").expect("write");
+        let file = Arc::new(std::fs::File::open(&path).expect("open"));
+        // A slice longer than the file is fine here: the sink never reads it.
+        let len = 64 * SENDFILE_CHUNK;
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let send = |id| {
+            let (calls, file) = (calls.clone(), file.clone());
+            async move {
+                let mut sink = Sink { id, calls };
+                let slice = FileSlice {
+                    file,
+                    offset: 0,
+                    len,
+                };
+                let (mut scratch, mut sent) = (Vec::new(), 0);
+                write_file(
+                    &mut sink,
+                    &slice,
+                    &mut scratch,
+                    Duration::from_secs(5),
+                    &mut sent,
+                )
+                .await
+                .expect("sent");
+                assert_eq!(sent, len);
+            }
+        };
+        let (first, second) = tokio::join!(tokio::spawn(send(1)), tokio::spawn(send(2)));
+        first.expect("first");
+        second.expect("second");
+        let calls = calls.lock().expect("calls").clone();
+        assert_eq!(calls.len(), 128, "{calls:?}");
+        // tokio runs a yielded task after the tasks already queued, so turns
+        // come in pairs (1, 2, 2, 1, 1, ...); without them, 64 in a row.
+        let longest = calls
+            .chunk_by(|a, b| a == b)
+            .map(<[u8]>::len)
+            .max()
+            .unwrap_or(0);
+        assert!(longest <= 2, "turns not taken: {calls:?}");
     }
 }

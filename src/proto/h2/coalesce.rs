@@ -5,8 +5,10 @@
 //! until the connection's task is polled again: everything its streams queue
 //! in one poll of the task leaves in one write. The first flush wakes the task,
 //! so that there is a next poll, and the `h2` connection flushes on each.
-//! Big writes (whole 16 KiB DATA frames of a file) go straight through after
-//! what is buffered.
+//! Big writes (whole 16 KiB DATA frames of a file) go straight through,
+//! together with what is buffered and cut at a multiple of 16 KiB: over TLS
+//! every record is then a full one. A 16 KiB DATA frame is 9 bytes longer
+//! than a record, so passed whole it left a 9-byte record behind it.
 
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
@@ -21,6 +23,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// (16 KiB), which holds a dozen small responses with their HEADERS frames.
 /// A connection keeps this buffer for its life, beside the `h2` crate's own.
 pub(super) const WRITE_BUFFER: usize = 16 * 1024;
+
+/// Slices handed to one write: the buffer and the frame `h2` writes (its head
+/// and payload); any more wait for the next call.
+const GATHER: usize = 4;
 
 /// How many times the connection's task has polled it (see [`Polls::count`]).
 #[derive(Debug, Clone, Default)]
@@ -113,20 +119,57 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let len: usize = bufs.iter().map(|b| b.len()).sum();
-        if this.buf.len() + len > WRITE_BUFFER {
-            ready!(this.poll_drain(cx))?;
+        loop {
+            if this.buf.len() + len <= WRITE_BUFFER {
+                if this.buf.capacity() == 0 {
+                    this.buf.reserve_exact(WRITE_BUFFER);
+                }
+                for b in bufs {
+                    this.buf.extend_from_slice(b);
+                }
+                return Poll::Ready(Ok(len));
+            }
+            if this.written > 0 {
+                // The rest of a write the stream took in part: out alone.
+                ready!(this.poll_drain(cx))?;
+                continue;
+            }
+            // What is buffered, then as much of `bufs` as ends on a whole
+            // number of records, in one write and with no copy of `bufs`. The
+            // caller comes back with the rest, less than a record: buffered.
+            let pending = this.buf.as_slice();
+            let whole = (pending.len() + len) / WRITE_BUFFER * WRITE_BUFFER;
+            let mut take = whole - pending.len();
+            let mut out = [IoSlice::new(&[]); GATHER];
+            let mut used = 0;
+            if let Some(first) = out.first_mut().filter(|_| !pending.is_empty()) {
+                *first = IoSlice::new(pending);
+                used = 1;
+            }
+            for b in bufs {
+                let Some(slot) = out.get_mut(used).filter(|_| take > 0) else {
+                    break;
+                };
+                let piece = b.get(..take.min(b.len())).unwrap_or_default();
+                take -= piece.len();
+                *slot = IoSlice::new(piece);
+                used += 1;
+            }
+            let out = out.get(..used).unwrap_or_default();
+            let n = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, out))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            let from_buf = n.min(this.buf.len());
+            if from_buf == this.buf.len() {
+                this.buf.clear();
+            } else {
+                this.written = from_buf;
+            }
+            if n > from_buf {
+                return Poll::Ready(Ok(n - from_buf));
+            }
         }
-        if len >= WRITE_BUFFER {
-            // Big enough to be its own write: no copy.
-            return Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        }
-        if this.buf.capacity() == 0 {
-            this.buf.reserve_exact(WRITE_BUFFER);
-        }
-        for b in bufs {
-            this.buf.extend_from_slice(b);
-        }
-        Poll::Ready(Ok(len))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -203,6 +246,16 @@ mod tests {
             let n = this.limit.map_or(data.len(), |l| l.min(data.len()));
             this.writes.push(data[..n].to_vec());
             Poll::Ready(Ok(n))
+        }
+
+        /// Gathers the slices into one write, as rustls does into records.
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            self.poll_write(cx, &all)
         }
 
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -293,9 +346,10 @@ mod tests {
             assert!(c.buf.len() <= WRITE_BUFFER, "{} buffered", c.buf.len());
             assert!(c.buf.capacity() <= WRITE_BUFFER, "{}", c.buf.capacity());
         }
-        // Full buffers went out whole, before the write that did not fit.
+        // Each write filled a record: the buffer, topped up from the write
+        // that did not fit.
         assert!(c.io.writes.len() >= 4);
-        assert!(c.io.writes.iter().all(|w| w.len() == 16 * 1000));
+        assert!(c.io.writes.iter().all(|w| w.len() == WRITE_BUFFER));
         flush(&mut c, &mut cx);
         next_poll(&c);
         flush(&mut c, &mut cx);
@@ -304,15 +358,60 @@ mod tests {
     }
 
     #[test]
-    fn a_big_write_goes_straight_through_after_what_is_buffered() {
+    fn a_big_write_goes_straight_through_with_what_is_buffered() {
         let (_, waker) = context();
         let mut cx = Context::from_waker(&waker);
         let mut c = coalesce(Recorder::default());
         write(&mut c, &mut cx, &[b"head"]);
         let big = vec![1u8; WRITE_BUFFER + 9];
-        assert_eq!(write(&mut c, &mut cx, &[&big]), big.len());
-        assert_eq!(c.io.writes, vec![b"head".to_vec(), big]);
-        assert!(c.buf.is_empty());
+        // One record's worth: what was buffered and the start of `big`.
+        assert_eq!(write(&mut c, &mut cx, &[&big]), WRITE_BUFFER - 4);
+        assert_eq!(
+            c.io.writes,
+            vec![[b"head".as_slice(), &big[..WRITE_BUFFER - 4]].concat()]
+        );
+        // The caller comes back with the rest: less than a record, gathered.
+        assert_eq!(write(&mut c, &mut cx, &[&big[WRITE_BUFFER - 4..]]), 13);
+        assert_eq!(c.buf, vec![1u8; 13]);
+    }
+
+    /// A file sent as 16 KiB DATA frames (a 9-byte head and a 16,384-byte
+    /// payload each, the way `h2` writes them) between other streams' small
+    /// frames: every write but the last is a whole number of records.
+    #[test]
+    fn frames_of_a_file_leave_as_whole_records() {
+        let (_, waker) = context();
+        let mut cx = Context::from_waker(&waker);
+        let mut c = coalesce(Recorder::default());
+        let mut expected = Vec::new();
+        for i in 0..20u8 {
+            let head = [i; 9];
+            let payload = vec![i; 16_384];
+            let small = vec![i; 40 + i as usize];
+            let bufs: [&[u8]; 2] = [&head, &payload];
+            let mut left = head.len() + payload.len();
+            let mut at = 0;
+            while left > 0 {
+                let joined = bufs.concat();
+                let n = write(&mut c, &mut cx, &[&joined[at..]]);
+                at += n;
+                left -= n;
+            }
+            write(&mut c, &mut cx, &[&small]);
+            expected.extend_from_slice(&head);
+            expected.extend_from_slice(&payload);
+            expected.extend_from_slice(&small);
+        }
+        flush(&mut c, &mut cx);
+        next_poll(&c);
+        flush(&mut c, &mut cx);
+        let (last, whole) = c.io.writes.split_last().unwrap();
+        assert!(whole.len() >= 19, "{} writes", whole.len());
+        for w in whole {
+            assert_eq!(w.len() % WRITE_BUFFER, 0, "a write of {} bytes", w.len());
+        }
+        assert!(last.len() < WRITE_BUFFER);
+        assert_eq!(c.io.writes.concat(), expected);
     }
 
     #[test]

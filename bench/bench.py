@@ -379,7 +379,7 @@ def h2load(urls, conns, duration, streams=10):
     cmd = ["h2load", f"-c{conns}", f"-m{streams}", "-t1", f"-D{duration}", *urls]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     req = mbps = 0.0
-    errors = 0
+    errors = done = 0
     for l in out.stdout.splitlines():
         if l.startswith("finished in"):
             # finished in 5.00s, 12345.67 req/s, 12.34MB/s
@@ -395,30 +395,50 @@ def h2load(urls, conns, duration, streams=10):
             # requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout
             fields = {f.split()[1]: int(f.split()[0]) for f in l[len("requests:"):].split(",")}
             errors = fields.get("failed", 0) + fields.get("errored", 0) + fields.get("timeout", 0)
+            done = fields.get("done", 0)
     if req == 0:
         raise RuntimeError(f"h2load failed: {out.stdout[-500:]} {out.stderr[-500:]}")
-    return {"rps": req, "mbps": mbps, "errors": errors}
+    return {"rps": req, "mbps": mbps, "errors": errors, "requests": done}
 
 
-def tls_measure(port, scenario, duration):
-    """One HTTPS row against the server on `port`: req/s or MB/s, and errors."""
+def client_cpu_seconds():
+    """CPU seconds of the benchmark's finished children: wrk and h2load."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def tls_measure(server, port, scenario, duration):
+    """One HTTPS row against `server` on `port`: req/s or MB/s, errors, and
+    the CPU the server and the client spent per request (a client that uses
+    a whole core is what the row measures, whatever the server)."""
     _name, client, paths, conns, _metric = scenario
     urls = [f"https://127.0.0.1:{port}{p}" for p in paths]
-    if client == "wrk":
-        res = least_stolen(lambda: wrk(urls[0], conns, duration, []))
-        secs = res["duration_us"] / 1e6
-        errors = sum(res.get(k, 0) for k in ("connect_errors", "read_errors", "write_errors",
-                                             "status_errors", "timeouts"))
-        return {"rps": res["requests"] / secs, "mbps": res["bytes"] / secs / 1e6, "errors": errors}
-    streams = int(client.rsplit("-m", 1)[1])
-    return least_stolen(lambda: h2load(urls, conns, duration, streams))
+
+    def once():
+        server0, client0 = server.cpu_seconds(), client_cpu_seconds()
+        if client == "wrk":
+            res = wrk(urls[0], conns, duration, [])
+            secs = res["duration_us"] / 1e6
+            errors = sum(res.get(k, 0) for k in ("connect_errors", "read_errors", "write_errors",
+                                                 "status_errors", "timeouts"))
+            out = {"rps": res["requests"] / secs, "mbps": res["bytes"] / secs / 1e6, "errors": errors,
+                   "requests": res["requests"]}
+        else:
+            out = h2load(urls, conns, duration, int(client.rsplit("-m", 1)[1]))
+        requests = max(out["requests"], 1)
+        out["cpu_us_per_req"] = (server.cpu_seconds() - server0) / requests * 1e6
+        out["client_us_per_req"] = (client_cpu_seconds() - client0) / requests * 1e6
+        return out
+    return least_stolen(once)
 
 
 def host_ticks():
-    """(all CPU ticks, steal ticks) of the whole machine, from /proc/stat."""
+    """(all CPU ticks, steal ticks, idle ticks) of the whole machine, from
+    /proc/stat (idle counts iowait too)."""
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
-    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+    idle = sum(fields[3:5])
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0, idle
 
 
 # A sample during which the hypervisor took more than this share of the
@@ -428,15 +448,23 @@ MAX_STEAL = 0.01
 STEAL_RETRIES = 2
 
 
+def idle_share(results, server, scenario):
+    """The median share of the cores idle during `server`'s runs of `scenario`."""
+    runs = results.get(server, {}).get(scenario, [])
+    return f"{median([r.get('idle', float('nan')) for r in runs]):.0%}" if runs else "-"
+
+
 def least_stolen(take):
     """Runs `take()` until a sample loses at most MAX_STEAL of the machine to
     steal; returns the least-stolen one, with its steal share and attempt count."""
     best = None
     for attempt in range(1, STEAL_RETRIES + 2):
-        t0, s0 = host_ticks()
+        t0, s0, i0 = host_ticks()
         sample = take()
-        t1, s1 = host_ticks()
+        t1, s1, i1 = host_ticks()
         sample["steal"] = (s1 - s0) / max(t1 - t0, 1)
+        # The share of both cores that sat idle during the run.
+        sample["idle"] = (i1 - i0) / max(t1 - t0, 1)
         if best is None or sample["steal"] < best["steal"]:
             best = sample
         if sample["steal"] <= MAX_STEAL:
@@ -683,6 +711,8 @@ def main():
         extras.append(Probe("probe", free_port(), None, threads))
     results = {s.name: {sc[0]: [] for sc in scenarios} for s in [*servers, *extras]}
     tls_pair = [s for s in servers if s.name in ("ferrox", "candidate", "nginx")]
+    # Whose CPU an HTTPS row counts: ferrox's HTTPS process, nginx's workers.
+    tls_process = {t.name: t for t in tls_servers}
     tls_results = {s.name: {t[0]: [] for t in TLS_SCENARIOS} for s in tls_pair}
     memory = {}
     try:
@@ -699,10 +729,11 @@ def main():
             if not args.no_tls and (not args.only or args.tls_only):
                 for t in tls_servers:
                     t.start(cert, key)
-                for sc in TLS_SCENARIOS:
+                for sc in [t for t in TLS_SCENARIOS if not args.only or args.only in t[0]]:
                     for s in tls_pair:
                         log(f"round {r + 1}/{args.rounds}  {sc[0]:36}  {s.name}")
-                        tls_results[s.name][sc[0]].append(tls_measure(s.tls_port, sc, args.duration))
+                        tls_results[s.name][sc[0]].append(
+                            tls_measure(tls_process.get(s.name, s), s.tls_port, sc, args.duration))
                 for t in tls_servers:
                     t.stop()
         if not args.no_memory and not args.only:
@@ -734,8 +765,8 @@ def main():
              f"wrk -t1, {args.duration} s runs, median of {args.rounds} interleaved rounds (ratios: median of the "
              "per-round ratios), access logs off.", "",
              steal_summary(results, args.max_steal), "",
-             "| scenario | ferrox | nginx | lighttpd | ferrox/nginx | rounds' range | lighttpd/nginx | ferrox p50 / p99 ms | nginx p50 / p99 ms | server CPU µs/req (ferrox / nginx) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| scenario | ferrox | nginx | lighttpd | ferrox/nginx | rounds' range | lighttpd/nginx | ferrox p50 / p99 ms | nginx p50 / p99 ms | server CPU µs/req (ferrox / nginx) | cores idle (ferrox / nginx / lighttpd) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, _path, _c, _x, metric in scenarios:
         med = {s.name: {k: median([run[k] for run in results[s.name][name]]) for k in
                         ("rps", "mbps", "p50_ms", "p99_ms", "cpu_us_per_req", "errors")} for s in servers}
@@ -747,7 +778,9 @@ def main():
         lines.append(f"| {name} | {fmt_rate(f[metric], metric)}{errs} | {fmt_rate(n[metric], metric)} | "
                      f"{fmt_rate(l[metric], metric)} | **{ratio:.2f}×** | {low:.2f}–{high:.2f} | {lighttpd_ratio:.2f}× | "
                      f"{f['p50_ms']:.2f} / {f['p99_ms']:.2f} | "
-                     f"{n['p50_ms']:.2f} / {n['p99_ms']:.2f} | {f['cpu_us_per_req']:.1f} / {n['cpu_us_per_req']:.1f} |")
+                     f"{n['p50_ms']:.2f} / {n['p99_ms']:.2f} | {f['cpu_us_per_req']:.1f} / {n['cpu_us_per_req']:.1f} | "
+                     f"{idle_share(results, 'ferrox', name)} / {idle_share(results, 'nginx', name)} / "
+                     f"{idle_share(results, 'lighttpd', name)} |")
     extra_rows = [sc for sc in scenarios if ceiling_applies(sc)]
     if extra_rows:
         lines += ["", "Diagnostics: bench/ceiling.c answers each request head with a fixed 1 KiB response "
@@ -786,8 +819,9 @@ def main():
     if any(tls_results["ferrox"].values()):
         lines += ["", "HTTPS rows: every server's per-connection request cap raised; a row whose client "
                   "reported failed or errored requests is marked invalid, not averaged in.", "",
-                  "| HTTPS scenario | ferrox | nginx | ferrox/nginx | rounds' range | errors (ferrox / nginx) |",
-                  "|---|---|---|---|---|---|"]
+                  "| HTTPS scenario | ferrox | nginx | ferrox/nginx | rounds' range | errors (ferrox / nginx) "
+                  "| server CPU µs/req (ferrox / nginx) | client CPU µs/req (ferrox / nginx) | cores idle (ferrox / nginx) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for name, _client, _paths, _conns, metric in TLS_SCENARIOS:
             f_runs, n_runs = tls_results["ferrox"][name], tls_results["nginx"][name]
             if not f_runs or not n_runs:
@@ -799,12 +833,18 @@ def main():
             if any(errors):
                 ratio = f"invalid ({ratio})"
             low, high = (min(ratios), max(ratios)) if ratios else (0, 0)
+            cpu = {k: tuple(median([r.get(k, float("nan")) for r in runs]) for runs in (f_runs, n_runs))
+                   for k in ("cpu_us_per_req", "client_us_per_req")}
+            idle = " / ".join(f"{median([r.get('idle', float('nan')) for r in runs]):.0%}" for runs in (f_runs, n_runs))
             lines.append(f"| {name} | {fmt_rate(f, metric)} | {fmt_rate(n, metric)} | {ratio} | "
-                         f"{low:.2f}–{high:.2f} | {errors[0]} / {errors[1]} |")
+                         f"{low:.2f}–{high:.2f} | {errors[0]} / {errors[1]} | "
+                         f"{cpu['cpu_us_per_req'][0]:.1f} / {cpu['cpu_us_per_req'][1]:.1f} | "
+                         f"{cpu['client_us_per_req'][0]:.1f} / {cpu['client_us_per_req'][1]:.1f} | {idle} |")
     if "candidate" in tls_results and any(tls_results["candidate"].values()):
         lines += ["", "The candidate build in the HTTPS rows, same rounds (ratios: medians of per-round ratios).", "",
-                  "| HTTPS scenario | candidate | candidate/ferrox | rounds' range | candidate/nginx | rounds' range | errors |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| HTTPS scenario | candidate | candidate/ferrox | rounds' range | candidate/nginx | rounds' range | errors "
+                  "| server CPU µs/req (candidate / ferrox) |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, _client, _paths, _conns, metric in TLS_SCENARIOS:
             c_runs = tls_results["candidate"][name]
             f_runs, n_runs = tls_results["ferrox"][name], tls_results["nginx"][name]
@@ -816,7 +856,9 @@ def main():
             flag = " invalid" if errors else ""
             lines.append(f"| {name} | {fmt_rate(median([r[metric] for r in c_runs]), metric)} | "
                          f"**{median(over_f):.2f}×**{flag} | {min(over_f):.2f}–{max(over_f):.2f} | "
-                         f"**{median(over_n):.2f}×**{flag} | {min(over_n):.2f}–{max(over_n):.2f} | {errors} |")
+                         f"**{median(over_n):.2f}×**{flag} | {min(over_n):.2f}–{max(over_n):.2f} | {errors} | "
+                         f"{median([r.get('cpu_us_per_req', float('nan')) for r in c_runs]):.1f} / "
+                         f"{median([r.get('cpu_us_per_req', float('nan')) for r in f_runs]):.1f} |")
     if memory:
         lines += ["", "| memory (RSS, all processes) | " + " | ".join(s.name for s in servers) + " |",
                   "|---" * (len(servers) + 1) + "|"]

@@ -498,11 +498,31 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             admin,
             notify,
         };
-        serve_per_core(bound, live, config.server, log, shutdown, first, announce)?;
+        let workers = config.workers.map_or_else(cores, usize::from);
+        serve_per_core(
+            bound,
+            live,
+            config.server,
+            log,
+            shutdown,
+            first,
+            workers,
+            announce,
+        )?;
     } else {
+        let workers = config.workers.map_or_else(cores, usize::from);
+        // The workers start with the runtime, before any blocking thread: the
+        // first `workers` threads are they, and `top -H` tells them apart.
+        let spawned = std::sync::atomic::AtomicUsize::new(0);
         let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name_fn(move || {
+                match spawned.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < workers {
+                    true => "ferrox-worker".to_string(),
+                    false => "ferrox-blocking".to_string(),
+                }
+            })
             .enable_all()
-            .thread_name("ferrox-worker")
             .build()
             .context("cannot start the runtime")?;
         runtime.block_on(async {
@@ -626,10 +646,17 @@ struct FirstCore {
     notify: Notifier,
 }
 
-/// `--runtime per-core`: a current-thread runtime per core, each serving its own
-/// SO_REUSEPORT copy of every listener; the kernel spreads connections over
-/// them and no connection ever moves between threads. A reload swaps the
-/// sites and certificates; listeners change on restart.
+/// The cores this process may use (its CPU quota and affinity included).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `--runtime per-core`: a current-thread runtime per core (`workers` of
+/// them), each serving its own SO_REUSEPORT copy of every listener; the
+/// kernel spreads connections over them and no connection ever moves between
+/// threads. A reload swaps the sites and certificates; listeners change on
+/// restart.
+#[allow(clippy::too_many_arguments)]
 fn serve_per_core(
     bound: Vec<Bound>,
     live: Arc<Live>,
@@ -637,9 +664,9 @@ fn serve_per_core(
     log: AccessLog,
     shutdown: Shutdown,
     first: FirstCore,
+    workers: usize,
     announce: impl FnOnce(),
 ) -> anyhow::Result<()> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     options.max_connections = (options.max_connections / workers).max(1);
     let mut sets = Vec::with_capacity(workers);
     for _ in 1..workers {

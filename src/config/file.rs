@@ -39,6 +39,7 @@
 //! error_log = "/var/log/ferrox/error.log"  # diagnostics (default: stderr)
 //! log_level = "info"                       # or a tracing filter
 //! runtime = "work-stealing"                # or "per-core"
+//! workers = 2                              # serving threads, 1 to 1024 (default: one per core)
 //! compress_cache_size = "64MiB"
 //! file_cache_valid = "1s"                 # how long the open-file cache trusts an entry; 0: always check
 //! dev = false                              # development: no-cache, live reload (as --dev)
@@ -232,6 +233,8 @@ pub struct ServerKeys {
     pub log_level: Option<String>,
     /// Concurrency model.
     pub runtime: Option<RuntimeArg>,
+    /// Threads that serve connections (default: one per core).
+    pub workers: Option<u16>,
     /// Memory for compressed responses kept for repeat requests (0: none).
     pub compress_cache_size: Option<u64>,
     /// The folder kept across restarts (relative to the file's folder).

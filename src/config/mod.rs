@@ -48,6 +48,8 @@ pub struct Config {
     pub log_level: String,
     /// One current-thread runtime per core instead of one work-stealing runtime.
     pub per_core: bool,
+    /// Threads that serve connections; `None`: one per core.
+    pub workers: Option<u16>,
     /// The configuration file, when there is one (read again on reload).
     pub file: Option<PathBuf>,
     /// The folder kept across restarts (the self-signed certificate); `None`

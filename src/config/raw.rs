@@ -61,6 +61,15 @@ pub struct Args {
           help_heading = SERVING)]
     pub runtime: RuntimeArg,
 
+    /// Threads that serve connections [default: one per core].
+    ///
+    /// With work-stealing, the runtime's worker threads; per core, how many
+    /// runtimes. Fewer than the cores leaves the rest to other processes on
+    /// the machine (a load generator, a database).
+    #[arg(long, env = "FERROX_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024),
+          value_name = "N", help_heading = SERVING)]
+    pub workers: Option<u16>,
+
     /// Time in-flight responses get to finish after SIGINT or SIGTERM.
     #[arg(long, env = "FERROX_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration,
           value_name = "DURATION", help_heading = SERVING)]

@@ -161,6 +161,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
     let mut error_log = args.error_log.clone();
     let mut log_level = args.log_level.clone();
     let mut per_core = args.runtime == RuntimeArg::PerCore;
+    let mut workers = args.workers;
     let env_state = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     let mut state_dir = args
         .state_dir
@@ -191,6 +192,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
             error_log,
             log_level,
             per_core,
+            workers,
             file: None,
             state_dir,
             acme,
@@ -269,6 +271,9 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
             per_core = runtime == RuntimeArg::PerCore;
         }
     }
+    if !given("workers") {
+        workers = keys.workers.or(workers);
+    }
     if let (false, Some(dir)) = (given("state_dir"), &keys.state_dir) {
         state_dir = Some(dir.clone());
     }
@@ -304,6 +309,7 @@ pub fn load(args: &Args, explicit: &Explicit) -> Result<Config, LoadError> {
         error_log,
         log_level,
         per_core,
+        workers,
         file: Some(path.clone()),
         state_dir,
         acme,

@@ -290,6 +290,66 @@ fn the_per_core_runtime_serves_and_stops() {
     assert_eq!(running.child.wait().unwrap().code(), Some(0));
 }
 
+/// The threads of `pid` whose names start with `prefix`.
+fn threads_named(pid: u32, prefix: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter(|task| {
+            let comm = task.as_ref().unwrap().path().join("comm");
+            std::fs::read_to_string(comm)
+                .unwrap_or_default()
+                .starts_with(prefix)
+        })
+        .count()
+}
+
+/// `--workers` sets how many threads serve, in both runtimes; three is more
+/// than CI's two cores, so the default could not pass for it.
+#[test]
+fn workers_sets_the_serving_threads() {
+    let root = TempRoot::new().file("a.txt", "workers");
+    for (runtime, prefix) in [
+        ("work-stealing", "ferrox-worker"),
+        ("per-core", "ferrox-core-"),
+    ] {
+        let mut running = Binary::start(
+            root.path(),
+            &[
+                "-l",
+                "127.0.0.1:0",
+                "--runtime",
+                runtime,
+                "--workers",
+                "3",
+                "-q",
+            ],
+            &[],
+        );
+        for _ in 0..6 {
+            let body = ureq::get(&format!("{}/a.txt", running.url))
+                .call()
+                .unwrap()
+                .into_string()
+                .unwrap();
+            assert_eq!(body, "workers");
+        }
+        assert_eq!(threads_named(running.child.id(), prefix), 3, "{runtime}");
+        running.signal("-TERM");
+        assert_eq!(running.child.wait().unwrap().code(), Some(0));
+    }
+    let root = TempRoot::new().file("a.txt", "one");
+    let mut running = Binary::start(
+        root.path(),
+        &["-l", "127.0.0.1:0", "-q"],
+        &[("FERROX_WORKERS", "1")],
+    );
+    // A thread names itself once it runs: a request served means they all have.
+    ureq::get(&format!("{}/a.txt", running.url)).call().unwrap();
+    assert_eq!(threads_named(running.child.id(), "ferrox-worker"), 1);
+    running.signal("-TERM");
+    assert_eq!(running.child.wait().unwrap().code(), Some(0));
+}
+
 #[test]
 fn a_second_sigint_stops_at_once_during_a_download() {
     use std::io::{BufRead, Read, Write};

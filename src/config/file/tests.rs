@@ -51,7 +51,7 @@ fn problem_table() {
                max_connections, shutdown_timeout, header_timeout, idle_timeout, send_timeout, \
                tls_handshake_timeout, max_header_size, max_headers, max_body_size, \
                max_requests_per_connection, h2_max_streams, server_header, log_format, \
-               access_log, error_log, log_level, runtime, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, forwarded_header, file_cache_valid, dev, admin, drain_delay, acme, user, run_as_root"],
+               access_log, error_log, log_level, runtime, workers, compress_cache_size, state_dir, proxy_protocol, trusted_proxies, forwarded_header, file_cache_valid, dev, admin, drain_delay, acme, user, run_as_root"],
         ),
         // ACME: the table's keys, and the site's `tls` forms.
         (
@@ -219,6 +219,10 @@ fn problem_table() {
         (
             "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n",
             &["ferrox.toml:2:34: server.trusted_proxies[1]: trusted proxy \"10.0.0.0/99\": not an address like 10.1.2.3 or ::1, or a CIDR block like 10.0.0.0/8"],
+        ),
+        (
+            "[server]\nworkers = 0\n",
+            &["ferrox.toml:2:11: server.workers: expected a positive integer, found 0"],
         ),
         (
             "[server]\naccess_log = 3\n",
@@ -566,6 +570,7 @@ listen = "0.0.0.0:80"
 shutdown_timeout = 5
 max_body_size = 4096
 runtime = "per_core"
+workers = 3
 log_format = "vhost-combined"
 
 [[site]]
@@ -582,6 +587,7 @@ tls = { self_signed = true }
     assert_eq!(server.shutdown_timeout, Some(Duration::from_secs(5)));
     assert_eq!(server.max_body_size, Some(4096));
     assert_eq!(server.runtime, Some(RuntimeArg::PerCore));
+    assert_eq!(server.workers, Some(3));
     assert_eq!(server.log_format, Some(LogFormatKey::VhostCombined));
     let site = &config.sites[0];
     assert_eq!(site.hosts, Some(vec!["example.com".to_string()]));
@@ -668,6 +674,7 @@ access_log = true
 error_log = "error.log"
 log_level = "info"
 runtime = "work-stealing"
+workers = 2
 compress_cache_size = "64MiB"
 state_dir = "state"
 proxy_protocol = false
@@ -778,6 +785,7 @@ etag = "content"
             error_log: Some(PathBuf::from("/etc/ferrox/error.log")),
             log_level: Some("info".into()),
             runtime: Some(RuntimeArg::WorkStealing),
+            workers: Some(2),
             compress_cache_size: Some(64 << 20),
             state_dir: Some(PathBuf::from("/etc/ferrox/state")),
             proxy_protocol: Some(false),
@@ -801,7 +809,7 @@ etag = "content"
         sites: vec![
             SiteKeys {
                 header: Location {
-                    line: 35,
+                    line: 36,
                     column: 1,
                 },
                 hosts: Some(vec!["example.com".into(), "www.example.com".into()]),
@@ -945,7 +953,7 @@ etag = "content"
             },
             SiteKeys {
                 header: Location {
-                    line: 100,
+                    line: 101,
                     column: 1,
                 },
                 hosts: Some(vec!["*.example.org".into(), "192.0.2.7".into()]),
@@ -1006,28 +1014,28 @@ etag = "content"
     assert_eq!(
         got.sites[0].location("route[4].respond"),
         Some(Location {
-            line: 92,
+            line: 93,
             column: 11
         })
     );
     assert_eq!(
         got.sites[0].location("auth.users.alice"),
         Some(Location {
-            line: 66,
+            line: 67,
             column: 45
         })
     );
     assert_eq!(
         got.server.location("compress_cache_size"),
         Some(Location {
-            line: 22,
+            line: 23,
             column: 23
         })
     );
     assert_eq!(
         got.sites[0].location("tls.key"),
         Some(Location {
-            line: 60,
+            line: 61,
             column: 49
         })
     );

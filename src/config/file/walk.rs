@@ -39,6 +39,7 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "error_log",
     "log_level",
     "runtime",
+    "workers",
     "compress_cache_size",
     "state_dir",
     "proxy_protocol",
@@ -516,6 +517,7 @@ impl Walker<'_> {
                 "error_log" => out.error_log = self.path(key, v),
                 "log_level" => out.log_level = self.log_level(key, v),
                 "runtime" => out.runtime = self.choice(key, v, RUNTIMES),
+                "workers" => out.workers = self.u16_in(key, v, 1, 1024),
                 "compress_cache_size" => {
                     out.compress_cache_size = self.size(key, v, raw::parse_size);
                 }

@@ -75,6 +75,9 @@ impl<'a, T: Transport, S: Service> Conn<'a, T, S> {
                 Some(true) => return Ok(HeadRead::H2Preface),
                 // Part of the preface: neither protocol can be told yet.
                 Some(false) => {}
+                // Nothing to parse yet (the usual first pass over TLS, whose
+                // readiness cannot be seen, and after a request answered).
+                None if self.read.is_empty() => {}
                 None => {
                     if let Some(head) = parse_head(&mut self.read, &self.options.head)? {
                         return Ok(HeadRead::Head(head));

@@ -126,7 +126,7 @@ pub struct Pebble {
     pub listener_root: PathBuf,
     management: SocketAddr,
     /// Everything Pebble printed.
-    pub output: Arc<Mutex<Vec<String>>>,
+    pub output: Output,
     _dns: Dns,
 }
 
@@ -154,70 +154,34 @@ impl Pebble {
             cert.key_pair.serialize_pem(),
         )
         .unwrap();
-        let (listen, management) = (free_port(), free_port());
-        let mut config = serde_json::json!({
-            "pebble": {
-                "listenAddress": format!("127.0.0.1:{listen}"),
-                "managementListenAddress": format!("127.0.0.1:{management}"),
-                "certificate": dir.join("pebble-listener.pem"),
-                "privateKey": dir.join("pebble-listener.key"),
-                "httpPort": http_port,
-                "tlsPort": tls_port,
-                "ocspResponderURL": "",
-                "externalAccountBindingRequired": false
-            }
-        });
-        if let Some(validity) = validity {
-            config["pebble"]["certificateValidityPeriod"] = validity.as_secs().into();
-        }
-        let config_file = dir.join("pebble.json");
-        std::fs::write(&config_file, config.to_string()).unwrap();
-        let mut child = Command::new(bin)
-            .arg("-config")
-            .arg(&config_file)
-            .arg("-dnsserver")
-            .arg(dns.addr.to_string())
-            .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .env("PEBBLE_AUTHZREUSE", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { return };
-                    output.lock().unwrap().push(line);
+        // A port from `free_port` can be taken by another test before Pebble
+        // binds it: Pebble then exits, or the port answers for someone else.
+        // Ready means Pebble itself said it listens there; else new ports.
+        let mut attempts = Vec::new();
+        for _ in 0..3 {
+            let (listen, management) = (free_port(), free_port());
+            let ports = Ports {
+                listen,
+                management,
+                http: http_port,
+                tls: tls_port,
+            };
+            match launch(bin, dir, &dns, ports, validity) {
+                Ok((child, output)) => {
+                    return Pebble {
+                        child: Some(child),
+                        dir: dir.to_path_buf(),
+                        directory: format!("https://127.0.0.1:{listen}/dir"),
+                        listener_root,
+                        management: SocketAddr::from(([127, 0, 0, 1], management)),
+                        output,
+                        _dns: dns,
+                    };
                 }
-            });
+                Err(why) => attempts.push(why),
+            }
         }
-        let pebble = Pebble {
-            child: Some(child),
-            dir: dir.to_path_buf(),
-            directory: format!("https://127.0.0.1:{listen}/dir"),
-            listener_root,
-            management: SocketAddr::from(([127, 0, 0, 1], management)),
-            output,
-            _dns: dns,
-        };
-        let deadline = Instant::now() + PEBBLE_WAIT;
-        let addr = SocketAddr::from(([127, 0, 0, 1], listen));
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "pebble did not listen within {PEBBLE_WAIT:?}:\n{}",
-                pebble.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        pebble
+        panic!("pebble did not start:\n{}", attempts.join("\n---\n"));
     }
 
     /// Pebble's root, which signs what it issues (its management endpoint).
@@ -248,6 +212,120 @@ impl Pebble {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Every line Pebble printed, gathered by its reader threads.
+type Output = Arc<Mutex<Vec<String>>>;
+
+/// The ports of one Pebble: its ACME and management listeners, and where it
+/// validates HTTP-01 and TLS-ALPN-01.
+#[derive(Clone, Copy)]
+struct Ports {
+    listen: u16,
+    management: u16,
+    http: u16,
+    tls: u16,
+}
+
+/// One start of Pebble: the process and its output once it says it listens
+/// on both of its ports, or why it did not.
+fn launch(
+    bin: &Path,
+    dir: &Path,
+    dns: &Dns,
+    ports: Ports,
+    validity: Option<Duration>,
+) -> Result<(Child, Output), String> {
+    let Ports {
+        listen,
+        management,
+        http: http_port,
+        tls: tls_port,
+    } = ports;
+    let mut config = serde_json::json!({
+        "pebble": {
+            "listenAddress": format!("127.0.0.1:{listen}"),
+            "managementListenAddress": format!("127.0.0.1:{management}"),
+            "certificate": dir.join("pebble-listener.pem"),
+            "privateKey": dir.join("pebble-listener.key"),
+            "httpPort": http_port,
+            "tlsPort": tls_port,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false
+        }
+    });
+    if let Some(validity) = validity {
+        config["pebble"]["certificateValidityPeriod"] = validity.as_secs().into();
+    }
+    let config_file = dir.join("pebble.json");
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    let mut child = Command::new(bin)
+        .arg("-config")
+        .arg(&config_file)
+        .arg("-dnsserver")
+        .arg(dns.addr.to_string())
+        .env("PEBBLE_VA_NOSLEEP", "1")
+        .env("PEBBLE_WFE_NONCEREJECT", "0")
+        .env("PEBBLE_AUTHZREUSE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = Arc::new(Mutex::new(Vec::new()));
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { return };
+                output.lock().unwrap().push(line);
+            }
+        });
+    }
+    let said = |port: u16| {
+        let at = format!("127.0.0.1:{port}");
+        output
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("istening on") && l.contains(&at))
+    };
+    let deadline = Instant::now() + PEBBLE_WAIT;
+    loop {
+        let exited = child.try_wait().unwrap();
+        let listening = [listen, management].iter().all(|&port| {
+            said(port)
+                && TcpStream::connect_timeout(
+                    &SocketAddr::from(([127, 0, 0, 1], port)),
+                    Duration::from_millis(200),
+                )
+                .is_ok()
+        });
+        match (exited, listening) {
+            // Pebble says it listens before it binds, and exits at once when
+            // the bind fails: still running a moment later, it has the ports.
+            (None, true) => {
+                std::thread::sleep(Duration::from_millis(200));
+                if child.try_wait().unwrap().is_none() {
+                    return Ok((child, output));
+                }
+            }
+            (Some(status), _) => {
+                let printed = output.lock().unwrap().join("\n");
+                return Err(format!("exited ({status}):\n{printed}"));
+            }
+            (None, false) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let printed = output.lock().unwrap().join("\n");
+                return Err(format!("not listening within {PEBBLE_WAIT:?}:\n{printed}"));
+            }
+            (None, false) => std::thread::sleep(Duration::from_millis(50)),
         }
     }
 }

@@ -492,13 +492,18 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
                 LoadError::File(problems) => problems.iter().map(|p| p.to_string()).collect(),
             })
     });
+    // Serving threads: as asked, else one per core this process may use (its
+    // CPU quota and affinity included).
+    let workers = config.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
     if config.per_core {
         let first = FirstCore {
             load,
             admin,
             notify,
         };
-        let workers = config.workers.map_or_else(cores, usize::from);
         serve_per_core(
             bound,
             live,
@@ -510,7 +515,6 @@ fn serve(config: config::Config, args: Args, explicit: Explicit) -> anyhow::Resu
             announce,
         )?;
     } else {
-        let workers = config.workers.map_or_else(cores, usize::from);
         // The workers start with the runtime, before any blocking thread: the
         // first `workers` threads are they, and `top -H` tells them apart.
         let spawned = std::sync::atomic::AtomicUsize::new(0);
@@ -644,11 +648,6 @@ struct FirstCore {
     load: reload::Load,
     admin: Option<std::net::TcpListener>,
     notify: Notifier,
-}
-
-/// The cores this process may use (its CPU quota and affinity included).
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// `--runtime per-core`: a current-thread runtime per core (`workers` of
